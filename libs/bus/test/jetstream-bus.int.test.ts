@@ -1,0 +1,30 @@
+import { jetstreamManager } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
+import { afterAll, beforeAll } from 'vitest';
+import { connectJetStreamBus } from '@lathe/bus';
+import { describeBusConformance } from './bus-conformance.js';
+import { PrivateNatsServer } from './private-nats-server.js';
+
+let server: PrivateNatsServer;
+
+beforeAll(async () => {
+  server = await PrivateNatsServer.start();
+});
+afterAll(async () => {
+  await server.stop();
+});
+
+describeBusConformance('NATS JetStream', () => ({
+  connect: () =>
+    connectJetStreamBus({ servers: server.url, name: 'bus-conformance', onError: () => undefined }),
+  cleanUp: async (services) => {
+    const nc = await connect({ servers: server.url });
+    const jsm = await jetstreamManager(nc);
+    const names = await jsm.streams.names().next();
+    const prefixes = services.map((s) => s.toUpperCase().replaceAll('-', '_'));
+    for (const name of names) {
+      if (prefixes.some((p) => name.includes(p))) await jsm.streams.delete(name);
+    }
+    await nc.close();
+  },
+}));
