@@ -29,3 +29,62 @@ export {
   projectionShape,
 } from './model/llama-model.js';
 export type { LlamaModel, Projection } from './model/llama-model.js';
+
+// Fine-tuning (T): data, optimizer, PEFT, merge, training loop.
+export { DataFileError } from './data/data-file-error.js';
+export { readDataFile, parseDataText } from './data/read-data-file.js';
+export type { ParsedDataFile, RawRecord, RejectedRecord } from './data/read-data-file.js';
+export { normalizeSftRecord } from './data/sft-example.js';
+export type { NormalizedRecord, SftExample, SftFormat } from './data/sft-example.js';
+export { loadSftData } from './data/load-sft-data.js';
+export type { LoadSftDataOptions, SftData, SourcedExample } from './data/load-sft-data.js';
+export { renderPlainPrompt, tokenizeExample } from './data/tokenize-example.js';
+export type { TokenizedExample } from './data/tokenize-example.js';
+export { IGNORE_INDEX, packSequences } from './data/pack-sequences.js';
+export type { PackedRow, PackedRows, PackingStats } from './data/pack-sequences.js';
+export { toTrainingBatch } from './data/training-batch.js';
+export type { TrainingBatch } from './data/training-batch.js';
+export { SeededRandom } from './optim/seeded-random.js';
+export type { RandomState } from './optim/seeded-random.js';
+export { AdamW } from './optim/adamw.js';
+export type { AdamWMoments, AdamWOptions, AdamWState } from './optim/adamw.js';
+export { createLrSchedule } from './optim/lr-schedule.js';
+export type { DecayKind, LrSchedule, LrScheduleConfig } from './optim/lr-schedule.js';
+export { clipGradNorm, globalGradNorm } from './optim/grad-clip.js';
+export { createLoraConfig } from './peft/lora-config.js';
+export type { LoraConfig, LoraOptions } from './peft/lora-config.js';
+export { PEFT_PREFIX, loraModules } from './peft/peft-names.js';
+export type { LoraModuleSpec } from './peft/peft-names.js';
+export { initLoraTensors } from './peft/lora-init.js';
+export {
+  ADAPTER_CONFIG_FILE,
+  ADAPTER_WEIGHTS_FILE,
+  adapterConfigJson,
+  loadLoraAdapter,
+  saveLoraAdapter,
+} from './peft/adapter-files.js';
+export type { LoraAdapter } from './peft/adapter-files.js';
+export { mergeLoraWeights } from './merge/merge-lora.js';
+export { saveHfModel } from './merge/save-hf-model.js';
+export { writeFileAtomic } from './train/write-file-atomic.js';
+export {
+  CHECKPOINT_FORMAT,
+  CheckpointError,
+  checkpointName,
+  readCheckpoint,
+  resolveCheckpointDir,
+  writeCheckpoint,
+} from './train/checkpoint.js';
+export type { Checkpoint, DataPosition, TrainerState } from './train/checkpoint.js';
+export { TrainConfigError, createTrainConfig } from './train/train-config.js';
+export type { TrainConfig, TrainOptions, TrainingMethod } from './train/train-config.js';
+export type {
+  EngineMethod,
+  EngineStepResult,
+  TrainingEngine,
+  TrainingEngineFactory,
+} from './train/training-engine.js';
+export type { TrainingEvent, TrainingProgressListener } from './train/training-events.js';
+export { TrainingDivergedError } from './train/training-diverged-error.js';
+export { train } from './train/trainer.js';
+export type { TrainHooks, TrainResult } from './train/trainer.js';

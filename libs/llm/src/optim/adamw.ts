@@ -14,6 +14,11 @@ export interface AdamWOptions {
   readonly eps?: number;
   /** Decoupled weight decay coefficient (multiplied by the learning rate). Default 0.01. */
   readonly weightDecay?: number;
+  /**
+   * Which parameters weight decay applies to, by name. Default: all. Trainers pass a filter that
+   * spares biases and norm scales, as Hugging Face's Trainer does.
+   */
+  readonly decays?: (name: string) => boolean;
 }
 
 /** The optimizer state of one parameter tensor (PyTorch's `exp_avg`, `exp_avg_sq`). */
@@ -54,6 +59,7 @@ export class AdamW {
   readonly eps: number;
   /** Decoupled weight decay. */
   readonly weightDecay: number;
+  private readonly decays: (name: string) => boolean;
   private stepCount = 0;
   private readonly moments = new Map<string, AdamWMoments>();
 
@@ -63,6 +69,7 @@ export class AdamW {
     this.beta2 = checkRange('beta2', options.beta2 ?? 0.999, 0, 1);
     this.eps = checkRange('eps', options.eps ?? 1e-8, 0, Infinity);
     this.weightDecay = checkRange('weightDecay', options.weightDecay ?? 0.01, 0, Infinity);
+    this.decays = options.decays ?? (() => true);
   }
 
   /** Updates applied so far. */
@@ -88,7 +95,7 @@ export class AdamW {
     const bias1 = 1 - this.beta1 ** t;
     const bias2Sqrt = Math.sqrt(1 - this.beta2 ** t);
     const stepSize = lr / bias1;
-    const decay = 1 - lr * this.weightDecay;
+    const fullDecay = 1 - lr * this.weightDecay;
     const { beta1, beta2, eps } = this;
     for (const [name, p] of params) {
       const g = grads.get(name);
@@ -98,6 +105,7 @@ export class AdamW {
           `AdamW: gradient "${name}" has ${g.length} values, parameter has ${p.length}`,
         );
       }
+      const decay = this.decays(name) ? fullDecay : 1;
       const m = this.momentsFor(name, p.length);
       const ea = m.expAvg;
       const es = m.expAvgSq;

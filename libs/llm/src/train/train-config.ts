@@ -1,0 +1,213 @@
+import { createLoraConfig, type LoraConfig, type LoraOptions } from '../peft/lora-config.js';
+import type { DecayKind } from '../optim/lr-schedule.js';
+
+/** What is trained: every parameter, or LoRA adapters on a frozen base. */
+export type TrainingMethod = 'full' | 'lora';
+
+/** Options of a fine-tuning run. Every optional field is documented with its default. */
+export interface TrainOptions {
+  /** 'full' or 'lora'. Required. */
+  readonly method: TrainingMethod;
+  /** Hugging Face model directory (config.json, model.safetensors, tokenizer.json). Required. */
+  readonly modelDir: string;
+  /** Training data (JSONL or JSON array; OpenAI, Alpaca, ShareGPT or text records). Required. */
+  readonly dataPath: string;
+  /** Output directory: the adapter or model, checkpoints/, and training_summary.json. Required. */
+  readonly outDir: string;
+  /** Held-out data for evaluation loss and perplexity. Default: none. */
+  readonly evalDataPath?: string;
+  /** Optimizer steps to run; overrides `epochs`. Default: `epochs` worth of steps. */
+  readonly maxSteps?: number;
+  /** Passes over the training data when `maxSteps` is not given. Default 1. */
+  readonly epochs?: number;
+  /** Peak learning rate. Default 2e-4 for LoRA, 2e-5 for full fine-tuning. */
+  readonly lr?: number;
+  /** Linear warmup steps. Default 0. */
+  readonly warmupSteps?: number;
+  /** Decay after warmup: cosine, linear or constant. Default 'cosine'. */
+  readonly decay?: DecayKind;
+  /** Final learning rate as a fraction of `lr`. Default 0. */
+  readonly minLrRatio?: number;
+  /** AdamW decoupled weight decay, not applied to biases and norm scales. Default 0 (Hugging Face Trainer's default). */
+  readonly weightDecay?: number;
+  /** AdamW beta1. Default 0.9. */
+  readonly beta1?: number;
+  /** AdamW beta2. Default 0.999. */
+  readonly beta2?: number;
+  /** AdamW epsilon. Default 1e-8. */
+  readonly eps?: number;
+  /** Clip gradients to this global L2 norm; 0 disables clipping. Default 1.0. */
+  readonly maxGradNorm?: number;
+  /** Packed rows per micro-batch. Default 4. */
+  readonly batchSize?: number;
+  /** Micro-batches per optimizer step (gradient accumulation). Default 1. */
+  readonly gradAccum?: number;
+  /** Tokens per packed row; longer examples are truncated. Default 256. */
+  readonly seqLen?: number;
+  /** Pack several examples per row (attention never crosses examples). Default true. */
+  readonly pack?: boolean;
+  /** LoRA settings (method 'lora'). Defaults: see {@link LoraOptions}. */
+  readonly lora?: LoraOptions;
+  /** Seed of every random stream (data order, LoRA init, dropout). Default 42. */
+  readonly seed?: number;
+  /** Write a checkpoint every N steps (and at the end); 0 = only at the end. Default 50. */
+  readonly checkpointEvery?: number;
+  /** Checkpoints to keep (oldest removed first); 0 keeps all. Default 2. */
+  readonly keepCheckpoints?: number;
+  /** Evaluate every N steps (besides before and after training); 0 = only before and after. Default 0. */
+  readonly evalEvery?: number;
+  /** Drop bad data records (reporting their count) instead of failing on the first. Default false. */
+  readonly skipBadRecords?: boolean;
+  /** Resume from this run or checkpoint directory. Default: start fresh. */
+  readonly resumeFrom?: string;
+}
+
+/** {@link TrainOptions} validated, with defaults filled in. */
+export interface TrainConfig {
+  readonly method: TrainingMethod;
+  readonly modelDir: string;
+  readonly dataPath: string;
+  readonly outDir: string;
+  readonly evalDataPath: string | undefined;
+  readonly maxSteps: number | undefined;
+  readonly epochs: number;
+  readonly lr: number;
+  readonly warmupSteps: number;
+  readonly decay: DecayKind;
+  readonly minLrRatio: number;
+  readonly weightDecay: number;
+  readonly beta1: number;
+  readonly beta2: number;
+  readonly eps: number;
+  readonly maxGradNorm: number;
+  readonly batchSize: number;
+  readonly gradAccum: number;
+  readonly seqLen: number;
+  readonly pack: boolean;
+  readonly lora: LoraConfig | undefined;
+  readonly seed: number;
+  readonly checkpointEvery: number;
+  readonly keepCheckpoints: number;
+  readonly evalEvery: number;
+  readonly skipBadRecords: boolean;
+  readonly resumeFrom: string | undefined;
+}
+
+/** A training option that is out of range, naming the option. */
+export class TrainConfigError extends RangeError {
+  override readonly name = 'TrainConfigError';
+}
+
+function int(name: string, value: number | undefined, fallback: number, min: number): number {
+  const v = value ?? fallback;
+  if (!Number.isSafeInteger(v) || v < min)
+    throw new TrainConfigError(`${name} must be an integer >= ${min}, got ${v}`);
+  return v;
+}
+
+function num(
+  name: string,
+  value: number | undefined,
+  fallback: number,
+  ok: (v: number) => boolean,
+  range: string,
+): number {
+  const v = value ?? fallback;
+  if (!Number.isFinite(v) || !ok(v))
+    throw new TrainConfigError(`${name} must be ${range}, got ${v}`);
+  return v;
+}
+
+/**
+ * Validates training options and fills in defaults.
+ *
+ * @throws TrainConfigError naming the first invalid option
+ */
+export function createTrainConfig(options: TrainOptions): TrainConfig {
+  if (options.method !== 'full' && options.method !== 'lora') {
+    throw new TrainConfigError(
+      `method must be "full" or "lora", got ${JSON.stringify(options.method)}`,
+    );
+  }
+  for (const key of ['modelDir', 'dataPath', 'outDir'] as const) {
+    if (typeof options[key] !== 'string' || options[key] === '')
+      throw new TrainConfigError(`${key} is required`);
+  }
+  let lora: LoraConfig | undefined;
+  if (options.method === 'lora') {
+    try {
+      lora = createLoraConfig(options.lora);
+    } catch (cause) {
+      throw new TrainConfigError((cause as Error).message);
+    }
+  } else if (options.lora !== undefined) {
+    throw new TrainConfigError('lora options given but method is "full"');
+  }
+  const decay = options.decay ?? 'cosine';
+  if (!['cosine', 'linear', 'constant'].includes(decay)) {
+    throw new TrainConfigError(
+      `decay must be cosine, linear or constant, got ${JSON.stringify(decay)}`,
+    );
+  }
+  return {
+    method: options.method,
+    modelDir: options.modelDir,
+    dataPath: options.dataPath,
+    outDir: options.outDir,
+    evalDataPath: options.evalDataPath,
+    maxSteps: options.maxSteps === undefined ? undefined : int('maxSteps', options.maxSteps, 0, 1),
+    epochs: int('epochs', options.epochs, 1, 1),
+    lr: num('lr', options.lr, options.method === 'lora' ? 2e-4 : 2e-5, (v) => v > 0, '> 0'),
+    warmupSteps: int('warmupSteps', options.warmupSteps, 0, 0),
+    decay,
+    minLrRatio: num('minLrRatio', options.minLrRatio, 0, (v) => v >= 0 && v <= 1, 'in [0, 1]'),
+    weightDecay: num('weightDecay', options.weightDecay, 0, (v) => v >= 0, '>= 0'),
+    beta1: num('beta1', options.beta1, 0.9, (v) => v >= 0 && v < 1, 'in [0, 1)'),
+    beta2: num('beta2', options.beta2, 0.999, (v) => v >= 0 && v < 1, 'in [0, 1)'),
+    eps: num('eps', options.eps, 1e-8, (v) => v >= 0, '>= 0'),
+    maxGradNorm: num('maxGradNorm', options.maxGradNorm, 1, (v) => v >= 0, '>= 0'),
+    batchSize: int('batchSize', options.batchSize, 4, 1),
+    gradAccum: int('gradAccum', options.gradAccum, 1, 1),
+    seqLen: int('seqLen', options.seqLen, 256, 2),
+    pack: options.pack ?? true,
+    lora,
+    seed: int('seed', options.seed, 42, 0),
+    checkpointEvery: int('checkpointEvery', options.checkpointEvery, 50, 0),
+    keepCheckpoints: int('keepCheckpoints', options.keepCheckpoints, 2, 0),
+    evalEvery: int('evalEvery', options.evalEvery, 0, 0),
+    skipBadRecords: options.skipBadRecords ?? false,
+    resumeFrom: options.resumeFrom,
+  };
+}
+
+/**
+ * The settings a resumed run must share with the run that wrote the checkpoint for the result to
+ * be the same as an uninterrupted run. Paths are left out (a worker on another machine may see the
+ * same files elsewhere); the data is identified by its content digest instead.
+ */
+export function resumeFingerprint(
+  config: TrainConfig,
+  dataSha256: string,
+  totalSteps: number,
+): Record<string, string | number | boolean> {
+  return {
+    method: config.method,
+    dataSha256,
+    totalSteps,
+    lr: config.lr,
+    warmupSteps: config.warmupSteps,
+    decay: config.decay,
+    minLrRatio: config.minLrRatio,
+    weightDecay: config.weightDecay,
+    beta1: config.beta1,
+    beta2: config.beta2,
+    eps: config.eps,
+    maxGradNorm: config.maxGradNorm,
+    batchSize: config.batchSize,
+    gradAccum: config.gradAccum,
+    seqLen: config.seqLen,
+    pack: config.pack,
+    seed: config.seed,
+    lora: config.lora === undefined ? 'none' : JSON.stringify(config.lora),
+  };
+}

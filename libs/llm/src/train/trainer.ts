@@ -1,0 +1,383 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { PackedRow } from '../data/pack-sequences.js';
+import { toTrainingBatch } from '../data/training-batch.js';
+import { saveHfModel } from '../merge/save-hf-model.js';
+import { loadLlamaModel, type LlamaModel } from '../model/llama-model.js';
+import { AdamW } from '../optim/adamw.js';
+import { clipGradNorm, globalGradNorm } from '../optim/grad-clip.js';
+import { createLrSchedule } from '../optim/lr-schedule.js';
+import { SeededRandom } from '../optim/seeded-random.js';
+import { saveLoraAdapter } from '../peft/adapter-files.js';
+import { initLoraTensors } from '../peft/lora-init.js';
+import type { Float32Tensor } from '../safetensors/read-safetensors.js';
+import { TextTokenizer } from '../tokenizer/text-tokenizer.js';
+import {
+  CheckpointError,
+  readCheckpoint,
+  resolveCheckpointDir,
+  writeCheckpoint,
+  type DataPosition,
+} from './checkpoint.js';
+import { evaluateRows } from './evaluate-rows.js';
+import { prepareSftRows, type SftRows } from './sft-rows.js';
+import {
+  createTrainConfig,
+  resumeFingerprint,
+  type TrainConfig,
+  type TrainOptions,
+} from './train-config.js';
+import type { TrainingEngine, TrainingEngineFactory } from './training-engine.js';
+import { TrainingDivergedError } from './training-diverged-error.js';
+import type { TrainingEvent, TrainingProgressListener } from './training-events.js';
+import { createDefaultEngine } from './default-engine.js';
+
+/** How a caller follows and controls a run. */
+export interface TrainHooks {
+  /** Receives progress events between steps. */
+  readonly onProgress?: TrainingProgressListener;
+  /** Aborting stops the run between steps, after writing a checkpoint of the last completed step. */
+  readonly signal?: AbortSignal;
+  /** Builds the compute engine. Default: the Llama training graph of this library. */
+  readonly engineFactory?: TrainingEngineFactory;
+}
+
+/** The outcome of {@link train}. */
+export interface TrainResult {
+  /** 'completed', or 'cancelled' when the signal aborted the run (the output is then not written). */
+  readonly status: 'completed' | 'cancelled';
+  /** Optimizer steps completed. */
+  readonly step: number;
+  readonly totalSteps: number;
+  /** Mean token loss of the last step. */
+  readonly finalLoss: number;
+  /** Held-out loss before training (fresh runs with eval data only). */
+  readonly initialEvalLoss: number | undefined;
+  /** Held-out loss after training (completed runs with eval data only). */
+  readonly evalLoss: number | undefined;
+  readonly evalPerplexity: number | undefined;
+  /** Where the adapter (LoRA) or model (full) was written, when completed. */
+  readonly outputDir: string | undefined;
+  /** The last checkpoint written, if any. */
+  readonly lastCheckpoint: string | undefined;
+  /** Target tokens trained on, over the whole run (resumed parts included). */
+  readonly tokensSeen: number;
+}
+
+function decays(name: string, shape: readonly number[] | undefined): boolean {
+  // Hugging Face's Trainer spares biases and norm scales from weight decay; 1-D tensors are exactly those here.
+  return (shape?.length ?? 0) >= 2 && !name.endsWith('.bias');
+}
+
+function initialTrainable(
+  model: LlamaModel,
+  config: TrainConfig,
+  engine: TrainingEngine,
+  rng: SeededRandom,
+): Map<string, Float32Array> {
+  const source: ReadonlyMap<string, Float32Tensor> =
+    config.lora === undefined
+      ? model.weights
+      : initLoraTensors(model.config, config.lora, rng.split('lora-init'));
+  const out = new Map<string, Float32Array>();
+  for (const [name, shape] of engine.trainableShapes) {
+    const t = source.get(name);
+    const size = shape.reduce((a, d) => a * d, 1);
+    if (t === undefined || t.data.length !== size) {
+      throw new Error(
+        `trainable tensor "${name}" [${shape.join(', ')}] has no matching initial value`,
+      );
+    }
+    // A copy: full fine-tuning must not modify the loaded base weights in place.
+    out.set(name, t.data.slice());
+  }
+  return out;
+}
+
+function tensors(
+  trainable: ReadonlyMap<string, Float32Array>,
+  shapes: ReadonlyMap<string, readonly number[]>,
+): Map<string, Float32Tensor> {
+  const out = new Map<string, Float32Tensor>();
+  for (const [name, data] of trainable)
+    out.set(name, { shape: shapes.get(name) ?? [data.length], data });
+  return out;
+}
+
+function nonPadTokens(rows: readonly PackedRow[]): number {
+  let n = 0;
+  for (const r of rows) for (const s of r.segmentIds) if (s !== 0) n++;
+  return n;
+}
+
+/**
+ * Runs a fine-tuning job: full or LoRA, AdamW with warmup and cosine/linear decay, global-norm
+ * clipping, gradient accumulation, packed batches, checkpoints every N steps with exact resume, and
+ * held-out evaluation. Same seed and data give the same result, whether or not the run was
+ * interrupted and resumed.
+ *
+ * Outputs in `outDir`: the PEFT adapter (LoRA) or Hugging Face model (full), `checkpoints/`, and
+ * `training_summary.json`.
+ *
+ * @throws TrainConfigError, DataFileError, ModelFileError, CheckpointError or TrainingDivergedError,
+ *   each naming the option or file at fault
+ */
+export async function train(options: TrainOptions, hooks: TrainHooks = {}): Promise<TrainResult> {
+  const config = createTrainConfig(options);
+  const emit = (e: TrainingEvent): void => hooks.onProgress?.(e);
+  const model = await loadLlamaModel(config.modelDir);
+  const tokenizer = await TextTokenizer.load(config.modelDir, model.config.vocabSize);
+  const rng = SeededRandom.fromSeed(config.seed);
+  const prep = { seqLen: config.seqLen, pack: config.pack, skipBadRecords: config.skipBadRecords };
+  const data = await prepareSftRows(config.dataPath, tokenizer, {
+    ...prep,
+    order: rng.split('pack'),
+  });
+  const evalData: SftRows | undefined =
+    config.evalDataPath === undefined
+      ? undefined
+      : await prepareSftRows(config.evalDataPath, tokenizer, prep);
+
+  const microPerEpoch = Math.ceil(data.rows.length / config.batchSize);
+  const stepsPerEpoch = Math.ceil(microPerEpoch / config.gradAccum);
+  const totalSteps = config.maxSteps ?? config.epochs * stepsPerEpoch;
+  const schedule = createLrSchedule({
+    lr: config.lr,
+    totalSteps,
+    warmupSteps: Math.min(config.warmupSteps, totalSteps),
+    decay: config.decay,
+    minLrRatio: config.minLrRatio,
+  });
+  const fingerprint = resumeFingerprint(config, data.sha256, totalSteps);
+
+  const engine = await (hooks.engineFactory ?? createDefaultEngine)(
+    model,
+    config.lora === undefined ? { method: 'full' } : { method: 'lora', lora: config.lora },
+  );
+  try {
+    const shapes = engine.trainableShapes;
+    const trainable = initialTrainable(model, config, engine, rng);
+    const optimizer = new AdamW({
+      beta1: config.beta1,
+      beta2: config.beta2,
+      eps: config.eps,
+      weightDecay: config.weightDecay,
+      decays: (name) => decays(name, shapes.get(name)),
+    });
+    let step = 0;
+    let position: DataPosition = { epoch: 0, stepInEpoch: 0 };
+    let tokensSeen = 0;
+    let lastLoss = NaN;
+    let lastCheckpoint: string | undefined;
+    let lastCheckpointStep = -1;
+
+    if (config.resumeFrom !== undefined) {
+      const dir = await resolveCheckpointDir(config.resumeFrom);
+      const cp = await readCheckpoint(dir);
+      for (const [key, value] of Object.entries(fingerprint)) {
+        if (cp.state.fingerprint[key] !== value) {
+          throw new CheckpointError(
+            dir,
+            `cannot resume: ${key} was ${JSON.stringify(cp.state.fingerprint[key])} in the checkpoint, now ${JSON.stringify(value)}`,
+          );
+        }
+      }
+      for (const [name, data] of trainable) {
+        const saved = cp.trainable.get(name);
+        if (saved === undefined || saved.data.length !== data.length) {
+          throw new CheckpointError(dir, `trainable tensor "${name}" missing or mis-sized`);
+        }
+        data.set(saved.data);
+      }
+      optimizer.loadState(cp.optimizer);
+      step = cp.state.step;
+      position = cp.state.data;
+      tokensSeen = cp.state.tokensSeen;
+      lastLoss = cp.state.lastLoss;
+      lastCheckpoint = dir;
+      lastCheckpointStep = step;
+    }
+
+    const saveCheckpoint = async (): Promise<void> => {
+      lastCheckpoint = await writeCheckpoint(
+        config.outDir,
+        {
+          state: {
+            format: 'lathe-checkpoint/1',
+            step,
+            data: position,
+            rng: rng.state(),
+            fingerprint,
+            tokensSeen,
+            lastLoss,
+          },
+          trainable: tensors(trainable, shapes),
+          optimizer: optimizer.state(),
+        },
+        config.keepCheckpoints,
+      );
+      lastCheckpointStep = step;
+      emit({ type: 'checkpoint', step, path: lastCheckpoint });
+    };
+    const runEval = async (): Promise<number | undefined> => {
+      if (evalData === undefined) return undefined;
+      const r = await evaluateRows(engine, evalData.rows, config.batchSize, trainable);
+      emit({ type: 'eval', step, loss: r.loss, perplexity: r.perplexity, tokens: r.tokens });
+      return r.loss;
+    };
+
+    let trainableParameters = 0;
+    for (const t of trainable.values()) trainableParameters += t.length;
+    emit({
+      type: 'start',
+      startStep: step,
+      totalSteps,
+      stepsPerEpoch,
+      examples: data.examples,
+      rows: data.rows.length,
+      trainableParameters,
+      rejectedRecords: data.rejected.length,
+      truncatedExamples: data.stats.truncated,
+    });
+    const initialEvalLoss = config.resumeFrom === undefined ? await runEval() : undefined;
+
+    let epochOrder: { epoch: number; rows: PackedRow[] } | undefined;
+    const startedAt = performance.now();
+    const firstStep = step;
+    while (step < totalSteps) {
+      if (hooks.signal?.aborted === true) {
+        if (step > lastCheckpointStep) await saveCheckpoint();
+        return {
+          status: 'cancelled',
+          step,
+          totalSteps,
+          finalLoss: lastLoss,
+          initialEvalLoss,
+          evalLoss: undefined,
+          evalPerplexity: undefined,
+          outputDir: undefined,
+          lastCheckpoint,
+          tokensSeen,
+        };
+      }
+      if (epochOrder?.epoch !== position.epoch) {
+        // Each epoch visits the packed rows in its own seeded order.
+        const rows = rng.split(`epoch-${position.epoch}`).shuffle([...data.rows]);
+        epochOrder = { epoch: position.epoch, rows };
+      }
+      const micro: PackedRow[][] = [];
+      for (let a = 0; a < config.gradAccum; a++) {
+        const m = position.stepInEpoch * config.gradAccum + a;
+        if (m >= microPerEpoch) break;
+        micro.push(epochOrder.rows.slice(m * config.batchSize, (m + 1) * config.batchSize));
+      }
+      const stepTokens = micro.reduce(
+        (s, rows) => s + rows.reduce((t, r) => t + r.targetTokens, 0),
+        0,
+      );
+      const inputTokens = micro.reduce((s, rows) => s + nonPadTokens(rows), 0);
+      const t0 = performance.now();
+      let loss = 0;
+      let grads: Map<string, Float32Array> | undefined;
+      for (const [a, rows] of micro.entries()) {
+        const dropoutSeed = rng.split(`dropout-${step}-${a}`).nextUint32();
+        const r = await engine.step(toTrainingBatch(rows), 1 / stepTokens, trainable, dropoutSeed);
+        loss += r.loss;
+        if (grads === undefined) grads = r.grads;
+        else {
+          for (const [name, g] of r.grads) {
+            const acc = grads.get(name);
+            if (acc === undefined)
+              throw new Error(`engine returned a gradient for unknown tensor "${name}"`);
+            for (let i = 0; i < g.length; i++) acc[i] = (acc[i] as number) + (g[i] as number);
+          }
+        }
+      }
+      if (grads === undefined) throw new Error(`step ${step + 1} has no micro-batches`);
+      if (!Number.isFinite(loss))
+        throw new TrainingDivergedError(
+          config.dataPath,
+          step + 1,
+          `loss is ${loss}`,
+          lastCheckpoint,
+        );
+      const gradNorm =
+        config.maxGradNorm > 0
+          ? clipGradNorm(grads.values(), config.maxGradNorm)
+          : globalGradNorm(grads.values());
+      if (!Number.isFinite(gradNorm)) {
+        throw new TrainingDivergedError(
+          config.dataPath,
+          step + 1,
+          `gradient norm is ${gradNorm}`,
+          lastCheckpoint,
+        );
+      }
+      const lr = schedule.lrAt(step);
+      optimizer.update(trainable, grads, lr);
+      step++;
+      tokensSeen += stepTokens;
+      lastLoss = loss;
+      position =
+        position.stepInEpoch + 1 >= stepsPerEpoch
+          ? { epoch: position.epoch + 1, stepInEpoch: 0 }
+          : { epoch: position.epoch, stepInEpoch: position.stepInEpoch + 1 };
+      const now = performance.now();
+      const elapsedSeconds = (now - startedAt) / 1000;
+      emit({
+        type: 'step',
+        step,
+        totalSteps,
+        epoch: position.epoch,
+        loss,
+        lr,
+        gradNorm,
+        tokens: stepTokens,
+        tokensPerSecond: inputTokens / Math.max(1e-9, (now - t0) / 1000),
+        elapsedSeconds,
+        etaSeconds: (elapsedSeconds / (step - firstStep)) * (totalSteps - step),
+      });
+      if (config.evalEvery > 0 && step % config.evalEvery === 0 && step < totalSteps)
+        await runEval();
+      if (
+        (config.checkpointEvery > 0 && step % config.checkpointEvery === 0) ||
+        step === totalSteps
+      ) {
+        await saveCheckpoint();
+      }
+    }
+
+    const evalLoss = await runEval();
+    await mkdir(config.outDir, { recursive: true });
+    if (config.lora !== undefined) {
+      await saveLoraAdapter(config.outDir, {
+        config: config.lora,
+        baseModel: config.modelDir,
+        tensors: tensors(trainable, shapes),
+      });
+    } else {
+      const weights = new Map(model.weights);
+      for (const [name, t] of tensors(trainable, shapes)) weights.set(name, t);
+      await saveHfModel(config.outDir, config.modelDir, weights);
+    }
+    const result: TrainResult = {
+      status: 'completed',
+      step,
+      totalSteps,
+      finalLoss: lastLoss,
+      initialEvalLoss,
+      evalLoss,
+      evalPerplexity: evalLoss === undefined ? undefined : Math.exp(evalLoss),
+      outputDir: config.outDir,
+      lastCheckpoint,
+      tokensSeen,
+    };
+    await writeFile(
+      join(config.outDir, 'training_summary.json'),
+      `${JSON.stringify({ ...result, method: config.method, dataSha256: data.sha256 }, null, 2)}\n`,
+    );
+    return result;
+  } finally {
+    await engine.close();
+  }
+}

@@ -1,0 +1,47 @@
+import type { TrainingBatch } from '../data/training-batch.js';
+import type { LlamaModel } from '../model/llama-model.js';
+import type { LoraConfig } from '../peft/lora-config.js';
+
+/** What one forward+backward pass over a micro-batch returns. */
+export interface EngineStepResult {
+  /** sum(token NLL) * lossWeight over the micro-batch's target tokens. */
+  readonly loss: number;
+  /** d loss / d trainable, by trainable name (already scaled by lossWeight). */
+  readonly grads: Map<string, Float32Array>;
+}
+
+/**
+ * The compute the trainer drives: one causal-LM training graph for a model and method, with the
+ * frozen weights inside it and the trainable tensors passed in each call. The trainer owns the
+ * trainable values and the optimizer; the engine only computes loss and gradients.
+ */
+export interface TrainingEngine {
+  /** Trainable tensor names and shapes, in the graph's order (PEFT names for LoRA, HF names for full). */
+  readonly trainableShapes: ReadonlyMap<string, readonly number[]>;
+  /**
+   * Loss and gradients for one micro-batch.
+   *
+   * @param lossWeight multiplies the summed token NLL (1 / target tokens of the whole optimizer step)
+   * @param dropoutSeed seed of this micro-batch's LoRA dropout masks (ignored when dropout is 0)
+   */
+  step(
+    batch: TrainingBatch,
+    lossWeight: number,
+    trainable: ReadonlyMap<string, Float32Array>,
+    dropoutSeed: number,
+  ): Promise<EngineStepResult>;
+  /** Forward only: the summed token NLL of the batch's targets (no dropout). */
+  lossSum(batch: TrainingBatch, trainable: ReadonlyMap<string, Float32Array>): Promise<number>;
+  /** Releases the session and its worker. */
+  close(): Promise<void>;
+}
+
+/** Which graph to build: full fine-tuning, or LoRA with this configuration. */
+export type EngineMethod =
+  { readonly method: 'full' } | { readonly method: 'lora'; readonly lora: LoraConfig };
+
+/** Builds a {@link TrainingEngine} for a loaded model. */
+export type TrainingEngineFactory = (
+  model: LlamaModel,
+  method: EngineMethod,
+) => Promise<TrainingEngine>;
