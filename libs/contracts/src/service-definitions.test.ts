@@ -58,6 +58,7 @@ const expected: Record<LatheServiceName, Record<string, Shape>> = {
     ImportModel: 'client-stream',
     ImportModelFromPath: 'unary',
     RegisterAdapter: 'unary',
+    RegisterFineTunedModel: 'unary',
     RegisterQuantizedModel: 'unary',
     RegisterMergedModel: 'unary',
     MergeAdapter: 'unary',
