@@ -88,3 +88,7 @@ export type { TrainingEvent, TrainingProgressListener } from './train/training-e
 export { TrainingDivergedError } from './train/training-diverged-error.js';
 export { train } from './train/trainer.js';
 export type { TrainHooks, TrainResult } from './train/trainer.js';
+export { evaluateSft } from './train/evaluate-sft.js';
+export type { EvaluateSftOptions, SftEvaluation } from './train/evaluate-sft.js';
+export type { EvalResult } from './train/evaluate-rows.js';
+export { mergeAdapterDir } from './merge/merge-adapter-dir.js';
