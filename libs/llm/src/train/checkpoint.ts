@@ -142,15 +142,17 @@ export async function resolveCheckpointDir(dir: string): Promise<string> {
 export async function readCheckpoint(dir: string): Promise<Checkpoint> {
   const statePath = join(dir, STATE_FILE);
   let state: TrainerState;
+  let format: unknown;
   try {
     state = JSON.parse(await readFile(statePath, 'utf8')) as TrainerState;
+    format = (state as { format?: unknown }).format;
   } catch (cause) {
     throw new CheckpointError(statePath, `unreadable: ${(cause as Error).message}`, { cause });
   }
-  if (state.format !== CHECKPOINT_FORMAT) {
+  if (format !== CHECKPOINT_FORMAT) {
     throw new CheckpointError(
       statePath,
-      `format ${JSON.stringify(state.format)} is not ${CHECKPOINT_FORMAT}`,
+      `format ${JSON.stringify(format)} is not ${CHECKPOINT_FORMAT}`,
     );
   }
   const trainable = (await readSafetensors(join(dir, TRAINABLE_FILE))).tensors;
