@@ -7,8 +7,6 @@ import {
   type Span,
 } from '@opentelemetry/api';
 
-const tracer = trace.getTracer('@lathe/bus');
-
 /**
  * Runs `fn` in a span named and attributed after the OpenTelemetry messaging semantic
  * conventions (`send <subject>` / `process <subject>`). An exception is recorded, sets the status
@@ -22,7 +20,9 @@ export function inMessagingSpan<R>(
   fn: (span: Span) => Promise<R>,
 ): Promise<R> {
   const kind = operation === 'send' ? SpanKind.PRODUCER : SpanKind.CONSUMER;
-  return tracer.startActiveSpan(
+  // Looked up per call, not once at import: a tracer taken from the API before the SDK (re)starts
+  // would stay bound to the old provider.
+  return trace.getTracer('@lathe/bus').startActiveSpan(
     `${operation} ${subject}`,
     {
       kind,
