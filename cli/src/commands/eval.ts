@@ -1,7 +1,6 @@
-import { parseArgs } from 'node:util';
 import { evaluateSft } from '@lathe/llm';
 import { reportFailure } from '../report-failure.js';
-import { UsageError, numberFlag } from '../usage-error.js';
+import { CommandArgs } from '../command-args.js';
 
 /** One line for `lathe --help`. */
 export const summary =
@@ -29,55 +28,45 @@ options (default in brackets):
  * @returns 0 done, 1 a data/model problem, 2 a usage error
  */
 export async function run(argv: string[]): Promise<number> {
-  let values;
+  let args: CommandArgs | 'help';
+  let batchSize: number | undefined;
+  let seqLen: number | undefined;
   try {
-    ({ values } = parseArgs({
-      args: argv,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        model: { type: 'string' },
-        adapter: { type: 'string' },
-        data: { type: 'string' },
-        'batch-size': { type: 'string' },
-        'seq-len': { type: 'string' },
-        'skip-bad-records': { type: 'boolean' },
-        json: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
+    args = CommandArgs.parse(
+      argv,
+      {
+        model: 'string',
+        adapter: 'string',
+        data: 'string',
+        'batch-size': 'string',
+        'seq-len': 'string',
+        'skip-bad-records': 'boolean',
+        json: 'boolean',
       },
-    }));
-    if (values.help !== true) {
-      for (const flag of ['model', 'data'] as const) {
-        if (values[flag] === undefined) throw new UsageError(`--${flag} is required`);
-      }
+      ['model', 'data'],
+    );
+    if (args !== 'help') {
+      batchSize = args.integer('batch-size');
+      seqLen = args.integer('seq-len');
     }
   } catch (err) {
     process.stderr.write(`lathe eval: ${(err as Error).message}\n(see lathe eval --help)\n`);
     return 2;
   }
-  if (values.help === true) {
+  if (args === 'help') {
     process.stdout.write(`${usage}\n`);
     return 0;
   }
-  let batchSize: number | undefined;
-  let seqLen: number | undefined;
-  try {
-    batchSize = numberFlag('batch-size', values['batch-size'], 'integer');
-    seqLen = numberFlag('seq-len', values['seq-len'], 'integer');
-  } catch (err) {
-    process.stderr.write(`lathe eval: ${(err as Error).message}\n`);
-    return 2;
-  }
   try {
     const r = await evaluateSft({
-      modelDir: values.model ?? '',
-      adapterDir: values.adapter,
-      dataPath: values.data ?? '',
+      modelDir: args.required('model'),
+      adapterDir: args.string('adapter'),
+      dataPath: args.required('data'),
       batchSize,
       seqLen,
-      skipBadRecords: values['skip-bad-records'] === true,
+      skipBadRecords: args.flag('skip-bad-records'),
     });
-    if (values.json === true) {
+    if (args.flag('json')) {
       process.stdout.write(`${JSON.stringify(r)}\n`);
     } else {
       process.stdout.write(

@@ -1,5 +1,5 @@
-import { parseArgs } from 'node:util';
 import { mergeAdapterDir } from '@lathe/llm';
+import { CommandArgs } from '../command-args.js';
 import { reportFailure } from '../report-failure.js';
 
 /** One line for `lathe --help`. */
@@ -24,34 +24,27 @@ options:
  * @returns 0 done, 1 a model/adapter problem, 2 a usage error
  */
 export async function run(argv: string[]): Promise<number> {
-  let values;
+  let args: CommandArgs | 'help';
   try {
-    ({ values } = parseArgs({
-      args: argv,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        model: { type: 'string' },
-        adapter: { type: 'string' },
-        out: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }));
-    if (values.help !== true) {
-      for (const flag of ['model', 'adapter', 'out'] as const) {
-        if (values[flag] === undefined) throw new Error(`--${flag} is required`);
-      }
-    }
+    args = CommandArgs.parse(argv, { model: 'string', adapter: 'string', out: 'string' }, [
+      'model',
+      'adapter',
+      'out',
+    ]);
   } catch (err) {
     process.stderr.write(`lathe merge: ${(err as Error).message}\n(see lathe merge --help)\n`);
     return 2;
   }
-  if (values.help === true) {
+  if (args === 'help') {
     process.stdout.write(`${usage}\n`);
     return 0;
   }
+  const [model, adapter, out] = [
+    args.required('model'),
+    args.required('adapter'),
+    args.required('out'),
+  ];
   try {
-    const { model = '', adapter = '', out = '' } = values;
     const changed = await mergeAdapterDir(model, adapter, out);
     process.stdout.write(
       `merged ${adapter} into ${model}: ${changed} weights changed; wrote ${out}\n`,

@@ -1,7 +1,7 @@
-import { parseArgs } from 'node:util';
 import { train, type TrainOptions, type Projection } from '@lathe/llm';
 import { ProgressReporter, type ProgressMode } from '../progress-bar.js';
-import { UsageError, numberFlag } from '../usage-error.js';
+import { CommandArgs } from '../command-args.js';
+import { UsageError } from '../usage-error.js';
 import { reportFailure } from '../report-failure.js';
 
 /** One line for `lathe --help`. */
@@ -53,78 +53,72 @@ Ctrl-C stops between steps after writing a checkpoint; --resume continues exactl
 
 const TARGETS = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'];
 
+const FLAGS = {
+  method: 'string',
+  model: 'string',
+  data: 'string',
+  out: 'string',
+  'eval-data': 'string',
+  'max-steps': 'string',
+  epochs: 'string',
+  lr: 'string',
+  'warmup-steps': 'string',
+  decay: 'string',
+  'min-lr-ratio': 'string',
+  'weight-decay': 'string',
+  'max-grad-norm': 'string',
+  'batch-size': 'string',
+  'grad-accum': 'string',
+  'seq-len': 'string',
+  'no-pack': 'boolean',
+  'lora-r': 'string',
+  'lora-alpha': 'string',
+  'lora-dropout': 'string',
+  'lora-targets': 'string',
+  seed: 'string',
+  'checkpoint-every': 'string',
+  'keep-checkpoints': 'string',
+  'eval-every': 'string',
+  'skip-bad-records': 'boolean',
+  resume: 'string',
+  progress: 'string',
+} as const;
+
 function parse(argv: string[]): { options: TrainOptions; progress: ProgressMode } | 'help' {
-  const { values } = parseArgs({
-    args: argv,
-    strict: true,
-    allowPositionals: false,
-    options: {
-      method: { type: 'string' },
-      model: { type: 'string' },
-      data: { type: 'string' },
-      out: { type: 'string' },
-      'eval-data': { type: 'string' },
-      'max-steps': { type: 'string' },
-      epochs: { type: 'string' },
-      lr: { type: 'string' },
-      'warmup-steps': { type: 'string' },
-      decay: { type: 'string' },
-      'min-lr-ratio': { type: 'string' },
-      'weight-decay': { type: 'string' },
-      'max-grad-norm': { type: 'string' },
-      'batch-size': { type: 'string' },
-      'grad-accum': { type: 'string' },
-      'seq-len': { type: 'string' },
-      'no-pack': { type: 'boolean' },
-      'lora-r': { type: 'string' },
-      'lora-alpha': { type: 'string' },
-      'lora-dropout': { type: 'string' },
-      'lora-targets': { type: 'string' },
-      seed: { type: 'string' },
-      'checkpoint-every': { type: 'string' },
-      'keep-checkpoints': { type: 'string' },
-      'eval-every': { type: 'string' },
-      'skip-bad-records': { type: 'boolean' },
-      resume: { type: 'string' },
-      progress: { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  });
-  if (values.help === true) return 'help';
-  for (const flag of ['method', 'model', 'data', 'out'] as const) {
-    if (values[flag] === undefined) throw new UsageError(`--${flag} is required`);
-  }
-  const method = values.method;
+  const args = CommandArgs.parse(argv, FLAGS, ['method', 'model', 'data', 'out']);
+  if (args === 'help') return 'help';
+  const method = args.required('method');
   if (method !== 'full' && method !== 'lora')
     throw new UsageError(`--method must be full or lora, got "${method}"`);
   const loraFlags = ['lora-r', 'lora-alpha', 'lora-dropout', 'lora-targets'] as const;
   if (method === 'full') {
-    const given = loraFlags.find((f) => values[f] !== undefined);
+    const given = loraFlags.find((f) => args.string(f) !== undefined);
     if (given !== undefined) throw new UsageError(`--${given} applies to --method lora only`);
   }
-  const targets = values['lora-targets']?.split(',').map((t) => t.trim());
+  const targets = args
+    .string('lora-targets')
+    ?.split(',')
+    .map((t) => t.trim());
   for (const t of targets ?? []) {
     if (!TARGETS.includes(t))
       throw new UsageError(`--lora-targets: "${t}" is not one of ${TARGETS.join(', ')}`);
   }
-  const decay = values.decay;
+  const decay = args.string('decay');
   if (decay !== undefined && decay !== 'cosine' && decay !== 'linear' && decay !== 'constant') {
     throw new UsageError(`--decay must be cosine, linear or constant, got "${decay}"`);
   }
-  const progress = values.progress ?? (process.stderr.isTTY ? 'bar' : 'lines');
+  const progress = args.string('progress') ?? (process.stderr.isTTY ? 'bar' : 'lines');
   if (!['bar', 'lines', 'json', 'none'].includes(progress)) {
     throw new UsageError(`--progress must be bar, lines, json or none, got "${progress}"`);
   }
-  const int = (f: keyof typeof values): number | undefined =>
-    numberFlag(f, values[f] as string | undefined, 'integer');
-  const num = (f: keyof typeof values): number | undefined =>
-    numberFlag(f, values[f] as string | undefined);
+  const int = (f: keyof typeof FLAGS): number | undefined => args.integer(f);
+  const num = (f: keyof typeof FLAGS): number | undefined => args.number(f);
   const options: TrainOptions = {
     method,
-    modelDir: values.model ?? '',
-    dataPath: values.data ?? '',
-    outDir: values.out ?? '',
-    evalDataPath: values['eval-data'],
+    modelDir: args.required('model'),
+    dataPath: args.required('data'),
+    outDir: args.required('out'),
+    evalDataPath: args.string('eval-data'),
     maxSteps: int('max-steps'),
     epochs: int('epochs'),
     lr: num('lr'),
@@ -136,7 +130,7 @@ function parse(argv: string[]): { options: TrainOptions; progress: ProgressMode 
     batchSize: int('batch-size'),
     gradAccum: int('grad-accum'),
     seqLen: int('seq-len'),
-    pack: values['no-pack'] !== true,
+    pack: !args.flag('no-pack'),
     lora:
       method === 'lora'
         ? {
@@ -150,8 +144,8 @@ function parse(argv: string[]): { options: TrainOptions; progress: ProgressMode 
     checkpointEvery: int('checkpoint-every'),
     keepCheckpoints: int('keep-checkpoints'),
     evalEvery: int('eval-every'),
-    skipBadRecords: values['skip-bad-records'] === true,
-    resumeFrom: values.resume,
+    skipBadRecords: args.flag('skip-bad-records'),
+    resumeFrom: args.string('resume'),
   };
   return { options, progress: progress as ProgressMode };
 }
