@@ -1,0 +1,81 @@
+import { existsSync } from 'node:fs';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import {
+  SeededRandom,
+  createLoraConfig,
+  initLoraTensors,
+  loadLlamaModel,
+  mergeLoraWeights,
+  saveLoraAdapter,
+} from '@lathe/llm';
+import { REPO_ROOT, runLathe } from '../../test/run-lathe.js';
+
+const MODEL = join(REPO_ROOT, '../shared/models/stories260K');
+const missing = existsSync(MODEL) ? '' : `shared model not found at ${MODEL}`;
+if (missing !== '') console.warn(`skipping lathe merge tests: ${missing}`);
+
+describe.skipIf(missing !== '')('lathe merge', () => {
+  const dirs: string[] = [];
+  afterAll(async () => {
+    for (const d of dirs) await rm(d, { recursive: true, force: true });
+  });
+
+  it('writes a loadable Hugging Face model whose weights are W + (alpha/r) B A', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'lathe-merge-'));
+    dirs.push(dir);
+    const base = await loadLlamaModel(MODEL);
+    const lora = createLoraConfig({ r: 4, alpha: 8, targetModules: ['q_proj', 'up_proj'] });
+    const tensors = initLoraTensors(base.config, lora, SeededRandom.fromSeed(1));
+    for (const [name, t] of tensors)
+      if (name.includes('lora_B'))
+        t.data.set(SeededRandom.fromSeed(2).split(name).uniformArray(t.data.length, -0.1, 0.1));
+    const adapterDir = join(dir, 'adapter');
+    await saveLoraAdapter(adapterDir, { config: lora, baseModel: MODEL, tensors });
+    const out = join(dir, 'merged');
+    const r = await runLathe(['merge', '--model', MODEL, '--adapter', adapterDir, '--out', out]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/10 weights changed/);
+    expect((await readdir(out)).sort()).toEqual(
+      expect.arrayContaining([
+        'config.json',
+        'model.safetensors',
+        'tokenizer.json',
+        'tokenizer_config.json',
+      ]),
+    );
+    const merged = await loadLlamaModel(out);
+    const expected = mergeLoraWeights(base, { config: lora, baseModel: MODEL, tensors });
+    expect([...merged.weights.keys()].sort()).toEqual([...expected.keys()].sort());
+    for (const [name, t] of expected) expect(merged.weights.get(name)?.data).toEqual(t.data);
+    expect(merged.weights.get('model.layers.3.mlp.up_proj.weight')?.data).not.toEqual(
+      base.weights.get('model.layers.3.mlp.up_proj.weight')?.data,
+    );
+  });
+
+  it('fails in one line naming the adapter file that does not fit the model', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'lathe-merge-'));
+    dirs.push(dir);
+    await writeFile(
+      join(dir, 'adapter_config.json'),
+      JSON.stringify({ peft_type: 'LORA', r: 4, lora_alpha: 8, target_modules: ['q_proj'] }),
+    );
+    const r = await runLathe([
+      'merge',
+      '--model',
+      MODEL,
+      '--adapter',
+      dir,
+      '--out',
+      join(dir, 'out'),
+    ]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(
+      new RegExp(
+        `^lathe: ${dir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/adapter_model\\.safetensors: cannot read: .*\\n$`,
+      ),
+    );
+  });
+});
