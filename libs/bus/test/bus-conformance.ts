@@ -147,7 +147,8 @@ export function describeBusConformance(name: string, backend: () => BusBackend):
         { headers: { 'x-tenant': 'acme' } },
       );
       const letters: Array<DeliveredEvent<TestEvent>> = [];
-      await collect(bus, deadLetterOf(type), 'poison-dlq', 1, (e) => letters.push(e));
+      // The dead-letter stream is shared by all services: a durable name of this test's own.
+      await collect(bus, deadLetterOf(type), `dlq-${type.service}`, 1, (e) => letters.push(e));
       // Long enough for a (wrong) fourth delivery to show up.
       await sleep(300);
       await sub.stop();

@@ -3,15 +3,17 @@ import { connect } from '@nats-io/transport-node';
 import { afterAll, beforeAll } from 'vitest';
 import { connectJetStreamBus } from '@lathe/bus';
 import { describeBusConformance } from './bus-conformance.js';
-import { PrivateNatsServer } from './private-nats-server.js';
+import { startNats, type TestNats } from '@lathe/testkit';
 
-let server: PrivateNatsServer;
+// NATS_URL's server when set (tests use services of their own and delete their streams), else a
+// private nats-server.
+let server: TestNats;
 
 beforeAll(async () => {
-  server = await PrivateNatsServer.start();
+  server = await startNats();
 });
 afterAll(async () => {
-  await server.stop();
+  await server.close();
 });
 
 describeBusConformance('NATS JetStream', () => ({

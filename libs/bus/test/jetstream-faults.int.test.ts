@@ -9,22 +9,22 @@ import { connect } from '@nats-io/transport-node';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { connectJetStreamBus, defineEvent, rawBytesCodec, type EventBus } from '@lathe/bus';
 import { testEventCodec } from './json-codec.js';
-import { PrivateNatsServer } from './private-nats-server.js';
+import { startNats, type TestNats } from '@lathe/testkit';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repoRoot = join(here, '../../..');
 
 describe('JetStream bus under faults (private nats-server)', () => {
-  let server: PrivateNatsServer;
+  let server: TestNats;
   let buses: EventBus[];
 
   beforeEach(async () => {
-    server = await PrivateNatsServer.start();
+    server = await startNats({ restartable: true });
     buses = [];
   });
   afterEach(async () => {
     await Promise.all(buses.map((bus) => bus.close()));
-    await server.stop();
+    await server.close();
   });
 
   const bus = async (name: string): Promise<EventBus> => {
@@ -71,10 +71,10 @@ describe('JetStream bus under faults (private nats-server)', () => {
       if (i === 300) {
         // Not awaited: the producer keeps publishing into the outage and must retry through it.
         restart = (async () => {
-          await server.halt();
+          await server.stop('SIGTERM');
           publishingWhenDown = publishing;
           await sleep(500);
-          await server.resume();
+          await server.start();
           publishingWhenUp = publishing;
         })();
       }

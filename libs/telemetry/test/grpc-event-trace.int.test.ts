@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SpanKind } from '@opentelemetry/api';
-import { startPrivateNats, type PrivateNats } from './private-nats.js';
+import { startNats, type TestNats } from '@lathe/testkit';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repoRoot = join(here, '../../..');
@@ -21,11 +21,11 @@ interface SpanRecord {
 }
 
 describe('one trace across gRPC, a NATS event and gRPC again', () => {
-  let nats: PrivateNats;
+  let nats: TestNats;
   let spans: SpanRecord[];
 
   beforeAll(async () => {
-    nats = await startPrivateNats();
+    nats = await startNats();
     const dir = await mkdtemp(join(tmpdir(), 'lathe-trace-'));
     const spansFile = join(dir, 'spans.json');
     // A child process, so that the SDK really starts (through --import) before @grpc/grpc-js is
@@ -48,7 +48,7 @@ describe('one trace across gRPC, a NATS event and gRPC again', () => {
     await rm(dir, { recursive: true, force: true });
   });
   afterAll(async () => {
-    await nats.stop();
+    await nats.close();
   });
 
   const only = (name: string, kind: SpanKind): SpanRecord => {
