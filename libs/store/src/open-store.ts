@@ -1,0 +1,57 @@
+import { createPgliteClient } from './pglite-client.js';
+import { createPostgresClient } from './postgres-client.js';
+import { migrate, type MigrationReport } from './migrate.js';
+import type { Migration } from './migration.js';
+import type { SqlClient } from './sql-client.js';
+import type { StoreBackend } from './store-backend.js';
+
+/** Options for {@link openStore}. */
+export interface OpenStoreOptions {
+  /** Server or embedded database. Required. */
+  backend: StoreBackend;
+  /** The service's schema (`datasets`, `training`, ...). Required. */
+  schema: string;
+  /** The service's migrations, in order. Required (may be empty). */
+  migrations: readonly Migration[];
+  /** Pool size on PostgreSQL. Default 10. */
+  maxConnections?: number;
+  /** `application_name` on PostgreSQL. Default `lathe`. */
+  applicationName?: string;
+}
+
+/** An open metadata store whose schema is up to date. */
+export interface OpenedStore {
+  client: SqlClient;
+  /** What migration did at start. */
+  migration: MigrationReport;
+}
+
+/**
+ * Opens a service's metadata store and applies its pending migrations before returning, so the
+ * service never serves against an old schema. Closes the client again if migration fails.
+ */
+export async function openStore(options: OpenStoreOptions): Promise<OpenedStore> {
+  const { backend, schema } = options;
+  const client =
+    backend.kind === 'postgres'
+      ? createPostgresClient({
+          url: backend.url,
+          schema,
+          ...(options.maxConnections === undefined
+            ? {}
+            : { maxConnections: options.maxConnections }),
+          ...(options.applicationName === undefined
+            ? {}
+            : { applicationName: options.applicationName }),
+        })
+      : await createPgliteClient({
+          schema,
+          ...(backend.dataDir === undefined ? {} : { dataDir: backend.dataDir }),
+        });
+  try {
+    return { client, migration: await migrate(client, options.migrations) };
+  } catch (error) {
+    await client.close().catch(() => undefined);
+    throw error;
+  }
+}
