@@ -6,7 +6,7 @@ const big = (a: BigInt64Array): number[] => Array.from(a, Number);
 describe('parseTokenBatch', () => {
   it('rows: every token after the first is a target; short rows are right-padded', () => {
     const b = parseTokenBatch('[[1, 5, 6, 7], [1, 9]]', 't.json', 10);
-    expect([b.batch, b.length, b.targetCount]).toEqual([2, 4, 4]);
+    expect([b.batchSize, b.seqLen, b.targetTokens]).toEqual([2, 4, 4]);
     expect(big(b.inputIds)).toEqual([1, 5, 6, 7, 1, 9, 0, 0]);
     expect(big(b.labels)).toEqual([5, 6, 7, -100, 9, -100, -100, -100]);
     expect(big(b.segmentIds)).toEqual([1, 1, 1, 1, 1, 1, 0, 0]);
@@ -26,7 +26,7 @@ describe('parseTokenBatch', () => {
       10,
     );
     expect(big(l.labels)).toEqual([-100, 6, -100, -100]);
-    expect(l.targetCount).toBe(1);
+    expect(l.targetTokens).toBe(1);
   });
 
   it('names the file and the bad field', () => {

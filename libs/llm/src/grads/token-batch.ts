@@ -1,41 +1,27 @@
 import { readFile } from 'node:fs/promises';
 import { ModelFileError } from '../config/model-file-error.js';
-
-/**
- * A right-padded batch in the model-graph contract's layout: flat row-major [B, T] arrays,
- * labels already shifted (labels[b, t] is the target at position t, -100 ignored).
- */
-export interface TokenBatch {
-  readonly batch: number;
-  readonly length: number;
-  readonly inputIds: BigInt64Array;
-  readonly positionIds: BigInt64Array;
-  /** 1 for real tokens, 0 for padding. */
-  readonly segmentIds: BigInt64Array;
-  readonly labels: BigInt64Array;
-  /** Number of labels that are not -100. */
-  readonly targetCount: number;
-}
+import type { TrainingBatch } from '../data/training-batch.js';
 
 /** Label value that the loss ignores (PyTorch's `ignore_index` default). */
 export const IGNORE_INDEX = -100;
 
 /**
- * Builds a batch from rows of ids and unshifted per-token labels (Hugging Face's convention:
- * `labels[t]` is the token expected at t, -100 for none; the shift happens here). Rows may
- * differ in length; shorter ones are right-padded with id 0, segment 0 and no target.
+ * Builds a right-padded {@link TrainingBatch} from rows of ids and unshifted per-token labels
+ * (Hugging Face's convention: `labels[t]` is the token expected at t, -100 for none; the shift
+ * happens here). Rows may differ in length; shorter ones are padded with id 0, segment 0 and
+ * no target.
  */
 export function tokenBatchFromRows(
   rows: readonly (readonly number[])[],
   labels: readonly (readonly number[])[],
-): TokenBatch {
-  const batch = rows.length;
+): TrainingBatch {
+  const batchSize = rows.length;
   const length = Math.max(...rows.map((r) => r.length));
-  const inputIds = new BigInt64Array(batch * length);
-  const positionIds = new BigInt64Array(batch * length);
-  const segmentIds = new BigInt64Array(batch * length);
-  const shifted = new BigInt64Array(batch * length).fill(BigInt(IGNORE_INDEX));
-  let targetCount = 0;
+  const inputIds = new BigInt64Array(batchSize * length);
+  const positionIds = new BigInt64Array(batchSize * length);
+  const segmentIds = new BigInt64Array(batchSize * length);
+  const shifted = new BigInt64Array(batchSize * length).fill(BigInt(IGNORE_INDEX));
+  let targetTokens = 0;
   rows.forEach((row, b) => {
     const rowLabels = labels[b] ?? [];
     row.forEach((id, t) => {
@@ -44,10 +30,18 @@ export function tokenBatchFromRows(
       segmentIds[b * length + t] = 1n;
       const next = t + 1 < row.length ? (rowLabels[t + 1] ?? IGNORE_INDEX) : IGNORE_INDEX;
       shifted[b * length + t] = BigInt(next);
-      if (next !== IGNORE_INDEX) targetCount++;
+      if (next !== IGNORE_INDEX) targetTokens++;
     });
   });
-  return { batch, length, inputIds, positionIds, segmentIds, labels: shifted, targetCount };
+  return {
+    batchSize,
+    seqLen: length,
+    inputIds,
+    positionIds,
+    segmentIds,
+    labels: shifted,
+    targetTokens,
+  };
 }
 
 /**
@@ -59,7 +53,7 @@ export function tokenBatchFromRows(
  * @param vocabSize ids must be below it
  * @throws ModelFileError naming the file and the field at fault
  */
-export function parseTokenBatch(text: string, file: string, vocabSize: number): TokenBatch {
+export function parseTokenBatch(text: string, file: string, vocabSize: number): TrainingBatch {
   let raw: unknown;
   try {
     raw = JSON.parse(text);
@@ -118,7 +112,7 @@ export function parseTokenBatch(text: string, file: string, vocabSize: number): 
     throw new ModelFileError(file, 'expected an array of rows or an object with "input_ids"');
   }
   const batch = tokenBatchFromRows(ids, labels);
-  if (batch.targetCount === 0)
+  if (batch.targetTokens === 0)
     throw new ModelFileError(file, 'no target tokens: the loss would be 0/0');
   return batch;
 }
@@ -136,7 +130,7 @@ function checkSameShape(
 }
 
 /** Reads and parses a `--tokens` file (see {@link parseTokenBatch}). */
-export async function readTokenBatch(file: string, vocabSize: number): Promise<TokenBatch> {
+export async function readTokenBatch(file: string, vocabSize: number): Promise<TrainingBatch> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
