@@ -54,6 +54,7 @@ export class InProcessTransport implements BusTransport {
 
   consume(
     spec: ConsumerSpec,
+    onFailure: (error: unknown) => void,
     onDelivery: (delivery: RawDelivery) => Promise<void>,
   ): Promise<() => Promise<void>> {
     const consumer = this.stream(spec.stream).existingConsumer(spec.durable);
@@ -64,7 +65,7 @@ export class InProcessTransport implements BusTransport {
         const delivery = await consumer.next(Number.POSITIVE_INFINITY, controller.signal);
         if (delivery !== undefined) await onDelivery(delivery);
       }
-    })();
+    })().catch(onFailure);
     return Promise.resolve(async () => {
       controller.abort();
       this.loops.delete(controller);

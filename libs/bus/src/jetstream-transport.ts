@@ -6,6 +6,8 @@ import {
   StorageType,
   jetstream,
   jetstreamManager,
+  type Consumer,
+  type ConsumerInfo,
   type ConsumerMessages,
   type JetStreamClient,
   type JetStreamManager,
@@ -54,6 +56,7 @@ export interface JetStreamTransportOptions {
 export class JetStreamTransport implements BusTransport {
   readonly system = 'nats';
   private readonly js: JetStreamClient;
+  private readonly consumers = new Map<string, Promise<Consumer>>();
 
   private constructor(
     private readonly nc: NatsConnection,
@@ -154,33 +157,52 @@ export class JetStreamTransport implements BusTransport {
       max_deliver: spec.maxDeliveries,
       filter_subject: spec.filterSubject,
     };
+    let info: ConsumerInfo;
     try {
-      const info = await this.jsm.consumers.info(spec.stream, spec.durable);
-      if (
-        info.config.ack_wait !== config.ack_wait ||
-        info.config.max_deliver !== config.max_deliver
-      ) {
+      info = await this.jsm.consumers.info(spec.stream, spec.durable);
+    } catch (error) {
+      if (!(error instanceof JetStreamApiError && error.code === CONSUMER_NOT_FOUND)) {
+        throw new BusError(`could not look up consumer ${spec.durable} on stream ${spec.stream}`, {
+          cause: error,
+        });
+      }
+      try {
+        await this.jsm.consumers.add(spec.stream, config);
+        return;
+      } catch (addError) {
+        throw new BusError(`could not create consumer ${spec.durable} on stream ${spec.stream}`, {
+          cause: addError,
+        });
+      }
+    }
+    if (info.config.filter_subject !== spec.filterSubject) {
+      throw new BusError(
+        `consumer ${spec.durable} on ${spec.stream} already filters "${info.config.filter_subject ?? ''}", not "${spec.filterSubject}": use another durable name`,
+      );
+    }
+    if (
+      info.config.ack_wait !== config.ack_wait ||
+      info.config.max_deliver !== config.max_deliver
+    ) {
+      try {
         await this.jsm.consumers.update(spec.stream, spec.durable, {
           ack_wait: config.ack_wait,
           max_deliver: config.max_deliver,
         });
+      } catch (updateError) {
+        throw new BusError(`could not update consumer ${spec.durable} on stream ${spec.stream}`, {
+          cause: updateError,
+        });
       }
-      if (info.config.filter_subject !== spec.filterSubject) {
-        throw new BusError(
-          `consumer ${spec.durable} on ${spec.stream} already filters "${info.config.filter_subject ?? ''}", not "${spec.filterSubject}": use another durable name`,
-        );
-      }
-    } catch (error) {
-      if (!(error instanceof JetStreamApiError && error.code === CONSUMER_NOT_FOUND)) throw error;
-      await this.jsm.consumers.add(spec.stream, config);
     }
   }
 
   async consume(
     spec: ConsumerSpec,
+    onFailure: (error: unknown) => void,
     onDelivery: (delivery: RawDelivery) => Promise<void>,
   ): Promise<() => Promise<void>> {
-    const consumer = await this.js.consumers.get(spec.stream, spec.durable);
+    const consumer = await this.consumer(spec);
     // A small buffer: messages fetched but not handled when the subscription stops are given
     // back at once (nak) rather than waiting out the ack wait.
     const messages: ConsumerMessages = await consumer.consume({ max_messages: 32 });
@@ -193,7 +215,7 @@ export class JetStreamTransport implements BusTransport {
         }
         await onDelivery(toRawDelivery(msg));
       }
-    })();
+    })().catch(onFailure);
     return async () => {
       stopping = true;
       messages.stop();
@@ -202,9 +224,21 @@ export class JetStreamTransport implements BusTransport {
   }
 
   async pull(spec: ConsumerSpec, waitMs: number): Promise<RawDelivery | undefined> {
-    const consumer = await this.js.consumers.get(spec.stream, spec.durable);
+    const consumer = await this.consumer(spec);
     const msg = await consumer.next({ expires: Math.max(1000, waitMs) });
     return msg === null ? undefined : toRawDelivery(msg);
+  }
+
+  // Looking a consumer up costs a request to the server; a worker pulling jobs in a loop reuses it.
+  private consumer(spec: ConsumerSpec): Promise<Consumer> {
+    const key = `${spec.stream}/${spec.durable}`;
+    let consumer = this.consumers.get(key);
+    if (consumer === undefined) {
+      consumer = this.js.consumers.get(spec.stream, spec.durable);
+      consumer.catch(() => this.consumers.delete(key));
+      this.consumers.set(key, consumer);
+    }
+    return consumer;
   }
 
   async close(): Promise<void> {

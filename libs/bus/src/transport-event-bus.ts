@@ -117,8 +117,15 @@ export class TransportEventBus implements EventBus {
       streamSpecFor(DEAD_LETTER_STREAM, DEAD_LETTER_SUBJECTS, 'limits', this.duplicateWindowMs),
     );
     await this.transport.ensureConsumer(spec);
-    const stop = await this.transport.consume(spec, (delivery) =>
-      this.deliver(type, handler, { ...options, maxDeliveries }, spec, delivery),
+    const stop = await this.transport.consume(
+      spec,
+      (error) =>
+        this.onError(
+          new BusError(`consumer "${spec.durable}" on ${spec.stream} stopped consuming`, {
+            cause: error,
+          }),
+        ),
+      (delivery) => this.deliver(type, handler, { ...options, maxDeliveries }, spec, delivery),
     );
     const subscription: Subscription = {
       stop: async () => {
@@ -219,6 +226,7 @@ export class TransportEventBus implements EventBus {
     spec: ConsumerSpec,
     delivery: RawDelivery,
   ): Promise<void> {
+    let failure: { error: unknown } | undefined;
     try {
       await inMessagingSpan(
         'process',
@@ -233,31 +241,33 @@ export class TransportEventBus implements EventBus {
             throw new UndecodableEventError(delivery.subject, error);
           }
           await handler(toDeliveredEvent(delivery, message));
-          await delivery.ack();
         },
       );
     } catch (error) {
-      try {
-        if (
-          error instanceof UndecodableEventError ||
-          delivery.deliveryCount >= options.maxDeliveries
-        ) {
-          await this.deadLetter(type, spec, delivery, error);
-        } else {
-          await delivery.nak(backoffDelayMs(options.backoff, delivery.deliveryCount));
-        }
-      } catch (settleError) {
-        // The broker did not take the nak or the dead letter (connection lost): the event stays
-        // unacknowledged and comes back after the ack wait, so nothing is lost; say so.
-        this.onError(
-          new BusError(
-            `consumer "${spec.durable}" could not settle event ${delivery.id} on "${delivery.subject}"`,
-            {
-              cause: settleError,
-            },
-          ),
-        );
+      failure = { error };
+    }
+    // Settling is kept apart from handling: an ack the broker did not confirm must not count as a
+    // failed delivery (and, on the last one, dead-letter an event that was handled).
+    try {
+      if (failure === undefined) {
+        await delivery.ack();
+      } else if (
+        failure.error instanceof UndecodableEventError ||
+        delivery.deliveryCount >= options.maxDeliveries
+      ) {
+        await this.deadLetter(type, spec, delivery, failure.error);
+      } else {
+        await delivery.nak(backoffDelayMs(options.backoff, delivery.deliveryCount));
       }
+    } catch (settleError) {
+      // The broker did not take the ack, nak or dead letter (connection lost): the event stays
+      // unacknowledged and comes back after the ack wait, so nothing is lost; say so.
+      this.onError(
+        new BusError(
+          `consumer "${spec.durable}" could not settle event ${delivery.id} on "${delivery.subject}"`,
+          { cause: settleError },
+        ),
+      );
     }
   }
 

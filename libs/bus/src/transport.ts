@@ -15,10 +15,12 @@ export interface BusTransport {
   ensureConsumer(spec: ConsumerSpec): Promise<void>;
   /**
    * Feeds the consumer's messages to `onDelivery`, one at a time (the next is not handed over
-   * before the previous promise settled), until the returned stop function is called.
+   * before the previous promise settled), until the returned stop function is called. If the
+   * feed itself fails (not `onDelivery`, which must not throw), `onFailure` is told.
    */
   consume(
     spec: ConsumerSpec,
+    onFailure: (error: unknown) => void,
     onDelivery: (delivery: RawDelivery) => Promise<void>,
   ): Promise<() => Promise<void>>;
   /** Pulls one message from the consumer, waiting up to `waitMs`. */

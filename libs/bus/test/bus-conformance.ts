@@ -4,6 +4,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   deadLetterOf,
   defineEvent,
+  rawBytesCodec,
   readDeadLetter,
   type DeliveredEvent,
   type EventBus,
@@ -164,6 +165,50 @@ export function describeBusConformance(name: string, backend: () => BusBackend):
         deliveries: 3,
         lastError: 'cannot handle n=13 (attempt 3)',
       });
+    });
+
+    it('dead-letters an undecodable event on its first delivery', async () => {
+      const bus = await connect();
+      const svc = service();
+      const typed = defineEvent(svc, 'garbled', testEventCodec);
+      // Same subject, written by a producer with another idea of the payload.
+      const raw = defineEvent(svc, 'garbled', rawBytesCodec);
+      const handled: number[] = [];
+      const sub = await bus.subscribe(
+        typed,
+        (event) => {
+          handled.push(event.message.n);
+          return Promise.resolve();
+        },
+        { durable: 'garbled', maxDeliveries: 5 },
+      );
+      await bus.publish(raw, new TextEncoder().encode('not json'));
+      const letters: Array<DeliveredEvent<Uint8Array>> = [];
+      await collect(bus, deadLetterOf(raw), `dlq-${svc}`, 1, (e) => letters.push(e));
+      await sub.stop();
+      expect(handled).toEqual([]);
+      expect(new TextDecoder().decode(letters[0]?.message)).toBe('not json');
+      const info = letters[0] === undefined ? undefined : readDeadLetter(letters[0]);
+      expect(info?.deliveries).toBe(1);
+      expect(info?.lastError).toMatch(/could not be decoded/);
+    });
+
+    it('refuses to reuse a durable name for another subject', async () => {
+      const bus = await connect();
+      const svc = service();
+      const first = await bus.subscribe(
+        defineEvent(svc, 'one', testEventCodec),
+        () => Promise.resolve(),
+        { durable: 'shared-name' },
+      );
+      await expect(
+        bus.subscribe(defineEvent(svc, 'two', testEventCodec), () => Promise.resolve(), {
+          durable: 'shared-name',
+        }),
+      ).rejects.toThrow(
+        /consumer shared-name on LATHE_CONF_\w+ already filters "lathe\.conf-\w+\.one"/,
+      );
+      await first.stop();
     });
 
     it('redelivers a work-queue job to another worker after the ack wait, and removes it once acked', async () => {
