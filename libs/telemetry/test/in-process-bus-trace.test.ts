@@ -34,4 +34,23 @@ describe('trace context through the in-process bus', () => {
     expect(new Set(spans.map((s) => s.spanContext().traceId)).size).toBe(1);
     expect(process?.attributes['messaging.system']).toBe('lathe_in_process');
   });
+
+  it('runs a work-queue job in a CONSUMER span that continues the enqueuer trace', async () => {
+    telemetry.reset();
+    const bus = new InProcessBroker().connect();
+    const queue = await bus.workQueue({ name: 'traced', codec: rawBytesCodec, ackWaitMs: 1000 });
+    await withSpan('create-job', {}, () => queue.enqueue(new Uint8Array([7])));
+    const job = await queue.take({ waitMs: 100 });
+    await job?.run(() => withSpan('train', {}, () => Promise.resolve()));
+    await bus.close();
+
+    const spans = await telemetry.finishedSpans();
+    const byName = (name: string) => spans.find((s) => s.name === name);
+    const create = byName('create-job');
+    const run = byName('process lathe.work.traced');
+    expect(run?.kind).toBe(SpanKind.CONSUMER);
+    expect(run?.attributes['lathe.messaging.delivery_count']).toBe(1);
+    expect(run?.spanContext().traceId).toBe(create?.spanContext().traceId);
+    expect(byName('train')?.parentSpanContext?.spanId).toBe(run?.spanContext().spanId);
+  });
 });

@@ -9,17 +9,20 @@ import { describe, expect, it } from 'vitest';
 const here = dirname(fileURLToPath(import.meta.url));
 const repoRoot = join(here, '../../..');
 
-/** Runs the fixture under the register entry with `env` added; returns its stdout. */
-async function runRegistered(env: Record<string, string>): Promise<string> {
+/** Runs a fixture (default emit-span) under the register entry with `env` added; returns stdout. */
+async function runRegistered(
+  env: Record<string, string>,
+  fixture = 'emit-span.ts',
+  register = true,
+): Promise<string> {
   const { stdout } = await promisify(execFile)(
     process.execPath,
     [
       '--conditions=lathe-source',
       '--import',
       'tsx',
-      '--import',
-      join(here, '../src/register.ts'),
-      join(here, 'fixtures/emit-span.ts'),
+      ...(register ? ['--import', join(here, '../src/register.ts')] : []),
+      join(here, 'fixtures', fixture),
     ],
     {
       cwd: repoRoot,
@@ -71,6 +74,20 @@ describe('the --import register entry, configured by OTEL_* variables', () => {
     // Protobuf stores strings as UTF-8 bytes: the span and the service name are in the payload.
     expect(traces[0]?.body.includes('fixture.work')).toBe(true);
     expect(traces[0]?.body.includes('lathe-fixture')).toBe(true);
+  });
+
+  it('patches @grpc/grpc-js imported as an ES module, which a plain process does not', async () => {
+    const env = { OTEL_TRACES_EXPORTER: 'none' };
+    // The SDK logs its own diagnostics to stdout too: the report is the last line.
+    const report = (stdout: string): unknown => JSON.parse(stdout.trim().split('\n').at(-1) ?? '');
+    expect(report(await runRegistered(env, 'report-grpc-patching.ts'))).toEqual({
+      client: true,
+      server: true,
+    });
+    expect(report(await runRegistered(env, 'report-grpc-patching.ts', false))).toEqual({
+      client: false,
+      server: false,
+    });
   });
 
   it('exports nothing with OTEL_TRACES_EXPORTER=none', async () => {
