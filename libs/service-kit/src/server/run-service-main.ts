@@ -1,0 +1,64 @@
+import { ConfigError } from '../config/env-schema.js';
+import type { Environment } from '../config/env-schema.js';
+import { readServiceSettings } from '../config/service-config.js';
+import { Logger } from '../log/logger.js';
+import type { MethodShape } from './handler-types.js';
+import { startService } from './start-service.js';
+import type { ServiceDescriptor } from './start-service.js';
+
+/** Exit status when configuration is invalid (EX_CONFIG in sysexits.h). */
+export const EXIT_CONFIG = 78;
+/** Exit status when the service fails to start for another reason. */
+export const EXIT_START_FAILED = 1;
+
+/**
+ * The whole life of a service process, shared by every `main.ts`: validate configuration from
+ * `environment` (a bad variable prints ONE line naming it and exits {@link EXIT_CONFIG}), start,
+ * log `listening` with the bound port, and on SIGTERM or SIGINT drain in-flight calls for
+ * `LATHE_SHUTDOWN_GRACE_MS`, then exit 0.
+ */
+export async function runServiceMain<D extends Readonly<Record<string, MethodShape>>>(descriptor: ServiceDescriptor<D>, environment: Environment): Promise<void> {
+  let settings;
+  try {
+    settings = readServiceSettings(descriptor.name, descriptor.defaultPort, environment);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`${descriptor.name}: ${error.message}\n`);
+      process.exitCode = EXIT_CONFIG;
+      return;
+    }
+    throw error;
+  }
+  const log = new Logger(descriptor.name, settings.logLevel);
+  let running;
+  try {
+    running = await startService(descriptor, settings, log);
+  } catch (error) {
+    log.error('start failed', { error: error instanceof Error ? error : new Error(String(error)) });
+    process.exitCode = EXIT_START_FAILED;
+    return;
+  }
+  if (settings.auth.mode === 'none') log.warn('authentication is OFF (LATHE_AUTH_MODE=none): every caller has every role');
+  log.info('listening', {
+    host: settings.host,
+    port: running.port,
+    tls: settings.tls === undefined ? 'off' : settings.tls.clientCa === undefined ? 'tls' : 'mtls',
+    auth: settings.auth.mode,
+  });
+
+  const service = running;
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals): void => {
+    if (stopping) return;
+    stopping = true;
+    log.info('shutting down', { signal, graceMs: settings.shutdownGraceMs });
+    void service.shutdown(settings.shutdownGraceMs).then(({ forced }) => {
+      if (forced) log.warn('grace period over: remaining calls were cancelled', { graceMs: settings.shutdownGraceMs });
+      log.info('stopped');
+      // Exit explicitly: a stray handle (a JWKS refresh, a pool) must not keep a stopped pod alive.
+      process.exit(0);
+    });
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+}

@@ -1,0 +1,10 @@
+/**
+ * Test helpers for Lathe services (`@lathe/service-kit/testing`): start a service's real entry
+ * point as a child process, probe it over real gRPC, and mint tokens. Never imported by
+ * production code.
+ */
+export { spawnProcess, spawnService } from './spawn-service.js';
+export type { SpawnedService, SpawnOptions } from './spawn-service.js';
+export { checkHealth } from './probes.js';
+export { signTestToken, unsignedTestToken } from './test-tokens.js';
+export type { TestTokenClaims } from './test-tokens.js';
