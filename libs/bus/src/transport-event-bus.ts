@@ -32,8 +32,9 @@ export interface BusSettings {
   /** Duplicate window of the streams the bus creates. Default 120000 ms (JetStream's default). */
   readonly duplicateWindowMs?: number;
   /**
-   * Called with errors that cannot be returned to a caller (a nak or dead letter the broker did
-   * not take). Default: `console.error`.
+   * Called with errors that cannot be returned to a caller: an ack, nak or dead letter the broker
+   * did not take, a subscription whose feed failed, a dead letter whose own handler gave up.
+   * Default: `console.error`.
    */
   readonly onError?: (error: Error) => void;
 }
@@ -278,6 +279,17 @@ export class TransportEventBus implements EventBus {
     error: unknown,
   ): Promise<void> {
     const lastError = headerSafe(error instanceof Error ? error.message : String(error));
+    if (type.stream === DEAD_LETTER_STREAM) {
+      // A dead letter whose own handler gave up: publishing it again would feed it back to the
+      // same consumer for ever. Terminate it and say so.
+      await delivery.term(`dead letter abandoned after ${delivery.deliveryCount} deliveries`);
+      this.onError(
+        new BusError(
+          `consumer "${spec.durable}" gave up on dead letter ${delivery.id} on "${delivery.subject}" after ${delivery.deliveryCount} deliveries: ${lastError}`,
+        ),
+      );
+      return;
+    }
     const headers: Record<string, string> = {
       ...delivery.headers,
       [DEAD_LETTER_HEADERS.subject]: delivery.subject,

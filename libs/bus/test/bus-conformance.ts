@@ -193,6 +193,30 @@ export function describeBusConformance(name: string, backend: () => BusBackend):
       expect(info?.lastError).toMatch(/could not be decoded/);
     });
 
+    it('terminates a dead letter whose own handler gives up, instead of recycling it', async () => {
+      const bus = await connect();
+      const type = defineEvent(service(), 'doomed', testEventCodec);
+      const failing = { maxDeliveries: 2, backoff: { initialMs: 10 } };
+      const reject = () => Promise.reject(new Error('still broken'));
+      const original = await bus.subscribe(type, reject, { durable: 'doomed', ...failing });
+      const letterAttempts: number[] = [];
+      const letters = await bus.subscribe(
+        deadLetterOf(type),
+        (event) => {
+          letterAttempts.push(event.deliveryCount);
+          return reject();
+        },
+        { durable: `dlq-${type.service}`, ...failing },
+      );
+      await bus.publish(type, { n: 1, text: '' });
+      for (let i = 0; i < 100 && letterAttempts.length < 2; i++) await sleep(20);
+      await sleep(300);
+      await original.stop();
+      await letters.stop();
+      // Re-published, it would come back as a new dead letter: 1, 2, 1, 2, ...
+      expect(letterAttempts).toEqual([1, 2]);
+    });
+
     it('refuses to reuse a durable name for another subject', async () => {
       const bus = await connect();
       const svc = service();
