@@ -69,7 +69,10 @@ export async function writeCheckpoint(
   const name = checkpointName(checkpoint.state.step);
   const tmp = join(root, `.tmp-${name}-${process.pid}`);
   const final = join(root, name);
-  await rm(tmp, { recursive: true, force: true });
+  // One trainer writes a run directory at a time, so any other temporary is a killed run's leftover.
+  for (const entry of await readdir(root)) {
+    if (entry.startsWith('.tmp-')) await rm(join(root, entry), { recursive: true, force: true });
+  }
   await mkdir(tmp);
   const moments = new Map<string, Float32Tensor>();
   for (const [param, m] of checkpoint.optimizer.moments) {
