@@ -19,13 +19,19 @@ export class DeadlineExceededError extends Error {
  */
 export function callSignal(call: AnyServerCall): { signal: AbortSignal; release: () => void } {
   const controller = new AbortController();
-  const onCancel = (): void => controller.abort(new Error(`call ${call.getPath()} was cancelled by the client`));
-  // Every call kind is an EventEmitter; the union of their overloads is not callable as such.
-  const events: EventEmitter = call;
-  events.on('cancelled', onCancel);
   let timer: NodeJS.Timeout | undefined;
   const deadline = call.getDeadline();
   const at = deadline instanceof Date ? deadline.getTime() : deadline;
+  // grpc-js cancels a call itself when its deadline passes, often before our timer: tell the two apart.
+  const onCancel = (): void =>
+    controller.abort(
+      Date.now() >= at
+        ? new DeadlineExceededError(`call ${call.getPath()} passed its deadline`)
+        : new Error(`call ${call.getPath()} was cancelled by the client`),
+    );
+  // Every call kind is an EventEmitter; the union of their overloads is not callable as such.
+  const events: EventEmitter = call;
+  events.on('cancelled', onCancel);
   if (Number.isFinite(at)) {
     const ms = Math.max(0, at - Date.now());
     timer = setTimeout(() => controller.abort(new DeadlineExceededError(`call ${call.getPath()} passed its deadline`)), ms);
