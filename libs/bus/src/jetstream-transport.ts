@@ -131,6 +131,14 @@ export class JetStreamTransport implements BusTransport {
         });
         return { sequence: ack.seq, duplicate: ack.duplicate };
       } catch (error) {
+        // The stream answered and refused (limits, sealed stream, wrong stream): asking again
+        // will not change its mind.
+        if (error instanceof JetStreamApiError) {
+          throw new BusError(
+            `stream ${message.stream} refused event ${message.id} on "${message.subject}": ${error.message}`,
+            { cause: error },
+          );
+        }
         // Timeouts and lost connections are retried: with the same msg id, a publish that did
         // reach the stream before the failure is dropped as a duplicate.
         lastError = error;

@@ -39,6 +39,8 @@ export interface BusSettings {
   readonly onError?: (error: Error) => void;
 }
 
+const DEFAULT_DUPLICATE_WINDOW_MS = 120_000;
+
 /** Where a message goes: enough to publish it and to name it in spans. */
 interface Destination {
   readonly stream: string;
@@ -75,7 +77,7 @@ export class TransportEventBus implements EventBus {
     private readonly transport: BusTransport,
     settings: BusSettings = {},
   ) {
-    this.duplicateWindowMs = settings.duplicateWindowMs ?? 120_000;
+    this.duplicateWindowMs = settings.duplicateWindowMs ?? DEFAULT_DUPLICATE_WINDOW_MS;
     this.onError = settings.onError ?? ((error) => console.error(error));
   }
 
@@ -115,7 +117,14 @@ export class TransportEventBus implements EventBus {
       streamSpecFor(type.stream, type.streamSubjects, 'limits', this.duplicateWindowMs),
     );
     await this.ensureStream(
-      streamSpecFor(DEAD_LETTER_STREAM, DEAD_LETTER_SUBJECTS, 'limits', this.duplicateWindowMs),
+      // Shared by every service: a fixed window, so buses with other settings do not keep
+      // rewriting its configuration.
+      streamSpecFor(
+        DEAD_LETTER_STREAM,
+        DEAD_LETTER_SUBJECTS,
+        'limits',
+        DEFAULT_DUPLICATE_WINDOW_MS,
+      ),
     );
     await this.transport.ensureConsumer(spec);
     const stop = await this.transport.consume(

@@ -6,6 +6,7 @@ import {
   defineEvent,
   rawBytesCodec,
   readDeadLetter,
+  type BusSettings,
   type DeliveredEvent,
   type EventBus,
   type EventType,
@@ -16,7 +17,7 @@ import { testEventCodec, type TestEvent } from './json-codec.js';
 /** A backend the suite can connect several bus clients to, like clients of one server. */
 export interface BusBackend {
   /** A new bus client of the backend. */
-  connect(): Promise<EventBus>;
+  connect(settings?: BusSettings): Promise<EventBus>;
   /** Removes what the test left behind (streams). */
   cleanUp(services: readonly string[]): Promise<void>;
 }
@@ -29,8 +30,8 @@ export function describeBusConformance(name: string, backend: () => BusBackend):
   describe(`${name}: event bus conformance`, () => {
     let buses: EventBus[] = [];
     let services: string[] = [];
-    const connect = async (): Promise<EventBus> => {
-      const bus = await backend().connect();
+    const connect = async (settings?: BusSettings): Promise<EventBus> => {
+      const bus = await backend().connect(settings);
       buses.push(bus);
       return bus;
     };
@@ -108,6 +109,19 @@ export function describeBusConformance(name: string, backend: () => BusBackend):
         ['job-41', 1],
         ['job-42', 3],
       ]);
+    });
+
+    it('accepts an id again once the duplicate window has passed', async () => {
+      const bus = await connect({ duplicateWindowMs: 1000 });
+      const type = defineEvent(service(), 'window', testEventCodec);
+      const first = await bus.publish(type, { n: 1, text: '' }, { id: 'nightly-eval' });
+      expect((await bus.publish(type, { n: 2, text: '' }, { id: 'nightly-eval' })).duplicate).toBe(
+        true,
+      );
+      await sleep(1300);
+      const later = await bus.publish(type, { n: 3, text: '' }, { id: 'nightly-eval' });
+      expect(later.duplicate).toBe(false);
+      expect(later.sequence).toBeGreaterThan(first.sequence);
     });
 
     it('resumes a durable consumer after the last acknowledged event', async () => {

@@ -4,7 +4,7 @@ import { describeBusConformance } from './bus-conformance.js';
 let broker = new InProcessBroker();
 
 describeBusConformance('in-process', () => ({
-  connect: () => Promise.resolve(broker.connect()),
+  connect: (settings) => Promise.resolve(broker.connect(settings)),
   cleanUp: () => {
     // A fresh broker per test: nothing shared survives into the next one.
     broker = new InProcessBroker();

@@ -17,8 +17,13 @@ afterAll(async () => {
 });
 
 describeBusConformance('NATS JetStream', () => ({
-  connect: () =>
-    connectJetStreamBus({ servers: server.url, name: 'bus-conformance', onError: () => undefined }),
+  connect: (settings) =>
+    connectJetStreamBus({
+      servers: server.url,
+      name: 'bus-conformance',
+      onError: () => undefined,
+      ...settings,
+    }),
   cleanUp: async (services) => {
     const nc = await connect({ servers: server.url });
     const jsm = await jetstreamManager(nc);
