@@ -4,7 +4,8 @@ import { pipeline, Readable } from 'node:stream';
 import type { ArtifactStore, BlobInfo, ByteSource, PutOptions } from './artifact-store.js';
 import { assertNamespace, digestHex, formatDigest, isDigest } from './digest.js';
 import { ArtifactIntegrityError, ArtifactNotFoundError } from './errors.js';
-import { UploadSpool, type UploadSpoolOptions } from './upload-spool.js';
+import { sweepAbandonedSpools, UploadSpool, type UploadSpoolOptions } from './upload-spool.js';
+import { tmpdir } from 'node:os';
 import { DigestVerifier } from './verified-stream.js';
 
 /** Options for {@link NatsArtifactStore.open}. */
@@ -131,6 +132,14 @@ export class NatsArtifactStore implements ArtifactStore {
     infos.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     for (const info of infos)
       yield { digest: info.name, sha256: digestHex(info.name), size: info.size };
+  }
+
+  /**
+   * Removes upload spill files left by processes killed mid-upload (in `dir`, default the OS temp
+   * directory). Orphan chunks such an upload left in the bucket are not collected yet.
+   */
+  static sweepAbandonedSpools(dir: string = tmpdir()): Promise<number> {
+    return sweepAbandonedSpools(dir);
   }
 
   private async live(digest: string): Promise<ObjectInfo | undefined> {

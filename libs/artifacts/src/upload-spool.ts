@@ -1,12 +1,16 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { open, unlink, type FileHandle } from 'node:fs/promises';
+import { open, readdir, unlink, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import type { ReadableStream } from 'node:stream/web';
 import type { ByteSource } from './artifact-store.js';
 import { byteChunks } from './byte-chunks.js';
+
+/** Spill files are named `lathe-upload-<pid>-<random>.spool`; the pid lets a sweep find orphans. */
+const SPOOL_PREFIX = 'lathe-upload-';
+const SPOOL_NAME = /^lathe-upload-(\d+)-[0-9a-f]{16}\.spool$/;
 
 /** Options for {@link UploadSpool.fill}. */
 export interface UploadSpoolOptions {
@@ -44,7 +48,7 @@ export class UploadSpool {
         if (handle === undefined && size > limit) {
           file = join(
             options.dir ?? tmpdir(),
-            `lathe-upload-${process.pid}-${randomBytes(8).toString('hex')}.spool`,
+            `${SPOOL_PREFIX}${process.pid}-${randomBytes(8).toString('hex')}.spool`,
           );
           handle = await open(file, 'wx', 0o600);
           for (const held of chunks) await handle.write(held);
@@ -73,5 +77,30 @@ export class UploadSpool {
   /** Removes the spill file, if any. */
   async dispose(): Promise<void> {
     if (this.file !== undefined) await unlink(this.file).catch(() => undefined);
+  }
+}
+
+/**
+ * Removes spill files whose writing process no longer runs (it was killed mid-upload). The spool
+ * directory is local to this host, so a pid that is not running here is really gone. Returns how
+ * many files were removed.
+ */
+export async function sweepAbandonedSpools(dir: string = tmpdir()): Promise<number> {
+  let removed = 0;
+  for (const name of await readdir(dir)) {
+    const pid = SPOOL_NAME.exec(name)?.[1];
+    if (pid === undefined || processRuns(Number(pid))) continue;
+    await unlink(join(dir, name)).catch(() => undefined);
+    removed++;
+  }
+  return removed;
+}
+
+function processRuns(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
 }

@@ -4,7 +4,10 @@ import { Objm } from '@nats-io/obj';
 import { connect } from '@nats-io/transport-node';
 import { startNats, type TestNats } from '@lathe/testkit';
 import { Readable } from 'node:stream';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { NatsArtifactStore, type ArtifactStore } from '../src/index.js';
 import { artifactStoreSuite, freshNamespace } from './artifact-store-suite.js';
 import { startPutChild } from './child-process.js';
@@ -31,6 +34,21 @@ describe('NatsArtifactStore', () => {
     return store;
   }
 
+  async function tempSpoolDir(): Promise<string> {
+    const dir = await mkdtemp(join(tmpdir(), 'lathe-spool-test-'));
+    onTestFinished(() => rm(dir, { recursive: true, force: true }));
+    return dir;
+  }
+
+  /** A killed uploader's spill file is an orphan; the sweep finds it by its dead pid. */
+  async function expectSpillSwept(spoolDir: string, pid: number | undefined): Promise<void> {
+    const spillOf = (names: string[]): string[] =>
+      names.filter((n) => n.startsWith(`lathe-upload-${pid}-`));
+    expect(spillOf(await readdir(spoolDir))).toHaveLength(1);
+    expect(await NatsArtifactStore.sweepAbandonedSpools(spoolDir)).toBe(1);
+    expect(spillOf(await readdir(spoolDir))).toEqual([]);
+  }
+
   artifactStoreSuite({
     open,
     // Bit rot cannot be injected into JetStream's files (they carry their own checksums), so the
@@ -50,17 +68,20 @@ describe('NatsArtifactStore', () => {
   it('leaves no visible blob when the writing process is SIGKILLed while streaming', async () => {
     const namespace = freshNamespace();
     const store = await open(namespace);
+    const spoolDir = await tempSpoolDir();
     const child = startPutChild({
       STORE_KIND: 'nats',
       NATS_URL: nats.url,
       NAMESPACE: namespace,
       MODE: 'endless',
+      SPOOL_DIR: spoolDir,
     });
     await child.waitFor('streaming');
     await child.kill();
     const listed: unknown[] = [];
     for await (const info of store.list()) listed.push(info);
     expect(listed).toEqual([]);
+    await expectSpillSwept(spoolDir, child.child.pid);
   });
 
   it('leaves no visible blob when the writing process is SIGKILLed while uploading chunks', async () => {
@@ -68,11 +89,13 @@ describe('NatsArtifactStore', () => {
     const store = await open(namespace);
     const jsm = await jetstreamManager(connection);
     const stream = `OBJ_${store.bucket}`;
+    const spoolDir = await tempSpoolDir();
     const child = startPutChild({
       STORE_KIND: 'nats',
       NATS_URL: nats.url,
       NAMESPACE: namespace,
       MODE: 'upload',
+      SPOOL_DIR: spoolDir,
       TOTAL_BYTES: String(96 * 1024 * 1024),
     });
     await child.waitFor('uploading');
@@ -91,5 +114,6 @@ describe('NatsArtifactStore', () => {
     expect(listed).toEqual([]);
     // Chunks arrived but the upload did not finish (96 MiB is 768 chunks of 128 KiB).
     expect(after).toBeLessThan(768);
+    await expectSpillSwept(spoolDir, child.child.pid);
   });
 });
