@@ -29,6 +29,41 @@ export {
   projectionShape,
 } from './model/llama-model.js';
 export type { LlamaModel, Projection } from './model/llama-model.js';
+export { buildDecoder } from './model/decoder-graph.js';
+export type { DecoderInputs, DecoderOutputs, DecoderWeights } from './model/decoder-graph.js';
+export {
+  FrozenDecoderWeights,
+  TrainableDecoderWeights,
+  dropoutMaskName,
+} from './model/decoder-weights.js';
+export type { TrainableSpec } from './model/decoder-weights.js';
+export {
+  LOSS_OUTPUT,
+  SEQUENCE_LOG_PROBS_OUTPUT,
+  buildCausalLmGraph,
+  gradOutputName,
+} from './model/training-graph.js';
+export type { CausalLmGraph } from './model/training-graph.js';
+export { createLlamaEngine } from './model/llama-engine.js';
+export type { LlamaEngineOptions } from './model/llama-engine.js';
+
+// Generation (M).
+export { argmax, sampleToken, validateSampling } from './generate/sampling.js';
+export type { SamplingOptions } from './generate/sampling.js';
+export { TextGenerator } from './generate/text-generator.js';
+export type {
+  GenerateOptions,
+  GenerateResult,
+  GeneratorOptions,
+} from './generate/text-generator.js';
+export { DecoderSession } from './generate/decoder-session.js';
+export type { KvCache } from './generate/decoder-session.js';
+export { buildDecodingGraph } from './generate/decoding-graph.js';
+
+// Gradients of one batch (M): `lathe grads`.
+export { parseTokenBatch, readTokenBatch, tokenBatchFromRows } from './grads/token-batch.js';
+export { computeGradients } from './grads/compute-gradients.js';
+export type { ComputeGradientsOptions, GradientsResult } from './grads/compute-gradients.js';
 
 // Fine-tuning (T): data, optimizer, PEFT, merge, training loop.
 export { DataFileError } from './data/data-file-error.js';

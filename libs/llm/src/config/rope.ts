@@ -31,8 +31,9 @@ export function ropeInverseFrequencies(config: LlamaConfig): Float32Array {
 }
 
 /**
- * cos and sin tables [P, d/2] for positions 0..P-1, fed to the graph so RoPE is a gather by
- * position id (positions restart per packed sample).
+ * cos and sin tables [P, d] for positions 0..P-1, each frequency repeated over both halves of a
+ * head (the rotate-half layout), fed to the graph so RoPE is a gather by position id and
+ * positions may restart per packed sample.
  */
 export function ropeTables(
   config: LlamaConfig,
@@ -40,14 +41,19 @@ export function ropeTables(
 ): { cos: Float32Array; sin: Float32Array } {
   const inv = ropeInverseFrequencies(config);
   const half = inv.length;
-  const cos = new Float32Array(positions * half);
-  const sin = new Float32Array(positions * half);
+  const d = 2 * half;
+  const cos = new Float32Array(positions * d);
+  const sin = new Float32Array(positions * d);
   for (let p = 0; p < positions; p++) {
     for (let i = 0; i < half; i++) {
-      // fp32 product first, as the reference implementations do, then cos/sin of that value.
+      // The fp32 product first, as the reference implementations compute it, then cos/sin.
       const angle = Math.fround(p * (inv[i] ?? 0));
-      cos[p * half + i] = Math.cos(angle);
-      sin[p * half + i] = Math.sin(angle);
+      const c = Math.cos(angle);
+      const s = Math.sin(angle);
+      cos[p * d + i] = c;
+      cos[p * d + half + i] = c;
+      sin[p * d + i] = s;
+      sin[p * d + half + i] = s;
     }
   }
   return { cos, sin };

@@ -1,9 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { ModelFileError } from '../config/model-file-error.js';
+import { IGNORE_INDEX } from '../data/pack-sequences.js';
 import type { TrainingBatch } from '../data/training-batch.js';
-
-/** Label value that the loss ignores (PyTorch's `ignore_index` default). */
-export const IGNORE_INDEX = -100;
 
 /**
  * Builds a right-padded {@link TrainingBatch} from rows of ids and unshifted per-token labels

@@ -1,0 +1,139 @@
+import type { GraphBuilder, Tensor } from '@lathe/graph';
+import type { LlamaConfig } from '../config/llama-config.js';
+import type { LoraConfig } from '../peft/lora-config.js';
+import type { Float32Tensor } from '../safetensors/read-safetensors.js';
+import type { DecoderWeights } from './decoder-graph.js';
+import { projectionHasBias, projectionModule, type Projection } from './llama-model.js';
+
+/** A trainable tensor of a graph: its name (PEFT or Hugging Face) and shape. */
+export interface TrainableSpec {
+  readonly name: string;
+  readonly shape: readonly number[];
+}
+
+/** LoRA factors of one adapted projection, as graph inputs. */
+interface LoraInputs {
+  readonly a: Tensor;
+  readonly b: Tensor;
+  /** Inverted-dropout mask [N, in] on the adapter's input, when dropout > 0. */
+  readonly mask: Tensor | undefined;
+}
+
+/** Name of the dropout-mask input of an adapted module (fed only when LoRA dropout > 0). */
+export function dropoutMaskName(module: string): string {
+  return `lora_dropout_mask.${module}`;
+}
+
+/**
+ * Frozen base weights as initializers (onnxruntime prepacks constant Gemm operands), with
+ * optional LoRA adapters as inputs: y = x·Wᵀ + b + scale·(mask ⊙ x)·Aᵀ·Bᵀ (Hu et al. 2021,
+ * eq. 3; PEFT applies dropout to the adapter's input only).
+ */
+export class FrozenDecoderWeights implements DecoderWeights {
+  private readonly cache = new Map<string, Tensor>();
+  private readonly adapters = new Map<string, LoraInputs>();
+  /** The adapter inputs in declaration order (A then B per module). */
+  readonly trainables: TrainableSpec[] = [];
+  /** The graph inputs of {@link FrozenDecoderWeights.trainables}, in the same order. */
+  readonly trainableInputs: Tensor[] = [];
+  /** Dropout-mask inputs: name and [in] width (rows are N). */
+  readonly dropoutMasks: { name: string; width: number }[] = [];
+
+  /**
+   * @param lora adapters to add as trainable inputs, or undefined for the plain model
+   * @param adapterModules module specs (PEFT names and shapes) when `lora` is given
+   */
+  constructor(
+    private readonly g: GraphBuilder,
+    private readonly config: LlamaConfig,
+    private readonly weights: ReadonlyMap<string, Float32Tensor>,
+    private readonly lora?: {
+      readonly config: LoraConfig;
+      readonly modules: readonly {
+        module: string;
+        aName: string;
+        bName: string;
+        aShape: readonly number[];
+        bShape: readonly number[];
+      }[];
+    },
+  ) {
+    for (const spec of lora?.modules ?? []) {
+      const a = g.input(spec.aName, 'float32', spec.aShape);
+      const b = g.input(spec.bName, 'float32', spec.bShape);
+      this.trainables.push(
+        { name: spec.aName, shape: spec.aShape },
+        { name: spec.bName, shape: spec.bShape },
+      );
+      this.trainableInputs.push(a, b);
+      let mask: Tensor | undefined;
+      if ((lora?.config.dropout ?? 0) > 0) {
+        const name = dropoutMaskName(spec.module);
+        const width = spec.aShape[1] ?? 0;
+        mask = g.input(name, 'float32', ['N', width]);
+        this.dropoutMasks.push({ name, width });
+      }
+      this.adapters.set(spec.module, { a, b, mask });
+    }
+  }
+
+  weight(name: string): Tensor {
+    const cached = this.cache.get(name);
+    if (cached) return cached;
+    const w = this.weights.get(name);
+    if (!w) throw new Error(`model has no weight "${name}"`);
+    const t = this.g.initializer(name, 'float32', w.shape, w.data);
+    this.cache.set(name, t);
+    return t;
+  }
+
+  linear(x: Tensor, layer: number, projection: Projection): Tensor {
+    const module = projectionModule(layer, projection);
+    const bias = projectionHasBias(this.config, projection)
+      ? this.weight(`${module}.bias`)
+      : undefined;
+    const base = this.g.gemm(x, this.weight(`${module}.weight`), bias, { transB: true }); // [N, out]
+    const adapter = this.adapters.get(module);
+    if (!adapter || !this.lora) return base;
+    const input = adapter.mask ? this.g.mul(x, adapter.mask) : x;
+    const low = this.g.gemm(input, adapter.a, undefined, { transB: true }); // [N, r]
+    // One Gemm adds the scaled update to the base output: scale·low·Bᵀ + base.
+    return this.g.gemm(low, adapter.b, base, { transB: true, alpha: this.lora.config.scaling });
+  }
+}
+
+/** Every weight a graph input (full fine-tuning): the same tensor wherever a weight is used. */
+export class TrainableDecoderWeights implements DecoderWeights {
+  private readonly inputs = new Map<string, Tensor>();
+  /** All parameters in declaration order. */
+  readonly trainables: TrainableSpec[] = [];
+  /** The graph inputs of {@link TrainableDecoderWeights.trainables}, in the same order. */
+  readonly trainableInputs: Tensor[] = [];
+
+  constructor(
+    private readonly g: GraphBuilder,
+    private readonly config: LlamaConfig,
+    shapes: ReadonlyMap<string, readonly number[]>,
+  ) {
+    for (const [name, shape] of shapes) {
+      const t = g.input(name, 'float32', shape);
+      this.inputs.set(name, t);
+      this.trainables.push({ name, shape });
+      this.trainableInputs.push(t);
+    }
+  }
+
+  weight(name: string): Tensor {
+    const t = this.inputs.get(name);
+    if (!t) throw new Error(`model has no parameter "${name}"`);
+    return t;
+  }
+
+  linear(x: Tensor, layer: number, projection: Projection): Tensor {
+    const module = projectionModule(layer, projection);
+    const bias = projectionHasBias(this.config, projection)
+      ? this.weight(`${module}.bias`)
+      : undefined;
+    return this.g.gemm(x, this.weight(`${module}.weight`), bias, { transB: true });
+  }
+}

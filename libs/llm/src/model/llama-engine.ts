@@ -1,0 +1,153 @@
+import {
+  SessionWorker,
+  serializeModel,
+  tensorData,
+  type GraphRunner,
+  type SessionOptions,
+  type TensorData,
+} from '@lathe/graph';
+import type { TrainingBatch } from '../data/training-batch.js';
+import { SeededRandom } from '../optim/seeded-random.js';
+import type { EngineMethod, EngineStepResult, TrainingEngine } from '../train/training-engine.js';
+import type { LlamaModel } from './llama-model.js';
+import {
+  LOSS_OUTPUT,
+  buildCausalLmGraph,
+  gradOutputName,
+  type CausalLmGraph,
+} from './training-graph.js';
+
+/** Options of {@link createLlamaEngine}. */
+export interface LlamaEngineOptions {
+  /** onnxruntime session options (threads, execution provider). Default: onnxruntime's defaults. */
+  readonly session?: SessionOptions;
+}
+
+/**
+ * The Llama training engine: the causal-LM training graph (forward, loss, backward) in a
+ * worker-thread session, built once and run every micro-batch; a forward-only graph for
+ * evaluation is built on first use. Frozen weights are initializers; only the batch, the
+ * trainable tensors and their gradients cross into the worker.
+ */
+export async function createLlamaEngine(
+  model: LlamaModel,
+  method: EngineMethod,
+  options: LlamaEngineOptions = {},
+): Promise<TrainingEngine> {
+  const graph = buildCausalLmGraph(model, method, true);
+  const runner = await SessionWorker.create(serializeModel(graph.builder), options.session ?? {});
+  return new LlamaEngine(model, method, graph, runner, options);
+}
+
+class LlamaEngine implements TrainingEngine {
+  readonly trainableShapes: ReadonlyMap<string, readonly number[]>;
+  private evalRunner: Promise<{ graph: CausalLmGraph; runner: GraphRunner }> | undefined;
+
+  constructor(
+    private readonly model: LlamaModel,
+    private readonly method: EngineMethod,
+    private readonly graph: CausalLmGraph,
+    private readonly runner: GraphRunner,
+    private readonly options: LlamaEngineOptions,
+  ) {
+    this.trainableShapes = new Map(graph.trainables.map((t) => [t.name, t.shape]));
+  }
+
+  async step(
+    batch: TrainingBatch,
+    lossWeight: number,
+    trainable: ReadonlyMap<string, Float32Array>,
+    dropoutSeed: number,
+  ): Promise<EngineStepResult> {
+    const feeds = this.feeds(this.graph, batch, lossWeight, trainable);
+    const p = this.method.method === 'lora' ? this.method.lora.dropout : 0;
+    if (this.graph.dropoutMasks.length > 0) {
+      // One stream per module, derived from the micro-batch's seed: reproducible and resumable.
+      const rng = SeededRandom.fromSeed(dropoutSeed);
+      const rows = batch.batchSize * batch.seqLen;
+      for (const mask of this.graph.dropoutMasks) {
+        feeds[mask.name] = tensorData.float32(
+          rng.split(mask.name).dropoutMask(rows * mask.width, p),
+          [rows, mask.width],
+        );
+      }
+    }
+    const out = await this.runner.run(feeds);
+    const grads = new Map<string, Float32Array>();
+    for (const t of this.graph.trainables) {
+      const grad = out[gradOutputName(t.name)]?.data;
+      if (!(grad instanceof Float32Array))
+        throw new Error(`training graph returned no gradient for "${t.name}"`);
+      grads.set(t.name, grad);
+    }
+    return { loss: scalar(out[LOSS_OUTPUT]), grads };
+  }
+
+  async lossSum(
+    batch: TrainingBatch,
+    trainable: ReadonlyMap<string, Float32Array>,
+  ): Promise<number> {
+    this.evalRunner ??= this.openEval();
+    const { graph, runner } = await this.evalRunner;
+    const feeds = this.feeds(graph, batch, 1, trainable);
+    // Evaluation never drops anything: the masks are all ones.
+    const rows = batch.batchSize * batch.seqLen;
+    for (const mask of graph.dropoutMasks) {
+      feeds[mask.name] = tensorData.float32(new Float32Array(rows * mask.width).fill(1), [
+        rows,
+        mask.width,
+      ]);
+    }
+    const out = await runner.run(feeds, [LOSS_OUTPUT]);
+    return scalar(out[LOSS_OUTPUT]);
+  }
+
+  async close(): Promise<void> {
+    const evalRunner = this.evalRunner;
+    this.evalRunner = undefined;
+    await Promise.all([this.runner.close(), evalRunner?.then((e) => e.runner.close())]);
+  }
+
+  private async openEval(): Promise<{ graph: CausalLmGraph; runner: GraphRunner }> {
+    const graph = buildCausalLmGraph(this.model, this.method, false);
+    const runner = await SessionWorker.create(
+      serializeModel(graph.builder),
+      this.options.session ?? {},
+    );
+    return { graph, runner };
+  }
+
+  private feeds(
+    graph: CausalLmGraph,
+    batch: TrainingBatch,
+    lossWeight: number,
+    trainable: ReadonlyMap<string, Float32Array>,
+  ): Record<string, TensorData> {
+    const dims = [batch.batchSize, batch.seqLen];
+    const feeds: Record<string, TensorData> = {
+      input_ids: tensorData.int64(batch.inputIds, dims),
+      position_ids: tensorData.int64(batch.positionIds, dims),
+      segment_ids: tensorData.int64(batch.segmentIds, dims),
+      labels: tensorData.int64(batch.labels, dims),
+      loss_weight: tensorData.float32(new Float32Array([lossWeight]), []),
+    };
+    for (const t of graph.trainables) {
+      const data = trainable.get(t.name);
+      if (!data) throw new Error(`no value given for trainable tensor "${t.name}"`);
+      const count = t.shape.reduce((a, d) => a * d, 1);
+      if (data.length !== count) {
+        throw new Error(
+          `trainable "${t.name}" has ${data.length} values, shape [${t.shape.join(', ')}] needs ${count}`,
+        );
+      }
+      feeds[t.name] = tensorData.float32(data, t.shape);
+    }
+    return feeds;
+  }
+}
+
+function scalar(t: TensorData | undefined): number {
+  const v = t?.data[0];
+  if (typeof v !== 'number') throw new Error('training graph returned no loss');
+  return v;
+}

@@ -1,0 +1,106 @@
+import { GraphBuilder, attentionBias, gradients, tokenNll, type Tensor } from '@lathe/graph';
+import { ropeTables } from '../config/rope.js';
+import type { EngineMethod } from '../train/training-engine.js';
+import { loraModules } from '../peft/peft-names.js';
+import { buildDecoder } from './decoder-graph.js';
+import {
+  FrozenDecoderWeights,
+  TrainableDecoderWeights,
+  type TrainableSpec,
+} from './decoder-weights.js';
+import { parameterShapes, type LlamaModel } from './llama-model.js';
+
+/** Graph output holding sum(token NLL) · loss_weight. */
+export const LOSS_OUTPUT = 'loss';
+/** Graph output [B]: per row, the sum of the target tokens' log-probabilities. */
+export const SEQUENCE_LOG_PROBS_OUTPUT = 'sequence_log_probs';
+
+/** Graph output name of a trainable tensor's gradient. */
+export function gradOutputName(trainable: string): string {
+  return `grad.${trainable}`;
+}
+
+/** A built causal-LM graph and what feeding it takes. */
+export interface CausalLmGraph {
+  readonly builder: GraphBuilder;
+  /** Trainable inputs in declaration order (PEFT names for LoRA, Hugging Face names for full). */
+  readonly trainables: readonly TrainableSpec[];
+  /** LoRA dropout-mask inputs (empty when dropout is 0): name and width; each is [B·T, width]. */
+  readonly dropoutMasks: readonly { readonly name: string; readonly width: number }[];
+  /** Whether the graph computes gradients. */
+  readonly withGradients: boolean;
+}
+
+/**
+ * The causal-LM graph of the model-graph contract. Inputs: `input_ids`, `position_ids`,
+ * `segment_ids`, `labels` (int64 [B, T], labels already shifted, −100 ignored), `loss_weight`
+ * (float scalar), the trainable tensors, and LoRA dropout masks when dropout > 0. Outputs:
+ * `loss` = sum(token NLL)·loss_weight, `sequence_log_probs` [B], and with `withGradients` one
+ * `grad.<name>` per trainable. Frozen weights are initializers.
+ */
+export function buildCausalLmGraph(
+  model: LlamaModel,
+  method: EngineMethod,
+  withGradients: boolean,
+): CausalLmGraph {
+  const { config } = model;
+  const g = new GraphBuilder({ name: `lathe-${config.architecture}-${method.method}` });
+  const inputIds = g.input('input_ids', 'int64', ['B', 'T']);
+  const positionIds = g.input('position_ids', 'int64', ['B', 'T']);
+  const segmentIds = g.input('segment_ids', 'int64', ['B', 'T']);
+  const labels = g.input('labels', 'int64', ['B', 'T']);
+  const lossWeight = g.input('loss_weight', 'float32', []);
+  const weights =
+    method.method === 'full'
+      ? new TrainableDecoderWeights(g, config, parameterShapes(config))
+      : new FrozenDecoderWeights(g, config, model.weights, {
+          config: method.lora,
+          modules: loraModules(config, method.lora),
+        });
+  const tables = ropeTables(config, config.maxPositions);
+  const cos = g.initializer(
+    'rope_cos',
+    'float32',
+    [config.maxPositions, config.headDim],
+    tables.cos,
+  );
+  const sin = g.initializer(
+    'rope_sin',
+    'float32',
+    [config.maxPositions, config.headDim],
+    tables.sin,
+  );
+  const flat = (t: Tensor): Tensor => g.reshape(t, [-1]); // [N]
+  const batchShape = g.shape(inputIds);
+  const { hidden } = buildDecoder(
+    g,
+    config,
+    weights,
+    {
+      inputIds: flat(inputIds),
+      positionIds: flat(positionIds),
+      batchShape,
+      attentionMask: g.unsqueeze(attentionBias(g, segmentIds), [1]), // [B, 1, 1, T, T]
+    },
+    cos,
+    sin,
+  );
+  const head = weights.weight(
+    config.tieWordEmbeddings ? 'model.embed_tokens.weight' : 'lm_head.weight',
+  );
+  const logits = g.gemm(hidden, head, undefined, { transB: true }); // [N, V]
+  const nll = tokenNll(g, logits, flat(labels)); // [N], 0 where ignored
+  const loss = g.mul(g.reduceSum(nll, [0]), lossWeight);
+  g.output(LOSS_OUTPUT, loss);
+  g.output(SEQUENCE_LOG_PROBS_OUTPUT, g.neg(g.reduceSum(g.reshape(nll, batchShape), [1]))); // [B]
+  if (withGradients) {
+    const grads = gradients(g, loss, weights.trainableInputs);
+    weights.trainables.forEach((t, i) => {
+      const grad = grads[i];
+      if (!grad) throw new Error(`no gradient reaches trainable "${t.name}"`);
+      g.output(gradOutputName(t.name), grad);
+    });
+  }
+  const dropoutMasks = weights instanceof FrozenDecoderWeights ? weights.dropoutMasks : [];
+  return { builder: g, trainables: weights.trainables, dropoutMasks, withGradients };
+}
