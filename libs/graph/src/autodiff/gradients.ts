@@ -1,0 +1,100 @@
+import { isFloatDType } from '../core/dtype.js';
+import type { GraphBuilder } from '../core/graph-builder.js';
+import type { GraphNode } from '../core/graph-node.js';
+import { findOp } from '../ops/op-registry.js';
+import type { Tensor } from '../core/tensor.js';
+
+/** Options of {@link gradients}. */
+export interface GradientOptions {
+  /**
+   * Gradient of the final result with respect to `loss` (shape of `loss`). Default: ones, so a
+   * scalar loss is differentiated as is.
+   */
+  readonly seed?: Tensor;
+  /** Return zeros instead of throwing for a `wrt` tensor the loss does not depend on. Default false. */
+  readonly allowUnused?: boolean;
+}
+
+/**
+ * Reverse-mode autodiff over the nodes built so far: appends the backward nodes to `g` and
+ * returns d loss / d t for each tensor of `wrt`, in order. Gradients of a tensor used by several
+ * nodes are summed with one Sum node. Each node on the path from `wrt` to `loss` must have a
+ * gradient rule in the op registry, else this throws `no gradient rule for <Op>`.
+ */
+export function gradients(
+  g: GraphBuilder,
+  loss: Tensor,
+  wrt: readonly Tensor[],
+  options: GradientOptions = {},
+): Tensor[] {
+  if (!isFloatDType(loss.dtype))
+    throw new Error(`cannot differentiate ${loss.name}: it is ${loss.dtype}, not floating point`);
+  const nodes = [...g.nodes];
+  const active = activeTensors(nodes, wrt);
+  const contributions = new Map<string, Tensor[]>();
+  const add = (t: Tensor, grad: Tensor): void => {
+    const list = contributions.get(t.name);
+    if (list) list.push(grad);
+    else contributions.set(t.name, [grad]);
+  };
+  const total = (t: Tensor): Tensor | undefined => {
+    const list = contributions.get(t.name);
+    if (!list || list.length === 0) return undefined;
+    const summed = list.length === 1 ? list[0] : g.sum(list);
+    if (summed && list.length > 1) contributions.set(t.name, [summed]);
+    return summed;
+  };
+  add(
+    loss,
+    options.seed ??
+      (loss.rank === 0 ? g.scalarLike(loss, 1) : g.constantOfShape(g.shape(loss), 1, loss.dtype)),
+  );
+
+  for (let i = nodes.length - 1; i >= 0; i--) {
+    const node = nodes[i];
+    if (!node) continue;
+    const gradOutputs = node.outputs.map((o) => total(o));
+    if (gradOutputs.every((d) => d === undefined)) continue;
+    const def = findOp(node.domain, node.opType);
+    const needsGrad = node.inputs.map(
+      (input, k) =>
+        input !== undefined &&
+        active.has(input.name) &&
+        !(def?.nonDifferentiableInputs ?? []).includes(k),
+    );
+    if (!needsGrad.some(Boolean)) continue;
+    if (!def?.grad) throw new Error(`no gradient rule for ${node.opType}`);
+    const inputGrads = def.grad({ g, node, gradOutputs, needsGrad });
+    node.inputs.forEach((input, k) => {
+      const grad = inputGrads[k];
+      if (input && needsGrad[k] && grad) add(input, grad);
+    });
+  }
+
+  return wrt.map((t) => {
+    const grad = total(t);
+    if (grad) return grad;
+    if (options.allowUnused) return g.constantOfShape(g.shape(t), 0, t.dtype);
+    throw new Error(`${loss.name} does not depend on ${t.name}`);
+  });
+}
+
+/** Names of floating-point tensors that depend on any of `wrt` (forward reachability). */
+function activeTensors(nodes: readonly GraphNode[], wrt: readonly Tensor[]): Set<string> {
+  const active = new Set(wrt.map((t) => t.name));
+  for (const t of wrt) {
+    if (!isFloatDType(t.dtype))
+      throw new Error(`cannot differentiate with respect to ${t.name}: it is ${t.dtype}`);
+  }
+  for (const node of nodes) {
+    const skip = findOp(node.domain, node.opType)?.nonDifferentiableInputs ?? [];
+    if (
+      !node.inputs.some(
+        (input, k) => input !== undefined && active.has(input.name) && !skip.includes(k),
+      )
+    )
+      continue;
+    for (const out of node.outputs) if (isFloatDType(out.dtype)) active.add(out.name);
+  }
+  return active;
+}
