@@ -19,6 +19,32 @@ export interface OpenStoreOptions {
   applicationName?: string;
 }
 
+function openClient(options: OpenStoreOptions): Promise<SqlClient> {
+  const { backend, schema } = options;
+  switch (backend.kind) {
+    case 'postgres':
+      return Promise.resolve(
+        createPostgresClient({
+          url: backend.url,
+          schema,
+          ...(options.maxConnections === undefined
+            ? {}
+            : { maxConnections: options.maxConnections }),
+          ...(options.applicationName === undefined
+            ? {}
+            : { applicationName: options.applicationName }),
+        }),
+      );
+    case 'pglite':
+      return createPgliteClient({
+        schema,
+        ...(backend.dataDir === undefined ? {} : { dataDir: backend.dataDir }),
+      });
+    case 'pglite-shared':
+      return Promise.resolve(backend.database.client(schema));
+  }
+}
+
 /** An open metadata store whose schema is up to date. */
 export interface OpenedStore {
   client: SqlClient;
@@ -31,23 +57,7 @@ export interface OpenedStore {
  * service never serves against an old schema. Closes the client again if migration fails.
  */
 export async function openStore(options: OpenStoreOptions): Promise<OpenedStore> {
-  const { backend, schema } = options;
-  const client =
-    backend.kind === 'postgres'
-      ? createPostgresClient({
-          url: backend.url,
-          schema,
-          ...(options.maxConnections === undefined
-            ? {}
-            : { maxConnections: options.maxConnections }),
-          ...(options.applicationName === undefined
-            ? {}
-            : { applicationName: options.applicationName }),
-        })
-      : await createPgliteClient({
-          schema,
-          ...(backend.dataDir === undefined ? {} : { dataDir: backend.dataDir }),
-        });
+  const client = await openClient(options);
   try {
     return { client, migration: await migrate(client, options.migrations) };
   } catch (error) {

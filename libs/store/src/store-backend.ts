@@ -1,9 +1,13 @@
+import type { PgliteDatabase } from './pglite-client.js';
+
 /** Where a service keeps its metadata. */
 export type StoreBackend =
   /** A PostgreSQL server (production). */
   | { kind: 'postgres'; url: string }
   /** PGlite in this process (embedded default); no `dataDir` means in memory. */
-  | { kind: 'pglite'; dataDir?: string };
+  | { kind: 'pglite'; dataDir?: string }
+  /** A PGlite database already open and shared by the services of this process. */
+  | { kind: 'pglite-shared'; database: PgliteDatabase };
 
 /**
  * Reads a store location as written in configuration:

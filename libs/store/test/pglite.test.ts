@@ -5,6 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   createPgliteClient,
   migrate,
+  MigrationConflictError,
+  openStore,
   openPgliteDatabase,
   type PgliteDatabase,
 } from '../src/index.js';
@@ -28,6 +30,29 @@ describe('SqlClient on PGlite', () => {
       /inside a transaction on the same PGlite database/,
     );
     expect((await client.query<{ one: number }>('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
+  });
+
+  it('openStore migrates each service of one process in its own schema of a shared database', async () => {
+    const backend = { kind: 'pglite-shared', database } as const;
+    const datasets = await openStore({
+      backend,
+      schema: 'svc_datasets',
+      migrations: serviceMigrations,
+    });
+    const training = await openStore({
+      backend,
+      schema: 'svc_training',
+      migrations: serviceMigrations.slice(0, 1),
+    });
+    expect(datasets.migration.version).toBe(5);
+    expect(training.migration.version).toBe(1);
+    await datasets.client.query("INSERT INTO datasets (name) VALUES ('mine')");
+    expect((await training.client.query('SELECT name FROM datasets')).rows).toEqual([]);
+    // A conflicting history fails the start and says why.
+    const edited = [{ ...serviceMigrations[0]!, sql: 'CREATE TABLE other (x int)' }];
+    await expect(
+      openStore({ backend, schema: 'svc_datasets', migrations: edited }),
+    ).rejects.toBeInstanceOf(MigrationConflictError);
   });
 
   it('persists to a data directory across restarts', async () => {

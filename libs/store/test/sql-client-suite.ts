@@ -198,13 +198,15 @@ export function sqlClientSuite(open: ClientFactory): void {
       const { rows } = await client.query(
         `SELECT $1::int8 AS big, $2::int8[] AS bigs, 7::int4 AS small, 1.25::float8 AS float, 12.50::numeric AS exact,
                 $3::bytea AS bytes, $4::jsonb AS doc, $5::timestamptz AS at, true AS flag, NULL::text AS nothing,
-                ARRAY['x','y']::text[] AS words`,
+                ARRAY['x','y']::text[] AS words, $6::jsonb AS obj, $7::text[] AS texts`,
         [
           big,
           [big, -1n],
           new Uint8Array([0, 1, 255]),
           JSON.stringify({ k: [1, 'two'] }),
           new Date('2026-01-02T03:04:05.678Z'),
+          { nested: { ok: true } },
+          ['a', 'b'],
         ],
       );
       const row = rows[0]!;
@@ -220,6 +222,8 @@ export function sqlClientSuite(open: ClientFactory): void {
       expect(row['flag']).toBe(true);
       expect(row['nothing']).toBeNull();
       expect(row['words']).toEqual(['x', 'y']);
+      expect(row['obj']).toEqual({ nested: { ok: true } }); // objects go in as JSON
+      expect(row['texts']).toEqual(['a', 'b']); // arrays go in as arrays
     }));
 
   it('keeps schemas apart: unqualified names resolve in the client schema only', async () => {
