@@ -3,12 +3,35 @@
  * from the environment, structured logs, authentication and graceful shutdown.
  */
 export { LatheError, isLatheError, reasonName, codeName } from './errors/lathe-error.js';
-export type { FieldViolation, PreconditionViolation, LatheErrorDetails, LatheErrorOptions } from './errors/lathe-error.js';
-export { STATUS_DETAILS_KEY, encodeStatusDetails, decodeStatusDetails, fromServiceError, toServiceError } from './errors/status-details.js';
+export type {
+  FieldViolation,
+  PreconditionViolation,
+  LatheErrorDetails,
+  LatheErrorOptions,
+} from './errors/lathe-error.js';
+export {
+  STATUS_DETAILS_KEY,
+  encodeStatusDetails,
+  decodeStatusDetails,
+  fromServiceError,
+  toServiceError,
+} from './errors/status-details.js';
 export { ConfigError, env, readEnv, requireConfig } from './config/env-schema.js';
 export type { ConfigOf, EnvSchema, EnvVar, Environment } from './config/env-schema.js';
-export { DEFAULT_MAX_MESSAGE_BYTES, LOG_LEVELS, readServiceSettings, serviceEnvSchema } from './config/service-config.js';
-export type { AuthSettings, JwtKeySource, LogLevel, ServiceEnv, ServiceSettings, TlsSettings } from './config/service-config.js';
+export {
+  DEFAULT_MAX_MESSAGE_BYTES,
+  LOG_LEVELS,
+  readServiceSettings,
+  serviceEnvSchema,
+} from './config/service-config.js';
+export type {
+  AuthSettings,
+  JwtKeySource,
+  LogLevel,
+  ServiceEnv,
+  ServiceSettings,
+  TlsSettings,
+} from './config/service-config.js';
 export { Logger } from './log/logger.js';
 export type { LogFields, LogSink } from './log/logger.js';
 export { bearerToken, createJwtVerifier } from './auth/jwt-verifier.js';
@@ -34,7 +57,16 @@ export { startService } from './server/start-service.js';
 export type { RunningService, ServiceDescriptor } from './server/start-service.js';
 export { EXIT_CONFIG, EXIT_START_FAILED, runServiceMain } from './server/run-service-main.js';
 export { createClient } from './client/create-client.js';
-export type { CallOptions, ClientOptions, LatheClient, UnaryMethods } from './client/create-client.js';
+export type {
+  CallOptions,
+  ClientOptions,
+  LatheClient,
+  UnaryMethods,
+} from './client/create-client.js';
 export { backoffDelay, DEFAULT_BACKOFF } from './client/backoff.js';
 export type { BackoffPolicy } from './client/backoff.js';
-export { RESOURCE_NAME, RequestValidator, validateRequest } from './validation/request-validator.js';
+export {
+  RESOURCE_NAME,
+  RequestValidator,
+  validateRequest,
+} from './validation/request-validator.js';

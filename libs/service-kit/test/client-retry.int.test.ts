@@ -1,5 +1,9 @@
 import { status } from '@grpc/grpc-js';
-import { GetModelVersionRequest, RegisterAdapterRequest, RegistryServiceService } from '@lathe/contracts/lathe/registry/v1/registry_service';
+import {
+  GetModelVersionRequest,
+  RegisterAdapterRequest,
+  RegistryServiceService,
+} from '@lathe/contracts/lathe/registry/v1/registry_service';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createClient } from '../src/client/create-client.js';
 import { LatheError } from '../src/errors/lathe-error.js';
@@ -27,7 +31,10 @@ describe('client retries', () => {
   let address: string;
   beforeAll(async () => {
     ({ service, address } = await startRegistry(
-      { getModelVersion: flaky({ version: undefined }), registerAdapter: flaky({ version: undefined }) },
+      {
+        getModelVersion: flaky({ version: undefined }),
+        registerAdapter: flaky({ version: undefined }),
+      },
       { env: { LATHE_AUTH_MODE: 'none' } },
     ));
   });
@@ -41,7 +48,11 @@ describe('client retries', () => {
   });
 
   const client = () =>
-    createClient(RegistryServiceService, address, { idempotent: ['getModelVersion'], backoff: { initialMs: 20, maxMs: 50 }, deadlineMs: 5000 });
+    createClient(RegistryServiceService, address, {
+      idempotent: ['getModelVersion'],
+      backoff: { initialMs: 20, maxMs: 50 },
+      deadlineMs: 5000,
+    });
   const get = GetModelVersionRequest.fromPartial({ ref: { name: 'llama' } });
   const register = RegisterAdapterRequest.fromPartial({ name: 'adapter' });
 
@@ -56,7 +67,10 @@ describe('client retries', () => {
   it('gives up after maxAttempts and reports the last UNAVAILABLE', async () => {
     failuresLeft = 10;
     const c = client();
-    await expect(c.getModelVersion(get)).rejects.toMatchObject({ code: status.UNAVAILABLE, rawMessage: 'database restarting' });
+    await expect(c.getModelVersion(get)).rejects.toMatchObject({
+      code: status.UNAVAILABLE,
+      rawMessage: 'database restarting',
+    });
     c.close();
     expect(attempts).toBe(4);
   });
@@ -81,7 +95,11 @@ describe('client retries', () => {
   });
 
   it('retries when the server is not there yet, then fails with UNAVAILABLE within the deadline', async () => {
-    const c = createClient(RegistryServiceService, '127.0.0.1:1', { idempotent: ['getModelVersion'], backoff: { initialMs: 10, maxMs: 20 }, deadlineMs: 2000 });
+    const c = createClient(RegistryServiceService, '127.0.0.1:1', {
+      idempotent: ['getModelVersion'],
+      backoff: { initialMs: 10, maxMs: 20 },
+      deadlineMs: 2000,
+    });
     const started = Date.now();
     await expect(c.getModelVersion(get)).rejects.toMatchObject({ code: status.UNAVAILABLE });
     expect(Date.now() - started).toBeLessThan(2500);

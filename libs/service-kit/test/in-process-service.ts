@@ -10,7 +10,11 @@ import type { RunningService } from '../src/server/start-service.js';
 export type Registry = typeof RegistryServiceService;
 
 /** Shared secret and issuer of the JWT-protected test servers. */
-export const TEST_JWT = { secret: 'kit-test-secret-that-is-32-bytes-long', issuer: 'https://id.kit.test', audience: 'lathe.registry' } as const;
+export const TEST_JWT = {
+  secret: 'kit-test-secret-that-is-32-bytes-long',
+  issuer: 'https://id.kit.test',
+  audience: 'lathe.registry',
+} as const;
 
 const READ = ['model-reader', 'admin'];
 
@@ -18,7 +22,12 @@ const READ = ['model-reader', 'admin'];
 export async function startRegistry(
   handlers: ServiceHandlers<Registry>,
   options: { env?: Record<string, string>; rules?: RequestRules<Registry> } = {},
-): Promise<{ address: string; service: RunningService; logs: string[]; settings: ServiceSettings }> {
+): Promise<{
+  address: string;
+  service: RunningService;
+  logs: string[];
+  settings: ServiceSettings;
+}> {
   const settings = readServiceSettings('registry', 0, {
     LATHE_GRPC_HOST: '127.0.0.1',
     LATHE_REGISTRY_PORT: '0',
@@ -28,7 +37,9 @@ export async function startRegistry(
     ...options.env,
   });
   const logs: string[] = [];
-  const roles = Object.fromEntries(Object.keys(RegistryServiceService).map((k) => [k, READ])) as Record<keyof Registry, string[]>;
+  const roles = Object.fromEntries(
+    Object.keys(RegistryServiceService).map((k) => [k, READ]),
+  ) as Record<keyof Registry, string[]>;
   const service = await startService(
     {
       name: 'registry',

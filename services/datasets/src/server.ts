@@ -1,5 +1,10 @@
 import { DatasetServiceService } from '@lathe/contracts/lathe/datasets/v1/dataset_service';
-import type { MethodRoles, RequestRules, ServiceDescriptor, ServiceHandlers } from '@lathe/service-kit';
+import type {
+  MethodRoles,
+  RequestRules,
+  ServiceDescriptor,
+  ServiceHandlers,
+} from '@lathe/service-kit';
 import { DATASETS_DEFAULT_PORT, DATASETS_SERVICE } from './config.js';
 
 type Definition = typeof DatasetServiceService;
@@ -27,12 +32,26 @@ export const datasetRoles: MethodRoles<Definition> = {
 export const datasetRules: RequestRules<Definition> = {
   createDataset: (r, v) => v.resourceName('name', r.name).enumSet('kind', r.kind),
   getDataset: (r, v) => v.resourceName('name', r.name),
-  importFromArtifact: (r, v) => v.resourceName('dataset', r.dataset).present('artifact', r.artifact),
-  curateDataset: (r, v) => v.resourceName('dataset', r.dataset).check(r.baseVersion >= 0, 'baseVersion', 'must be 0 (none) or more'),
-  getDatasetVersion: (r, v) => v.resourceName('dataset', r.dataset).check(r.version >= 0, 'version', 'must be 0 (latest) or more'),
+  importFromArtifact: (r, v) =>
+    v.resourceName('dataset', r.dataset).present('artifact', r.artifact),
+  curateDataset: (r, v) =>
+    v
+      .resourceName('dataset', r.dataset)
+      .check(r.baseVersion >= 0, 'baseVersion', 'must be 0 (none) or more'),
+  getDatasetVersion: (r, v) =>
+    v
+      .resourceName('dataset', r.dataset)
+      .check(r.version >= 0, 'version', 'must be 0 (latest) or more'),
   listDatasetVersions: (r, v) => v.resourceName('dataset', r.dataset),
-  getDatasetStats: (r, v) => v.resourceName('dataset', r.dataset).check(r.version >= 0, 'version', 'must be 0 (latest) or more'),
-  readRecords: (r, v) => v.present('version', r.version).check(r.offset >= 0, 'offset', 'must not be negative').check(r.limit >= 0, 'limit', 'must not be negative'),
+  getDatasetStats: (r, v) =>
+    v
+      .resourceName('dataset', r.dataset)
+      .check(r.version >= 0, 'version', 'must be 0 (latest) or more'),
+  readRecords: (r, v) =>
+    v
+      .present('version', r.version)
+      .check(r.offset >= 0, 'offset', 'must not be negative')
+      .check(r.limit >= 0, 'limit', 'must not be negative'),
 };
 
 /** Implemented rpcs: none yet; every rpc answers UNIMPLEMENTED after its request checks. */

@@ -1,6 +1,11 @@
 import { Role } from '@lathe/contracts/lathe/preferences/v1/annotator';
 import { PreferenceServiceService } from '@lathe/contracts/lathe/preferences/v1/preference_service';
-import type { MethodRoles, RequestRules, ServiceDescriptor, ServiceHandlers } from '@lathe/service-kit';
+import type {
+  MethodRoles,
+  RequestRules,
+  ServiceDescriptor,
+  ServiceHandlers,
+} from '@lathe/service-kit';
 import { PREFERENCES_DEFAULT_PORT, PREFERENCES_SERVICE } from './config.js';
 
 type Definition = typeof PreferenceServiceService;
@@ -30,12 +35,25 @@ export const preferenceRoles: MethodRoles<Definition> = {
 
 /** Request checks that need no storage. */
 export const preferenceRules: RequestRules<Definition> = {
-  createAnnotator: (r, v) => v.required('displayName', r.displayName).enumSet('maxRole', r.maxRole).check(r.maxRole !== Role.UNRECOGNIZED, 'maxRole', 'must be a known role'),
-  createTask: (r, v) => v.required('displayName', r.displayName).intInRange('annotatorsPerItem', r.annotatorsPerItem, 1, 100),
+  createAnnotator: (r, v) =>
+    v
+      .required('displayName', r.displayName)
+      .enumSet('maxRole', r.maxRole)
+      .check(r.maxRole !== Role.UNRECOGNIZED, 'maxRole', 'must be a known role'),
+  createTask: (r, v) =>
+    v
+      .required('displayName', r.displayName)
+      .intInRange('annotatorsPerItem', r.annotatorsPerItem, 1, 100),
   getTask: (r, v) => v.required('taskId', r.taskId),
-  addItems: (r, v) => v.required('taskId', r.taskId).check(r.items.length > 0, 'items', 'must hold at least one item'),
+  addItems: (r, v) =>
+    v
+      .required('taskId', r.taskId)
+      .check(r.items.length > 0, 'items', 'must hold at least one item'),
   getNextAssignment: (r, v) => v.required('taskId', r.taskId),
-  submitPairs: (r, v) => v.required('taskId', r.taskId).check(r.pairs.length > 0, 'pairs', 'must hold at least one pair'),
+  submitPairs: (r, v) =>
+    v
+      .required('taskId', r.taskId)
+      .check(r.pairs.length > 0, 'pairs', 'must hold at least one pair'),
   getAgreement: (r, v) => v.required('taskId', r.taskId),
 };
 

@@ -10,4 +10,7 @@ export const QUANTIZATION_DEFAULT_PORT = 50063;
  * Environment variables of the quantization service, validated at start by the kit; today the kit's
  * common set (listen address, auth, TLS, message sizes, shutdown, logs). Storage and artifact variables join here when quantization lands.
  */
-export const quantizationEnvSchema = serviceEnvSchema(QUANTIZATION_SERVICE, QUANTIZATION_DEFAULT_PORT);
+export const quantizationEnvSchema = serviceEnvSchema(
+  QUANTIZATION_SERVICE,
+  QUANTIZATION_DEFAULT_PORT,
+);

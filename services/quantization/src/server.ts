@@ -1,5 +1,10 @@
 import { QuantizationServiceService } from '@lathe/contracts/lathe/quantization/v1/quantization_service';
-import type { MethodRoles, RequestRules, ServiceDescriptor, ServiceHandlers } from '@lathe/service-kit';
+import type {
+  MethodRoles,
+  RequestRules,
+  ServiceDescriptor,
+  ServiceHandlers,
+} from '@lathe/service-kit';
 import { QUANTIZATION_DEFAULT_PORT, QUANTIZATION_SERVICE } from './config.js';
 
 type Definition = typeof QuantizationServiceService;
@@ -18,12 +23,10 @@ export const quantizationRoles: MethodRoles<Definition> = {
 
 /** Request checks that need no storage. */
 export const quantizationRules: RequestRules<Definition> = {
-  quantizeModel: (r, v) =>
-    v
-      .modelRef('source', r.source)
-      .present('spec', r.spec)
-      .check(r.spec === undefined || r.spec.scheme > 0, 'spec.scheme', 'must be set to a known scheme')
-      .resourceName('outputName', r.outputName),
+  quantizeModel: (r, v) => {
+    v.modelRef('source', r.source).present('spec', r.spec).resourceName('outputName', r.outputName);
+    if (r.spec !== undefined) v.enumSet('spec.scheme', r.spec.scheme);
+  },
   getQuantizationJob: (r, v) => v.required('jobId', r.jobId),
   cancelQuantizationJob: (r, v) => v.required('jobId', r.jobId),
   getQualityReport: (r, v) => v.required('jobId', r.jobId),

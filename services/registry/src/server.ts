@@ -1,5 +1,10 @@
 import { RegistryServiceService } from '@lathe/contracts/lathe/registry/v1/registry_service';
-import type { MethodRoles, RequestRules, ServiceDescriptor, ServiceHandlers } from '@lathe/service-kit';
+import type {
+  MethodRoles,
+  RequestRules,
+  ServiceDescriptor,
+  ServiceHandlers,
+} from '@lathe/service-kit';
 import { REGISTRY_DEFAULT_PORT, REGISTRY_SERVICE } from './config.js';
 
 type Definition = typeof RegistryServiceService;
@@ -34,11 +39,18 @@ export const registryRules: RequestRules<Definition> = {
   mergeAdapter: (r, v) => v.modelRef('adapter', r.adapter).resourceName('outputName', r.outputName),
   getModelVersion: (r, v) => v.modelRef('ref', r.ref),
   listModelVersions: (r, v) => v.resourceName('name', r.name),
-  setAlias: (r, v) => v.resourceName('name', r.name).resourceName('alias', r.alias).check(r.version >= 1, 'version', 'must be 1 or more'),
+  setAlias: (r, v) =>
+    v
+      .resourceName('name', r.name)
+      .resourceName('alias', r.alias)
+      .check(r.version >= 1, 'version', 'must be 1 or more'),
   getAliasHistory: (r, v) => v.resourceName('name', r.name).resourceName('alias', r.alias),
-  getLineage: (r, v) => v.modelRef('ref', r.ref).check(r.maxDepth >= 0, 'maxDepth', 'must not be negative'),
-  downloadModel: (r, v) => v.modelRef('ref', r.ref).check(r.resumeOffset >= 0, 'resumeOffset', 'must not be negative'),
-  deleteModelVersion: (r, v) => v.resourceName('name', r.name).check(r.version >= 1, 'version', 'must be 1 or more'),
+  getLineage: (r, v) =>
+    v.modelRef('ref', r.ref).check(r.maxDepth >= 0, 'maxDepth', 'must not be negative'),
+  downloadModel: (r, v) =>
+    v.modelRef('ref', r.ref).check(r.resumeOffset >= 0, 'resumeOffset', 'must not be negative'),
+  deleteModelVersion: (r, v) =>
+    v.resourceName('name', r.name).check(r.version >= 1, 'version', 'must be 1 or more'),
 };
 
 /** Implemented rpcs: none yet; every rpc answers UNIMPLEMENTED after its request checks. */

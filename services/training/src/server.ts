@@ -1,5 +1,10 @@
 import { TrainingServiceService } from '@lathe/contracts/lathe/training/v1/training_service';
-import type { MethodRoles, RequestRules, ServiceDescriptor, ServiceHandlers } from '@lathe/service-kit';
+import type {
+  MethodRoles,
+  RequestRules,
+  ServiceDescriptor,
+  ServiceHandlers,
+} from '@lathe/service-kit';
 import { TRAINING_DEFAULT_PORT, TRAINING_SERVICE } from './config.js';
 
 type Definition = typeof TrainingServiceService;
@@ -23,12 +28,17 @@ export const trainingRules: RequestRules<Definition> = {
   createJob: (r, v) => {
     v.present('spec', r.spec);
     if (r.spec !== undefined) {
-      v.enumSet('spec.method', r.spec.method).modelRef('spec.baseModel', r.spec.baseModel).present('spec.dataset', r.spec.dataset);
+      v.enumSet('spec.method', r.spec.method)
+        .modelRef('spec.baseModel', r.spec.baseModel)
+        .present('spec.dataset', r.spec.dataset);
     }
   },
   getJob: (r, v) => v.required('jobId', r.jobId),
   cancelJob: (r, v) => v.required('jobId', r.jobId),
-  watchJob: (r, v) => v.required('jobId', r.jobId).check(r.afterSequence >= 0, 'afterSequence', 'must not be negative'),
+  watchJob: (r, v) =>
+    v
+      .required('jobId', r.jobId)
+      .check(r.afterSequence >= 0, 'afterSequence', 'must not be negative'),
   listCheckpoints: (r, v) => v.required('jobId', r.jobId),
   listJobAttempts: (r, v) => v.required('jobId', r.jobId),
 };

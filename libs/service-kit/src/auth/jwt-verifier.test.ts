@@ -8,8 +8,19 @@ import { bearerToken, createJwtVerifier } from './jwt-verifier.js';
 import { authorize } from './method-roles.js';
 
 const SECRET = 'a-test-secret-that-is-32-bytes-long!';
-const claims = { secret: SECRET, issuer: 'https://id.test', audience: 'lathe.datasets', roles: ['dataset-reader'] };
-const verify = createJwtVerifier({ mode: 'jwt', key: { kind: 'secret', secret: SECRET }, issuer: claims.issuer, audience: claims.audience, algorithms: ['HS256'] });
+const claims = {
+  secret: SECRET,
+  issuer: 'https://id.test',
+  audience: 'lathe.datasets',
+  roles: ['dataset-reader'],
+};
+const verify = createJwtVerifier({
+  mode: 'jwt',
+  key: { kind: 'secret', secret: SECRET },
+  issuer: claims.issuer,
+  audience: claims.audience,
+  algorithms: ['HS256'],
+});
 
 async function refusal(token: string): Promise<string> {
   try {
@@ -29,10 +40,20 @@ describe('createJwtVerifier', () => {
   });
 
   it('refuses expired, wrong audience, wrong issuer, bad signature, alg none and other algorithms', async () => {
-    expect(await refusal(await signTestToken({ ...claims, expiresInSeconds: -120 }))).toBe('bearer token has expired');
-    expect(await refusal(await signTestToken({ ...claims, audience: 'lathe.registry' }))).toContain('claim "aud"');
-    expect(await refusal(await signTestToken({ ...claims, issuer: 'https://evil' }))).toContain('claim "iss"');
-    expect(await refusal(await signTestToken({ ...claims, secret: 'another-secret-that-is-32-bytes-long' }))).toBe('bearer token signature does not verify');
+    expect(await refusal(await signTestToken({ ...claims, expiresInSeconds: -120 }))).toBe(
+      'bearer token has expired',
+    );
+    expect(await refusal(await signTestToken({ ...claims, audience: 'lathe.registry' }))).toContain(
+      'claim "aud"',
+    );
+    expect(await refusal(await signTestToken({ ...claims, issuer: 'https://evil' }))).toContain(
+      'claim "iss"',
+    );
+    expect(
+      await refusal(
+        await signTestToken({ ...claims, secret: 'another-secret-that-is-32-bytes-long' }),
+      ),
+    ).toBe('bearer token signature does not verify');
     expect(await refusal(unsignedTestToken(claims))).toMatch(/algorithm|malformed/);
     const hs512 = await new SignJWT({ roles: [] })
       .setProtectedHeader({ alg: 'HS512' })
@@ -41,18 +62,38 @@ describe('createJwtVerifier', () => {
       .setSubject('x')
       .setExpirationTime('5m')
       .sign(new TextEncoder().encode(SECRET));
-    expect(await refusal(hs512)).toBe('bearer token is signed with an algorithm this service does not accept');
+    expect(await refusal(hs512)).toBe(
+      'bearer token is signed with an algorithm this service does not accept',
+    );
     expect(await refusal('not.a.jwt')).toBe('bearer token is malformed');
   });
 
   it('verifies RS256 with a public key and refuses HS256 tokens signed with that key text', async () => {
     const { publicKey, privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
     const pem = publicKey.export({ type: 'spki', format: 'pem' }).toString();
-    const rs = createJwtVerifier({ mode: 'jwt', key: { kind: 'public-key', pem }, issuer: 'i', audience: 'a', algorithms: ['RS256'] });
-    const good = await new SignJWT({ roles: ['admin'] }).setProtectedHeader({ alg: 'RS256' }).setIssuer('i').setAudience('a').setSubject('s').setExpirationTime('5m').sign(privateKey);
+    const rs = createJwtVerifier({
+      mode: 'jwt',
+      key: { kind: 'public-key', pem },
+      issuer: 'i',
+      audience: 'a',
+      algorithms: ['RS256'],
+    });
+    const good = await new SignJWT({ roles: ['admin'] })
+      .setProtectedHeader({ alg: 'RS256' })
+      .setIssuer('i')
+      .setAudience('a')
+      .setSubject('s')
+      .setExpirationTime('5m')
+      .sign(privateKey);
     expect((await rs(good)).roles).toEqual(['admin']);
     // The classic key-confusion attack: an HMAC token keyed with the public key's PEM.
-    const confused = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setIssuer('i').setAudience('a').setSubject('s').setExpirationTime('5m').sign(new TextEncoder().encode(pem));
+    const confused = await new SignJWT({})
+      .setProtectedHeader({ alg: 'HS256' })
+      .setIssuer('i')
+      .setAudience('a')
+      .setSubject('s')
+      .setExpirationTime('5m')
+      .sign(new TextEncoder().encode(pem));
     await expect(rs(confused)).rejects.toMatchObject({ code: status.UNAUTHENTICATED });
   });
 });
@@ -64,6 +105,8 @@ describe('bearerToken and authorize', () => {
     expect(() => bearerToken('Basic abc')).toThrow(/must be "Bearer <jwt>"/);
     const ana = { subject: 'ana', roles: ['dataset-reader'], claims: {} };
     expect(() => authorize('x/Get', ['dataset-reader', 'admin'], ana)).not.toThrow();
-    expect(() => authorize('x/Create', ['dataset-editor'], ana)).toThrow('x/Create requires one of the roles dataset-editor; "ana" has dataset-reader');
+    expect(() => authorize('x/Create', ['dataset-editor'], ana)).toThrow(
+      'x/Create requires one of the roles dataset-editor; "ana" has dataset-reader',
+    );
   });
 });

@@ -42,7 +42,10 @@ export function createJwtVerifier(settings: JwtSettings): TokenVerifier {
   };
 }
 
-type Verify = (token: string, options: Parameters<typeof jwtVerify>[2]) => Promise<{ payload: JWTPayload }>;
+type Verify = (
+  token: string,
+  options: Parameters<typeof jwtVerify>[2],
+) => Promise<{ payload: JWTPayload }>;
 
 function keyOf(settings: JwtSettings): Verify {
   const source = settings.key;
@@ -70,20 +73,28 @@ function rolesOf(payload: JWTPayload): readonly string[] {
 // Callers get the category of the failure (enough to fix their token), not verifier internals.
 function explain(error: unknown): string {
   if (error instanceof errors.JWTExpired) return 'bearer token has expired';
-  if (error instanceof errors.JOSEAlgNotAllowed) return 'bearer token is signed with an algorithm this service does not accept';
-  if (error instanceof errors.JWTClaimValidationFailed) return `bearer token claim "${error.claim}" is invalid: ${error.reason}`;
-  if (error instanceof errors.JWSSignatureVerificationFailed) return 'bearer token signature does not verify';
-  if (error instanceof errors.JWTInvalid || error instanceof errors.JWSInvalid) return 'bearer token is malformed';
-  if (error instanceof errors.JWKSNoMatchingKey) return 'bearer token key id is not in the issuer key set';
+  if (error instanceof errors.JOSEAlgNotAllowed)
+    return 'bearer token is signed with an algorithm this service does not accept';
+  if (error instanceof errors.JWTClaimValidationFailed)
+    return `bearer token claim "${error.claim}" is invalid: ${error.reason}`;
+  if (error instanceof errors.JWSSignatureVerificationFailed)
+    return 'bearer token signature does not verify';
+  if (error instanceof errors.JWTInvalid || error instanceof errors.JWSInvalid)
+    return 'bearer token is malformed';
+  if (error instanceof errors.JWKSNoMatchingKey)
+    return 'bearer token key id is not in the issuer key set';
   return 'bearer token could not be verified';
 }
 
 /** Extracts the token of an `authorization: Bearer <token>` metadata value. */
 export function bearerToken(authorization: unknown): string {
   if (typeof authorization !== 'string' || authorization === '') {
-    throw LatheError.unauthenticated('missing bearer token: send "authorization: Bearer <jwt>" metadata');
+    throw LatheError.unauthenticated(
+      'missing bearer token: send "authorization: Bearer <jwt>" metadata',
+    );
   }
   const match = /^Bearer\s+(\S+)$/i.exec(authorization);
-  if (match?.[1] === undefined) throw LatheError.unauthenticated('"authorization" metadata must be "Bearer <jwt>"');
+  if (match?.[1] === undefined)
+    throw LatheError.unauthenticated('"authorization" metadata must be "Bearer <jwt>"');
   return match[1];
 }

@@ -11,7 +11,10 @@ export type MethodRoles<D> = { readonly [K in keyof D]: readonly string[] };
 /** Throws PERMISSION_DENIED unless `principal` holds one of `required`. */
 export function authorize(method: string, required: readonly string[], principal: Principal): void {
   if (required.some((role) => principal.roles.includes(role))) return;
-  throw LatheError.permissionDenied(`${method} requires one of the roles ${required.join(', ')}; "${principal.subject}" has ${principal.roles.length === 0 ? 'none' : principal.roles.join(', ')}`, {
-    metadata: { requiredRole: required.join(',') },
-  });
+  throw LatheError.permissionDenied(
+    `${method} requires one of the roles ${required.join(', ')}; "${principal.subject}" has ${principal.roles.length === 0 ? 'none' : principal.roles.join(', ')}`,
+    {
+      metadata: { requiredRole: required.join(',') },
+    },
+  );
 }

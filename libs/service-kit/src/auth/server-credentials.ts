@@ -8,5 +8,9 @@ import type { TlsSettings } from '../config/service-config.js';
 export function serverCredentials(tls: TlsSettings | undefined): ServerCredentials {
   if (tls === undefined) return ServerCredentials.createInsecure();
   const requireClientCert = tls.clientCa !== undefined;
-  return ServerCredentials.createSsl(tls.clientCa ?? null, [{ cert_chain: tls.cert, private_key: tls.key }], requireClientCert);
+  return ServerCredentials.createSsl(
+    tls.clientCa ?? null,
+    [{ cert_chain: tls.cert, private_key: tls.key }],
+    requireClientCert,
+  );
 }

@@ -1,8 +1,12 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Client, credentials as grpcCredentials, Metadata, status as GrpcStatus } from '@grpc/grpc-js';
+import {
+  Client,
+  credentials as grpcCredentials,
+  Metadata,
+  status as GrpcStatus,
+} from '@grpc/grpc-js';
 import type { ChannelCredentials, ChannelOptions, ServiceError } from '@grpc/grpc-js';
 import { isLatheError } from '../errors/lathe-error.js';
-import type { LatheError } from '../errors/lathe-error.js';
 import { fromServiceError } from '../errors/status-details.js';
 import type { MethodShape } from '../server/handler-types.js';
 import { backoffDelay, DEFAULT_BACKOFF } from './backoff.js';
@@ -25,7 +29,9 @@ export interface CallOptions {
 
 /** A promise-returning method per unary rpc of `D`; each rejects with a {@link LatheError}. */
 export type UnaryMethods<D> = {
-  readonly [K in keyof D as D[K] extends UnaryShape<never, unknown> ? K : never]: D[K] extends UnaryShape<infer Req, infer Res>
+  readonly [
+    K in keyof D as D[K] extends UnaryShape<never, unknown> ? K : never
+  ]: D[K] extends UnaryShape<infer Req, infer Res>
     ? (request: Req, options?: CallOptions) => Promise<Res>
     : never;
 };
@@ -61,8 +67,16 @@ export interface ClientOptions<D> {
 }
 
 /** Builds a {@link LatheClient} for the service `definition` at `address` (`host:port`). */
-export function createClient<D extends Readonly<Record<string, MethodShape>>>(definition: D, address: string, options: ClientOptions<D>): LatheClient<D> {
-  const channel = new Client(address, options.credentials ?? grpcCredentials.createInsecure(), options.channelOptions);
+export function createClient<D extends Readonly<Record<string, MethodShape>>>(
+  definition: D,
+  address: string,
+  options: ClientOptions<D>,
+): LatheClient<D> {
+  const channel = new Client(
+    address,
+    options.credentials ?? grpcCredentials.createInsecure(),
+    options.channelOptions,
+  );
   const policy: BackoffPolicy = { ...DEFAULT_BACKOFF, ...options.backoff };
   const idempotent = new Set<string>(options.idempotent);
   const methods: Record<string, unknown> = {};
@@ -79,8 +93,14 @@ export function createClient<D extends Readonly<Record<string, MethodShape>>>(de
           return await once(channel, unary, request, metadata, deadline);
         } catch (error) {
           const wire = isLatheError(error) ? error : fromServiceError(error as ServiceError);
-          const retryable = wire.code === GrpcStatus.UNAVAILABLE && idempotent.has(key) && attempt + 1 < policy.maxAttempts;
-          const wait = Math.max(backoffDelay(policy, attempt, options.random), wire.details.retryDelayMs ?? 0);
+          const retryable =
+            wire.code === GrpcStatus.UNAVAILABLE &&
+            idempotent.has(key) &&
+            attempt + 1 < policy.maxAttempts;
+          const wait = Math.max(
+            backoffDelay(policy, attempt, options.random),
+            wire.details.retryDelayMs ?? 0,
+          );
           if (!retryable || Date.now() + wait >= deadline) throw wire;
           await sleep(wait);
         }
@@ -90,11 +110,25 @@ export function createClient<D extends Readonly<Record<string, MethodShape>>>(de
   return { ...(methods as UnaryMethods<D>), channel, close: () => channel.close() };
 }
 
-function once(channel: Client, method: UnaryShape<unknown, unknown>, request: unknown, metadata: Metadata, deadline: number): Promise<unknown> {
+function once(
+  channel: Client,
+  method: UnaryShape<unknown, unknown>,
+  request: unknown,
+  metadata: Metadata,
+  deadline: number,
+): Promise<unknown> {
   return new Promise((resolve, reject) => {
-    channel.makeUnaryRequest(method.path, method.requestSerialize, method.responseDeserialize, request, metadata, { deadline }, (error, response) => {
-      if (error !== null) reject(fromServiceError(error));
-      else resolve(response);
-    });
+    channel.makeUnaryRequest(
+      method.path,
+      method.requestSerialize,
+      method.responseDeserialize,
+      request,
+      metadata,
+      { deadline },
+      (error, response) => {
+        if (error !== null) reject(fromServiceError(error));
+        else resolve(response);
+      },
+    );
   });
 }

@@ -32,18 +32,27 @@ export interface EnvVar<T> {
 export type EnvSchema = Readonly<Record<string, EnvVar<unknown>>>;
 
 /** The typed configuration an {@link EnvSchema} yields. */
-export type ConfigOf<S extends EnvSchema> = { readonly [K in keyof S]: S[K] extends EnvVar<infer T> ? T : never };
+export type ConfigOf<S extends EnvSchema> = {
+  readonly [K in keyof S]: S[K] extends EnvVar<infer T> ? T : never;
+};
 
 /** Thrown by parsers; {@link readEnv} turns it into a {@link ConfigError} naming the variable. */
-class Refusal {
-  constructor(readonly reason: string) {}
+class Refusal extends Error {
+  override readonly name = 'Refusal';
+  constructor(readonly reason: string) {
+    super(reason);
+  }
 }
 
 function names(name: string | readonly string[]): readonly string[] {
   return typeof name === 'string' ? [name] : name;
 }
 
-function withDefault<T>(raw: string | undefined, fallback: T | undefined, convert: (raw: string) => T): T {
+function withDefault<T>(
+  raw: string | undefined,
+  fallback: T | undefined,
+  convert: (raw: string) => T,
+): T {
   if (raw !== undefined) return convert(raw);
   if (fallback === undefined) throw new Refusal('is required but not set');
   return fallback;
@@ -53,7 +62,8 @@ function integerIn(min: number, max: number): (raw: string) => number {
   return (raw) => {
     if (!/^-?\d+$/.test(raw)) throw new Refusal(`must be an integer, got "${raw}"`);
     const n = Number(raw);
-    if (n < min || n > max) throw new Refusal(`must be between ${String(min)} and ${String(max)}, got ${raw}`);
+    if (n < min || n > max)
+      throw new Refusal(`must be between ${String(min)} and ${String(max)}, got ${raw}`);
     return n;
   };
 }
@@ -78,29 +88,56 @@ export const env = {
     return { names: names(name), doc, parse: (raw) => raw };
   },
   /** An integer within [min, max]. */
-  integer(name: string | readonly string[], doc: string, bounds: { min: number; max: number }, fallback?: number): EnvVar<number> {
-    return { names: names(name), doc, parse: (raw) => withDefault(raw, fallback, integerIn(bounds.min, bounds.max)) };
+  integer(
+    name: string | readonly string[],
+    doc: string,
+    bounds: { min: number; max: number },
+    fallback?: number,
+  ): EnvVar<number> {
+    return {
+      names: names(name),
+      doc,
+      parse: (raw) => withDefault(raw, fallback, integerIn(bounds.min, bounds.max)),
+    };
   },
   /** A TCP port; 0 asks the OS for a free one. */
   port(name: string | readonly string[], doc: string, fallback?: number): EnvVar<number> {
     return env.integer(name, doc, { min: 0, max: 65535 }, fallback);
   },
   /** One of a fixed set of lowercase words. */
-  oneOf<const V extends string>(name: string | readonly string[], doc: string, values: readonly V[], fallback?: V): EnvVar<V> {
+  oneOf<const V extends string>(
+    name: string | readonly string[],
+    doc: string,
+    values: readonly V[],
+    fallback?: V,
+  ): EnvVar<V> {
     const convert = (raw: string): V => {
       const found = values.find((v) => v === raw);
-      if (found === undefined) throw new Refusal(`must be one of ${values.join('|')}, got "${raw}"`);
+      if (found === undefined)
+        throw new Refusal(`must be one of ${values.join('|')}, got "${raw}"`);
       return found;
     };
     return { names: names(name), doc, parse: (raw) => withDefault(raw, fallback, convert) };
   },
   /** A path to a readable file, checked at start; may be absent. */
   optionalFile(name: string | readonly string[], doc: string): EnvVar<string | undefined> {
-    return { names: names(name), doc, parse: (raw) => (raw === undefined ? undefined : readableFile(raw)) };
+    return {
+      names: names(name),
+      doc,
+      parse: (raw) => (raw === undefined ? undefined : readableFile(raw)),
+    };
   },
   /** A comma-separated list of words; empty items are dropped. */
-  list(name: string | readonly string[], doc: string, fallback: readonly string[]): EnvVar<readonly string[]> {
-    const convert = (raw: string): readonly string[] => raw.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  list(
+    name: string | readonly string[],
+    doc: string,
+    fallback: readonly string[],
+  ): EnvVar<readonly string[]> {
+    const convert = (raw: string): readonly string[] =>
+      raw
+        .split(',')
+        .map((s) => s.trim())
+        .filter((s) => s !== '');
     return { names: names(name), doc, parse: (raw) => withDefault(raw, fallback, convert) };
   },
 };
@@ -117,7 +154,8 @@ export function readEnv<S extends EnvSchema>(schema: S, source: Environment): Co
     try {
       out[key] = variable.parse(raw);
     } catch (error) {
-      if (error instanceof Refusal) throw new ConfigError(setName ?? variable.names.join(' or '), error.reason);
+      if (error instanceof Refusal)
+        throw new ConfigError(setName ?? variable.names.join(' or '), error.reason);
       throw error;
     }
   }
@@ -125,6 +163,10 @@ export function readEnv<S extends EnvSchema>(schema: S, source: Environment): Co
 }
 
 /** Fails a cross-variable rule with a {@link ConfigError} naming `variable`. */
-export function requireConfig(condition: boolean, variable: string, reason: string): asserts condition {
+export function requireConfig(
+  condition: boolean,
+  variable: string,
+  reason: string,
+): asserts condition {
   if (!condition) throw new ConfigError(variable, reason);
 }

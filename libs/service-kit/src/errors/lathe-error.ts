@@ -34,7 +34,11 @@ export interface LatheErrorDetails {
   /** `google.rpc.BadRequest`: every invalid field (INVALID_ARGUMENT). */
   readonly fieldViolations?: readonly FieldViolation[];
   /** `google.rpc.ResourceInfo`: the resource a NOT_FOUND / ALREADY_EXISTS is about. */
-  readonly resourceInfo?: { readonly resourceType: string; readonly resourceName: string; readonly description: string };
+  readonly resourceInfo?: {
+    readonly resourceType: string;
+    readonly resourceName: string;
+    readonly description: string;
+  };
   /** `google.rpc.PreconditionFailure` (FAILED_PRECONDITION). */
   readonly preconditionViolations?: readonly PreconditionViolation[];
   /** `google.rpc.RetryInfo`: how long to wait before retrying, in milliseconds. */
@@ -93,15 +97,28 @@ export class LatheError extends Error {
   }
 
   /** INVALID_ARGUMENT with a BadRequest listing every violation. */
-  static invalidArgument(violations: readonly FieldViolation[], options: LatheErrorOptions = {}): LatheError {
+  static invalidArgument(
+    violations: readonly FieldViolation[],
+    options: LatheErrorOptions = {},
+  ): LatheError {
     const fields = violations.map((v) => `${v.field}: ${v.description}`).join('; ');
-    return build(GrpcStatus.INVALID_ARGUMENT, `invalid request: ${fields}`, ErrorReason.ERROR_REASON_INVALID_ARGUMENT, options, {
-      fieldViolations: violations,
-    });
+    return build(
+      GrpcStatus.INVALID_ARGUMENT,
+      `invalid request: ${fields}`,
+      ErrorReason.ERROR_REASON_INVALID_ARGUMENT,
+      options,
+      {
+        fieldViolations: violations,
+      },
+    );
   }
 
   /** NOT_FOUND naming the resource: `dataset "support" not found`. */
-  static notFound(resourceType: string, resourceName: string, options: LatheErrorOptions & { readonly description?: string } = {}): LatheError {
+  static notFound(
+    resourceType: string,
+    resourceName: string,
+    options: LatheErrorOptions & { readonly description?: string } = {},
+  ): LatheError {
     const message = options.description ?? `${resourceType} "${resourceName}" not found`;
     return build(GrpcStatus.NOT_FOUND, message, ErrorReason.ERROR_REASON_UNSPECIFIED, options, {
       resourceInfo: { resourceType, resourceName, description: message },
@@ -109,18 +126,38 @@ export class LatheError extends Error {
   }
 
   /** ALREADY_EXISTS naming the resource. */
-  static alreadyExists(resourceType: string, resourceName: string, options: LatheErrorOptions = {}): LatheError {
+  static alreadyExists(
+    resourceType: string,
+    resourceName: string,
+    options: LatheErrorOptions = {},
+  ): LatheError {
     const message = `${resourceType} "${resourceName}" already exists`;
-    return build(GrpcStatus.ALREADY_EXISTS, message, ErrorReason.ERROR_REASON_UNSPECIFIED, options, {
-      resourceInfo: { resourceType, resourceName, description: message },
-    });
+    return build(
+      GrpcStatus.ALREADY_EXISTS,
+      message,
+      ErrorReason.ERROR_REASON_UNSPECIFIED,
+      options,
+      {
+        resourceInfo: { resourceType, resourceName, description: message },
+      },
+    );
   }
 
   /** FAILED_PRECONDITION with a PreconditionFailure detail. */
-  static failedPrecondition(message: string, violations: readonly PreconditionViolation[], options: LatheErrorOptions = {}): LatheError {
-    return build(GrpcStatus.FAILED_PRECONDITION, message, ErrorReason.ERROR_REASON_UNSPECIFIED, options, {
-      preconditionViolations: violations,
-    });
+  static failedPrecondition(
+    message: string,
+    violations: readonly PreconditionViolation[],
+    options: LatheErrorOptions = {},
+  ): LatheError {
+    return build(
+      GrpcStatus.FAILED_PRECONDITION,
+      message,
+      ErrorReason.ERROR_REASON_UNSPECIFIED,
+      options,
+      {
+        preconditionViolations: violations,
+      },
+    );
   }
 
   /** ABORTED: a concurrency conflict the caller may resolve by re-reading and retrying. */
@@ -130,33 +167,76 @@ export class LatheError extends Error {
 
   /** PERMISSION_DENIED: authenticated, but the role does not allow the call. */
   static permissionDenied(message: string, options: LatheErrorOptions = {}): LatheError {
-    return build(GrpcStatus.PERMISSION_DENIED, message, ErrorReason.ERROR_REASON_ROLE_REQUIRED, options, {});
+    return build(
+      GrpcStatus.PERMISSION_DENIED,
+      message,
+      ErrorReason.ERROR_REASON_ROLE_REQUIRED,
+      options,
+      {},
+    );
   }
 
   /** UNAUTHENTICATED: missing, malformed, expired or otherwise unacceptable credentials. */
   static unauthenticated(message: string, options: LatheErrorOptions = {}): LatheError {
-    return build(GrpcStatus.UNAUTHENTICATED, message, ErrorReason.ERROR_REASON_UNAUTHENTICATED, options, {});
+    return build(
+      GrpcStatus.UNAUTHENTICATED,
+      message,
+      ErrorReason.ERROR_REASON_UNAUTHENTICATED,
+      options,
+      {},
+    );
   }
 
   /** RESOURCE_EXHAUSTED with a RetryInfo telling when to try again. */
-  static resourceExhausted(message: string, retryDelayMs: number, options: LatheErrorOptions = {}): LatheError {
-    return build(GrpcStatus.RESOURCE_EXHAUSTED, message, ErrorReason.ERROR_REASON_UNSPECIFIED, options, { retryDelayMs });
+  static resourceExhausted(
+    message: string,
+    retryDelayMs: number,
+    options: LatheErrorOptions = {},
+  ): LatheError {
+    return build(
+      GrpcStatus.RESOURCE_EXHAUSTED,
+      message,
+      ErrorReason.ERROR_REASON_UNSPECIFIED,
+      options,
+      { retryDelayMs },
+    );
   }
 
   /** UNAVAILABLE: a dependency cannot be reached; RetryInfo when a delay is known. */
-  static unavailable(message: string, options: LatheErrorOptions & { readonly retryDelayMs?: number } = {}): LatheError {
+  static unavailable(
+    message: string,
+    options: LatheErrorOptions & { readonly retryDelayMs?: number } = {},
+  ): LatheError {
     const extra = options.retryDelayMs === undefined ? {} : { retryDelayMs: options.retryDelayMs };
-    return build(GrpcStatus.UNAVAILABLE, message, ErrorReason.ERROR_REASON_DEPENDENCY_UNAVAILABLE, options, extra);
+    return build(
+      GrpcStatus.UNAVAILABLE,
+      message,
+      ErrorReason.ERROR_REASON_DEPENDENCY_UNAVAILABLE,
+      options,
+      extra,
+    );
   }
 
   /** INTERNAL with a generic message: what every unexpected failure becomes on the wire. */
   static internal(cause?: unknown, options: LatheErrorOptions = {}): LatheError {
-    return build(GrpcStatus.INTERNAL, 'internal error', ErrorReason.ERROR_REASON_INTERNAL, { ...options, cause }, {});
+    return build(
+      GrpcStatus.INTERNAL,
+      'internal error',
+      ErrorReason.ERROR_REASON_INTERNAL,
+      { ...options, cause },
+      {},
+    );
   }
 
   /** UNIMPLEMENTED for an rpc a later release fills in: `<service>/<Method> is not implemented yet`. */
   static unimplemented(methodPath: string, options: LatheErrorOptions = {}): LatheError {
-    return build(GrpcStatus.UNIMPLEMENTED, `${methodPath.replace(/^\//, '')} is not implemented yet`, ErrorReason.ERROR_REASON_UNSPECIFIED, options, {});
+    return build(
+      GrpcStatus.UNIMPLEMENTED,
+      `${methodPath.replace(/^\//, '')} is not implemented yet`,
+      ErrorReason.ERROR_REASON_UNSPECIFIED,
+      options,
+      {},
+    );
   }
 }
 
@@ -170,9 +250,14 @@ function build(
   const reason = options.reason ?? defaultReason;
   // UNSPECIFIED is "never sent" (error_reason.proto): fall back to the code's own name so every
   // error still carries a machine-readable reason.
-  const reasonText = reason === ErrorReason.ERROR_REASON_UNSPECIFIED ? GrpcStatus[code] : reasonName(reason);
+  const reasonText =
+    reason === ErrorReason.ERROR_REASON_UNSPECIFIED ? GrpcStatus[code] : reasonName(reason);
   const details: LatheErrorDetails = {
-    errorInfo: { reason: reasonText, domain: options.domain ?? '', metadata: { ...(options.metadata ?? {}) } },
+    errorInfo: {
+      reason: reasonText,
+      domain: options.domain ?? '',
+      metadata: { ...(options.metadata ?? {}) },
+    },
     ...extra,
   };
   return new LatheError(code, message, details, options.cause);
@@ -180,6 +265,8 @@ function build(
 
 /** True when `value` is a {@link LatheError} (also across duplicated module instances). */
 export function isLatheError(value: unknown): value is LatheError {
-  return value instanceof LatheError || (value instanceof Error && value.name === 'LatheError' && 'details' in value && 'code' in value);
+  return (
+    value instanceof LatheError ||
+    (value instanceof Error && value.name === 'LatheError' && 'details' in value && 'code' in value)
+  );
 }
-

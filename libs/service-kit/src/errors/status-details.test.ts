@@ -1,10 +1,15 @@
 import { Metadata, status } from '@grpc/grpc-js';
-import type { ServiceError } from '@grpc/grpc-js';
 import { ErrorReason } from '@lathe/contracts/lathe/common/v1/error_reason';
 import { Status } from '@lathe/contracts/google/rpc/status';
 import { describe, expect, it } from 'vitest';
 import { LatheError } from './lathe-error.js';
-import { decodeStatusDetails, encodeStatusDetails, fromServiceError, STATUS_DETAILS_KEY, toServiceError } from './status-details.js';
+import {
+  decodeStatusDetails,
+  encodeStatusDetails,
+  fromServiceError,
+  STATUS_DETAILS_KEY,
+  toServiceError,
+} from './status-details.js';
 
 const roundTrip = (e: LatheError): LatheError => decodeStatusDetails(encodeStatusDetails(e));
 
@@ -21,31 +26,65 @@ describe('LatheError on the wire', () => {
       { field: 'name', description: 'is required' },
       { field: 'kind', description: 'must be set' },
     ]);
-    expect(back.details.errorInfo).toEqual({ reason: 'INVALID_ARGUMENT', domain: 'lathe.datasets', metadata: {} });
+    expect(back.details.errorInfo).toEqual({
+      reason: 'INVALID_ARGUMENT',
+      domain: 'lathe.datasets',
+      metadata: {},
+    });
   });
 
   it('packs each detail as an Any with its google.rpc type URL', () => {
-    const bytes = encodeStatusDetails(LatheError.notFound('dataset', 'support', { reason: ErrorReason.ERROR_REASON_DATASET_NOT_FOUND }));
+    const bytes = encodeStatusDetails(
+      LatheError.notFound('dataset', 'support', {
+        reason: ErrorReason.ERROR_REASON_DATASET_NOT_FOUND,
+      }),
+    );
     const s = Status.decode(bytes);
     expect(s.code).toBe(status.NOT_FOUND);
-    expect(s.details.map((d) => d.typeUrl)).toEqual(['type.googleapis.com/google.rpc.ErrorInfo', 'type.googleapis.com/google.rpc.ResourceInfo']);
+    expect(s.details.map((d) => d.typeUrl)).toEqual([
+      'type.googleapis.com/google.rpc.ErrorInfo',
+      'type.googleapis.com/google.rpc.ResourceInfo',
+    ]);
   });
 
   it('round-trips resource info, preconditions, retry delay and metadata', () => {
-    const nf = roundTrip(LatheError.notFound('dataset', 'support', { reason: ErrorReason.ERROR_REASON_DATASET_NOT_FOUND }));
+    const nf = roundTrip(
+      LatheError.notFound('dataset', 'support', {
+        reason: ErrorReason.ERROR_REASON_DATASET_NOT_FOUND,
+      }),
+    );
     expect(nf.rawMessage).toBe('dataset "support" not found');
     expect(nf.details.errorInfo.reason).toBe('DATASET_NOT_FOUND');
-    expect(nf.details.resourceInfo).toEqual({ resourceType: 'dataset', resourceName: 'support', description: 'dataset "support" not found' });
+    expect(nf.details.resourceInfo).toEqual({
+      resourceType: 'dataset',
+      resourceName: 'support',
+      description: 'dataset "support" not found',
+    });
 
-    const pf = roundTrip(LatheError.failedPrecondition('job is terminal', [{ type: 'JOB_STATE', subject: 'jobs/7', description: 'already succeeded' }]));
-    expect(pf.details.preconditionViolations).toEqual([{ type: 'JOB_STATE', subject: 'jobs/7', description: 'already succeeded' }]);
+    const pf = roundTrip(
+      LatheError.failedPrecondition('job is terminal', [
+        { type: 'JOB_STATE', subject: 'jobs/7', description: 'already succeeded' },
+      ]),
+    );
+    expect(pf.details.preconditionViolations).toEqual([
+      { type: 'JOB_STATE', subject: 'jobs/7', description: 'already succeeded' },
+    ]);
 
     const re = roundTrip(LatheError.resourceExhausted('too many uploads', 1500));
     expect(re.code).toBe(status.RESOURCE_EXHAUSTED);
     expect(re.details.retryDelayMs).toBe(1500);
 
-    const un = roundTrip(LatheError.unavailable('postgres unreachable', { retryDelayMs: 250, metadata: { dependency: 'postgres' } }));
-    expect(un.details.errorInfo).toEqual({ reason: 'DEPENDENCY_UNAVAILABLE', domain: '', metadata: { dependency: 'postgres' } });
+    const un = roundTrip(
+      LatheError.unavailable('postgres unreachable', {
+        retryDelayMs: 250,
+        metadata: { dependency: 'postgres' },
+      }),
+    );
+    expect(un.details.errorInfo).toEqual({
+      reason: 'DEPENDENCY_UNAVAILABLE',
+      domain: '',
+      metadata: { dependency: 'postgres' },
+    });
     expect(un.details.retryDelayMs).toBe(250);
   });
 
@@ -62,21 +101,35 @@ describe('LatheError on the wire', () => {
       expect(roundTrip(e).details.errorInfo.reason).toBe(reason);
     }
     expect(LatheError.internal(new Error('secret')).rawMessage).toBe('internal error');
-    expect(LatheError.unimplemented('/lathe.datasets.v1.DatasetService/CurateDataset').rawMessage).toBe(
-      'lathe.datasets.v1.DatasetService/CurateDataset is not implemented yet',
-    );
+    expect(
+      LatheError.unimplemented('/lathe.datasets.v1.DatasetService/CurateDataset').rawMessage,
+    ).toBe('lathe.datasets.v1.DatasetService/CurateDataset is not implemented yet');
   });
 
   it('decodes what a grpc-js client reports, with or without details', () => {
     const sent = toServiceError(LatheError.notFound('model', 'llama'));
-    const rich = fromServiceError({ code: sent.code, details: sent.details, metadata: sent.metadata, message: '', name: 'Error' } as ServiceError);
+    const rich = fromServiceError({ ...sent, message: '', name: 'Error' });
     expect(rich.details.resourceInfo?.resourceName).toBe('llama');
-    const bare = fromServiceError({ code: status.UNAVAILABLE, details: 'connection refused', metadata: new Metadata(), message: '', name: 'Error' } as ServiceError);
+    const bare = fromServiceError({
+      code: status.UNAVAILABLE,
+      details: 'connection refused',
+      metadata: new Metadata(),
+      message: '',
+      name: 'Error',
+    });
     expect(bare.code).toBe(status.UNAVAILABLE);
     expect(bare.rawMessage).toBe('connection refused');
     expect(bare.details.errorInfo.reason).toBe('UNAVAILABLE');
     const garbage = new Metadata();
     garbage.set(STATUS_DETAILS_KEY, Buffer.from([0xff, 0xff, 0xff]));
-    expect(fromServiceError({ code: status.INTERNAL, details: 'x', metadata: garbage, message: '', name: 'Error' } as ServiceError).code).toBe(status.INTERNAL);
+    expect(
+      fromServiceError({
+        code: status.INTERNAL,
+        details: 'x',
+        metadata: garbage,
+        message: '',
+        name: 'Error',
+      }).code,
+    ).toBe(status.INTERNAL);
   });
 });

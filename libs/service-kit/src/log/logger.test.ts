@@ -9,7 +9,12 @@ class StackContextManager implements ContextManager {
   active(): Context {
     return this.current;
   }
-  with<A extends unknown[], F extends (...args: A) => ReturnType<F>>(ctx: Context, fn: F, thisArg?: ThisParameterType<F>, ...args: A): ReturnType<F> {
+  with<A extends unknown[], F extends (...args: A) => ReturnType<F>>(
+    ctx: Context,
+    fn: F,
+    thisArg?: ThisParameterType<F>,
+    ...args: A
+  ): ReturnType<F> {
     const previous = this.current;
     this.current = ctx;
     try {
@@ -41,20 +46,34 @@ describe('Logger', () => {
     expect(lines).toHaveLength(2);
     const first = JSON.parse(lines[0] ?? '') as Record<string, unknown>;
     expect(Object.keys(first)).toEqual(['time', 'level', 'service', 'msg', 'fields']);
-    expect(first).toMatchObject({ level: 'warn', service: 'datasets', msg: 'slow', fields: { method: '/x/Y', ms: 12 } });
-    const second = JSON.parse(lines[1] ?? '') as { fields: { error: { message: string; cause: { message: string } } } };
+    expect(first).toMatchObject({
+      level: 'warn',
+      service: 'datasets',
+      msg: 'slow',
+      fields: { method: '/x/Y', ms: 12 },
+    });
+    const second = JSON.parse(lines[1] ?? '') as {
+      fields: { error: { message: string; cause: { message: string } } };
+    };
     expect(second.fields.error.message).toBe('disk full');
     expect(second.fields.error.cause.message).toBe('ENOSPC');
   });
 
   it('adds the trace id of the active span', () => {
     context.setGlobalContextManager(new StackContextManager());
-    const span = trace.wrapSpanContext({ traceId: '0af7651916cd43dd8448eb211c80319c', spanId: 'b7ad6b7169203331', traceFlags: TraceFlags.SAMPLED });
+    const span = trace.wrapSpanContext({
+      traceId: '0af7651916cd43dd8448eb211c80319c',
+      spanId: 'b7ad6b7169203331',
+      traceFlags: TraceFlags.SAMPLED,
+    });
     const lines: string[] = [];
     const log = new Logger('training', 'debug', (l) => lines.push(l));
     context.with(trace.setSpan(context.active(), span), () => log.info('in span'));
     log.info('outside');
-    expect(JSON.parse(lines[0] ?? '')).toMatchObject({ traceId: '0af7651916cd43dd8448eb211c80319c', spanId: 'b7ad6b7169203331' });
+    expect(JSON.parse(lines[0] ?? '')).toMatchObject({
+      traceId: '0af7651916cd43dd8448eb211c80319c',
+      spanId: 'b7ad6b7169203331',
+    });
     expect(JSON.parse(lines[1] ?? '')).not.toHaveProperty('traceId');
   });
 });

@@ -70,7 +70,13 @@ function serializable(fields: LogFields): Record<string, unknown> {
 }
 
 function describeError(error: Error): Record<string, unknown> {
-  const out: Record<string, unknown> = { name: error.name, message: error.message, stack: error.stack };
-  if (error.cause !== undefined) out['cause'] = error.cause instanceof Error ? describeError(error.cause) : String(error.cause);
+  const out: Record<string, unknown> = {
+    name: error.name,
+    message: error.message,
+    stack: error.stack,
+  };
+  if (error.cause !== undefined)
+    out['cause'] =
+      error.cause instanceof Error ? describeError(error.cause) : JSON.stringify(error.cause);
   return out;
 }

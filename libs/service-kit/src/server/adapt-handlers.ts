@@ -36,21 +36,27 @@ export interface AdaptOptions<D> {
   readonly log: Logger;
 }
 
-type AnyHandler = (input: unknown, context: CallContext) => Promise<unknown> | AsyncIterable<unknown>;
+type AnyHandler = (
+  input: unknown,
+  context: CallContext,
+) => Promise<unknown> | AsyncIterable<unknown>;
 
 /**
  * Turns Lathe handlers into a grpc-js implementation: every call is authenticated and
  * authorized before its handler runs, gets an AbortSignal bound to its deadline, and has its
  * errors converted once by {@link toWireError}. Missing handlers answer UNIMPLEMENTED.
  */
-export function adaptHandlers<D extends Readonly<Record<string, MethodShape>>>(options: AdaptOptions<D>): UntypedServiceImplementation {
+export function adaptHandlers<D extends Readonly<Record<string, MethodShape>>>(
+  options: AdaptOptions<D>,
+): UntypedServiceImplementation {
   const out: UntypedServiceImplementation = {};
   for (const key of Object.keys(options.definition)) {
     const method = options.definition[key];
     if (method === undefined) continue;
     const roles = options.roles[key] ?? [];
     const provided = options.handlers[key] as AnyHandler | undefined;
-    const rule = options.rules?.[key] as ((request: unknown, v: RequestValidator) => void) | undefined;
+    const rule = options.rules?.[key] as
+      ((request: unknown, v: RequestValidator) => void) | undefined;
     const handler = withRule(
       rule,
       provided ??
@@ -64,7 +70,10 @@ export function adaptHandlers<D extends Readonly<Record<string, MethodShape>>>(o
 }
 
 // Validation first: a malformed request gets INVALID_ARGUMENT even where the rpc is not built yet.
-function withRule(rule: ((request: unknown, v: RequestValidator) => void) | undefined, handler: AnyHandler): AnyHandler {
+function withRule(
+  rule: ((request: unknown, v: RequestValidator) => void) | undefined,
+  handler: AnyHandler,
+): AnyHandler {
   if (rule === undefined) return handler;
   return (input, context) => {
     const v = new RequestValidator();
@@ -74,14 +83,27 @@ function withRule(rule: ((request: unknown, v: RequestValidator) => void) | unde
   };
 }
 
-function adaptOne<D>(method: MethodShape, roles: readonly string[], handler: AnyHandler, options: AdaptOptions<D>): UntypedHandleCall {
+function adaptOne<D>(
+  method: MethodShape,
+  roles: readonly string[],
+  handler: AnyHandler,
+  options: AdaptOptions<D>,
+): UntypedHandleCall {
   const log = options.log.child({ method: method.path });
 
-  async function begin(call: AnyServerCall): Promise<{ context: CallContext; release: () => void }> {
+  async function begin(
+    call: AnyServerCall,
+  ): Promise<{ context: CallContext; release: () => void }> {
     const { signal, release } = callSignal(call);
     try {
       const principal = await authenticate(call, method.path, roles, options.verifier);
-      const context: CallContext = { method: method.path, signal, metadata: call.metadata, principal, log };
+      const context: CallContext = {
+        method: method.path,
+        signal,
+        metadata: call.metadata,
+        principal,
+        log,
+      };
       return { context, release };
     } catch (error) {
       release();
@@ -90,7 +112,11 @@ function adaptOne<D>(method: MethodShape, roles: readonly string[], handler: Any
   }
 
   // One life cycle for the four call kinds: authenticate, run, answer; errors converted once.
-  function serve(call: AnyServerCall, body: (context: CallContext) => Promise<void>, reject: (error: ReturnType<typeof toServiceError>) => void): void {
+  function serve(
+    call: AnyServerCall,
+    body: (context: CallContext) => Promise<void>,
+    reject: (error: ReturnType<typeof toServiceError>) => void,
+  ): void {
     const started = Date.now();
     let signal: AbortSignal | undefined;
     void (async () => {
@@ -104,35 +130,70 @@ function adaptOne<D>(method: MethodShape, roles: readonly string[], handler: Any
       }
     })().catch((error: unknown) => {
       const wire = toWireError(error, signal ?? new AbortController().signal, options.domain, log);
-      log.info('call failed', { code: GrpcStatus[wire.code], reason: wire.details.errorInfo.reason, ms: Date.now() - started });
+      log.info('call failed', {
+        code: GrpcStatus[wire.code],
+        reason: wire.details.errorInfo.reason,
+        ms: Date.now() - started,
+      });
       reject(toServiceError(wire));
     });
   }
 
   if (!method.requestStream && !method.responseStream) {
     return (call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>): void =>
-      serve(call, async (context) => callback(null, await (handler(call.request, context) as Promise<unknown>)), (error) => callback(error));
+      serve(
+        call,
+        async (context) =>
+          callback(null, await (handler(call.request, context) as Promise<unknown>)),
+        (error) => callback(error),
+      );
   }
   if (!method.requestStream) {
     return (call: ServerWritableStream<unknown, unknown>): void =>
-      serve(call, async (context) => { await writeAll(call, handler(call.request, context) as AsyncIterable<unknown>); call.end(); }, (error) => call.emit('error', error));
+      serve(
+        call,
+        async (context) => {
+          await writeAll(call, handler(call.request, context) as AsyncIterable<unknown>);
+          call.end();
+        },
+        (error) => call.emit('error', error),
+      );
   }
   if (!method.responseStream) {
     return (call: ServerReadableStream<unknown, unknown>, callback: sendUnaryData<unknown>): void =>
-      serve(call, async (context) => callback(null, await (handler(call as AsyncIterable<unknown>, context) as Promise<unknown>)), (error) => callback(error));
+      serve(
+        call,
+        async (context) => callback(null, await (handler(call, context) as Promise<unknown>)),
+        (error) => callback(error),
+      );
   }
   return (call: ServerDuplexStream<unknown, unknown>): void =>
-    serve(call, async (context) => { await writeAll(call, handler(call as AsyncIterable<unknown>, context) as AsyncIterable<unknown>); call.end(); }, (error) => call.emit('error', error));
+    serve(
+      call,
+      async (context) => {
+        await writeAll(call, handler(call, context) as AsyncIterable<unknown>);
+        call.end();
+      },
+      (error) => call.emit('error', error),
+    );
 }
 
 // Respects backpressure: a slow reader pauses the handler instead of buffering without bound.
-async function writeAll(call: ServerWritableStream<unknown, unknown> | ServerDuplexStream<unknown, unknown>, messages: AsyncIterable<unknown>): Promise<void> {
+async function writeAll(
+  call: ServerWritableStream<unknown, unknown> | ServerDuplexStream<unknown, unknown>,
+  messages: AsyncIterable<unknown>,
+): Promise<void> {
   for await (const message of messages) {
     if (!call.write(message)) await once(call, 'drain');
   }
 }
 
-async function authenticate(call: AnyServerCall, path: string, roles: readonly string[], verifier: TokenVerifier | undefined): Promise<Principal | undefined> {
+async function authenticate(
+  call: AnyServerCall,
+  path: string,
+  roles: readonly string[],
+  verifier: TokenVerifier | undefined,
+): Promise<Principal | undefined> {
   if (verifier === undefined) return undefined;
   const principal = await verifier(bearerToken(call.metadata.get('authorization')[0]));
   authorize(path.replace(/^\//, ''), roles, principal);

@@ -1,5 +1,10 @@
 import type { EventEmitter } from 'node:events';
-import type { ServerDuplexStream, ServerReadableStream, ServerUnaryCall, ServerWritableStream } from '@grpc/grpc-js';
+import type {
+  ServerDuplexStream,
+  ServerReadableStream,
+  ServerUnaryCall,
+  ServerWritableStream,
+} from '@grpc/grpc-js';
 
 /** Any grpc-js server call object. */
 export type AnyServerCall =
@@ -34,7 +39,11 @@ export function callSignal(call: AnyServerCall): { signal: AbortSignal; release:
   events.on('cancelled', onCancel);
   if (Number.isFinite(at)) {
     const ms = Math.max(0, at - Date.now());
-    timer = setTimeout(() => controller.abort(new DeadlineExceededError(`call ${call.getPath()} passed its deadline`)), ms);
+    timer = setTimeout(
+      () =>
+        controller.abort(new DeadlineExceededError(`call ${call.getPath()} passed its deadline`)),
+      ms,
+    );
   }
   return {
     signal: controller.signal,

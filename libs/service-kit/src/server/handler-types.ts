@@ -20,11 +20,20 @@ export interface CallContext {
 /** A unary rpc. */
 export type UnaryHandler<Req, Res> = (request: Req, context: CallContext) => Promise<Res>;
 /** A server-streaming rpc: yields responses. */
-export type ServerStreamHandler<Req, Res> = (request: Req, context: CallContext) => AsyncIterable<Res>;
+export type ServerStreamHandler<Req, Res> = (
+  request: Req,
+  context: CallContext,
+) => AsyncIterable<Res>;
 /** A client-streaming rpc: consumes requests, answers once. */
-export type ClientStreamHandler<Req, Res> = (requests: AsyncIterable<Req>, context: CallContext) => Promise<Res>;
+export type ClientStreamHandler<Req, Res> = (
+  requests: AsyncIterable<Req>,
+  context: CallContext,
+) => Promise<Res>;
 /** A bidirectional-streaming rpc. */
-export type BidiStreamHandler<Req, Res> = (requests: AsyncIterable<Req>, context: CallContext) => AsyncIterable<Res>;
+export type BidiStreamHandler<Req, Res> = (
+  requests: AsyncIterable<Req>,
+  context: CallContext,
+) => AsyncIterable<Res>;
 
 /** The shape of one method in a ts-proto grpc-js service definition. */
 export interface MethodShape {
@@ -61,7 +70,10 @@ export type ServiceHandlers<D> = { readonly [K in keyof D]?: HandlerFor<D[K]> };
  * INVALID_ARGUMENT listing them all. Only for rpcs whose request is a single message.
  */
 export type RequestRules<D> = {
-  readonly [K in keyof D]?: D[K] extends { readonly requestStream: false; readonly requestDeserialize: (value: Buffer) => infer Req }
+  readonly [K in keyof D]?: D[K] extends {
+    readonly requestStream: false;
+    readonly requestDeserialize: (value: Buffer) => infer Req;
+  }
     ? (request: Req, v: RequestValidator) => void
     : never;
 };

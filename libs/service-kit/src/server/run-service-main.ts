@@ -17,7 +17,10 @@ export const EXIT_START_FAILED = 1;
  * log `listening` with the bound port, and on SIGTERM or SIGINT drain in-flight calls for
  * `LATHE_SHUTDOWN_GRACE_MS`, then exit 0.
  */
-export async function runServiceMain<D extends Readonly<Record<string, MethodShape>>>(descriptor: ServiceDescriptor<D>, environment: Environment): Promise<void> {
+export async function runServiceMain<D extends Readonly<Record<string, MethodShape>>>(
+  descriptor: ServiceDescriptor<D>,
+  environment: Environment,
+): Promise<void> {
   let settings;
   try {
     settings = readServiceSettings(descriptor.name, descriptor.defaultPort, environment);
@@ -38,7 +41,8 @@ export async function runServiceMain<D extends Readonly<Record<string, MethodSha
     process.exitCode = EXIT_START_FAILED;
     return;
   }
-  if (settings.auth.mode === 'none') log.warn('authentication is OFF (LATHE_AUTH_MODE=none): every caller has every role');
+  if (settings.auth.mode === 'none')
+    log.warn('authentication is OFF (LATHE_AUTH_MODE=none): every caller has every role');
   log.info('listening', {
     host: settings.host,
     port: running.port,
@@ -53,7 +57,10 @@ export async function runServiceMain<D extends Readonly<Record<string, MethodSha
     stopping = true;
     log.info('shutting down', { signal, graceMs: settings.shutdownGraceMs });
     void service.shutdown(settings.shutdownGraceMs).then(({ forced }) => {
-      if (forced) log.warn('grace period over: remaining calls were cancelled', { graceMs: settings.shutdownGraceMs });
+      if (forced)
+        log.warn('grace period over: remaining calls were cancelled', {
+          graceMs: settings.shutdownGraceMs,
+        });
       log.info('stopped');
       // Exit explicitly: a stray handle (a JWKS refresh, a pool) must not keep a stopped pod alive.
       process.exit(0);

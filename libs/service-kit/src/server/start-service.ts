@@ -51,7 +51,10 @@ export async function startService<D extends Readonly<Record<string, MethodShape
   log: Logger,
 ): Promise<RunningService> {
   const protoDir = settings.protoDir ?? findProtoDir();
-  if (protoDir === undefined) throw new Error(`reflection for ${descriptor.fullName} needs the .proto files: set LATHE_PROTO_DIR`);
+  if (protoDir === undefined)
+    throw new Error(
+      `reflection for ${descriptor.fullName} needs the .proto files: set LATHE_PROTO_DIR`,
+    );
   const reflection = reflectionFor(descriptor.fullName, descriptor.protoFile, protoDir);
 
   const server = new Server({
@@ -76,10 +79,20 @@ export async function startService<D extends Readonly<Record<string, MethodShape
   reflection.addToServer(server);
 
   const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(`${settings.host}:${String(settings.port)}`, serverCredentials(settings.tls), (error, bound) => {
-      if (error === null) resolve(bound);
-      else reject(new Error(`cannot listen on ${settings.host}:${String(settings.port)}: ${error.message}`, { cause: error }));
-    });
+    server.bindAsync(
+      `${settings.host}:${String(settings.port)}`,
+      serverCredentials(settings.tls),
+      (error, bound) => {
+        if (error === null) resolve(bound);
+        else
+          reject(
+            new Error(
+              `cannot listen on ${settings.host}:${String(settings.port)}: ${error.message}`,
+              { cause: error },
+            ),
+          );
+      },
+    );
   });
 
   return {

@@ -8,3 +8,5 @@ export type { SpawnedService, SpawnOptions } from './spawn-service.js';
 export { checkHealth } from './probes.js';
 export { signTestToken, unsignedTestToken } from './test-tokens.js';
 export type { TestTokenClaims } from './test-tokens.js';
+export { REPO_ROOT, runUntilExit, startServiceUnderTest } from './service-under-test.js';
+export type { ServiceUnderTest } from './service-under-test.js';

@@ -34,14 +34,36 @@ function runArgs(entry: string): string[] {
 }
 
 /** Starts the entry as a real child process and returns once it exits (see `exited`), without waiting for `listening`. */
-export function spawnProcess(options: SpawnOptions): Omit<SpawnedService, 'address'> & { readonly listening: Promise<string> } {
-  const env = { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '', LATHE_GRPC_PORT: '0', LATHE_GRPC_HOST: '127.0.0.1', ...options.env };
-  const child = spawn(process.execPath, runArgs(options.entry), { cwd: options.cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+export function spawnProcess(
+  options: SpawnOptions,
+): Omit<SpawnedService, 'address'> & { readonly listening: Promise<string> } {
+  const env = {
+    PATH: process.env['PATH'] ?? '',
+    HOME: process.env['HOME'] ?? '',
+    LATHE_GRPC_PORT: '0',
+    LATHE_GRPC_HOST: '127.0.0.1',
+    ...options.env,
+  };
+  const child = spawn(process.execPath, runArgs(options.entry), {
+    cwd: options.cwd,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const stdout: string[] = [];
   const stderr: string[] = [];
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal })),
+  );
   const listening = new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${options.entry} did not log "listening" within ${String(options.startTimeoutMs ?? 20_000)} ms; stderr: ${stderr.join('\n')}`)), options.startTimeoutMs ?? 20_000);
+    const timer = setTimeout(
+      () =>
+        reject(
+          new Error(
+            `${options.entry} did not log "listening" within ${String(options.startTimeoutMs ?? 20_000)} ms; stderr: ${stderr.join('\n')}`,
+          ),
+        ),
+      options.startTimeoutMs ?? 20_000,
+    );
     createInterface({ input: child.stdout }).on('line', (line) => {
       stdout.push(line);
       const port = listeningPort(line);
@@ -53,7 +75,11 @@ export function spawnProcess(options: SpawnOptions): Omit<SpawnedService, 'addre
     createInterface({ input: child.stderr }).on('line', (line) => stderr.push(line));
     void exited.then(({ code }) => {
       clearTimeout(timer);
-      reject(new Error(`${options.entry} exited with ${String(code)} before listening; stderr: ${stderr.join('\n')}`));
+      reject(
+        new Error(
+          `${options.entry} exited with ${String(code)} before listening; stderr: ${stderr.join('\n')}`,
+        ),
+      );
     });
   });
   // Callers that only await `exited` must not trip over an unhandled rejection.
@@ -86,7 +112,9 @@ export async function spawnService(options: SpawnOptions): Promise<SpawnedServic
 function listeningPort(line: string): number | undefined {
   try {
     const parsed = JSON.parse(line) as { msg?: unknown; fields?: { port?: unknown } };
-    return parsed.msg === 'listening' && typeof parsed.fields?.port === 'number' ? parsed.fields.port : undefined;
+    return parsed.msg === 'listening' && typeof parsed.fields?.port === 'number'
+      ? parsed.fields.port
+      : undefined;
   } catch {
     return undefined;
   }

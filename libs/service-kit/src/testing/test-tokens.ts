@@ -28,6 +28,13 @@ export async function signTestToken(claims: TestTokenClaims): Promise<string> {
 export function unsignedTestToken(claims: Omit<TestTokenClaims, 'secret'>): string {
   const now = Math.floor(Date.now() / 1000);
   const part = (value: object): string => Buffer.from(JSON.stringify(value)).toString('base64url');
-  const payload = { iss: claims.issuer, aud: claims.audience, sub: claims.subject ?? 'test-user', roles: claims.roles ?? [], iat: now, exp: now + 300 };
+  const payload = {
+    iss: claims.issuer,
+    aud: claims.audience,
+    sub: claims.subject ?? 'test-user',
+    roles: claims.roles ?? [],
+    iat: now,
+    exp: now + 300,
+  };
   return `${part({ alg: 'none', typ: 'JWT' })}.${part(payload)}.`;
 }

@@ -25,12 +25,20 @@ export class RequestValidator {
   /** `value` must be a Lathe resource name ({@link RESOURCE_NAME}). */
   resourceName(field: string, value: string): this {
     if (value === '') return this.required(field, value);
-    return this.check(RESOURCE_NAME.test(value), field, `must be lowercase letters, digits and '-', 1 to 63 characters, starting with a letter; got "${value}"`);
+    return this.check(
+      RESOURCE_NAME.test(value),
+      field,
+      `must be lowercase letters, digits and '-', 1 to 63 characters, starting with a letter; got "${value}"`,
+    );
   }
 
   /** `value` must be an integer in [min, max]. */
   intInRange(field: string, value: number, min: number, max: number): this {
-    return this.check(Number.isInteger(value) && value >= min && value <= max, field, `must be an integer from ${String(min)} to ${String(max)}; got ${String(value)}`);
+    return this.check(
+      Number.isInteger(value) && value >= min && value <= max,
+      field,
+      `must be an integer from ${String(min)} to ${String(max)}; got ${String(value)}`,
+    );
   }
 
   /** `value` (a proto enum) must be set, i.e. not its UNSPECIFIED zero or an unknown value. */
@@ -44,10 +52,20 @@ export class RequestValidator {
   }
 
   /** A `lathe.common.v1.ModelRef`: present, with a valid name and, if given, a positive version or a named alias. */
-  modelRef(field: string, ref: { name: string; selector?: { $case: 'version'; version: number } | { $case: 'alias'; alias: string } | undefined } | undefined): this {
+  modelRef(
+    field: string,
+    ref:
+      | {
+          name: string;
+          selector?:
+            { $case: 'version'; version: number } | { $case: 'alias'; alias: string } | undefined;
+        }
+      | undefined,
+  ): this {
     if (ref === undefined) return this.present(field, ref);
     this.resourceName(`${field}.name`, ref.name);
-    if (ref.selector?.$case === 'version') this.check(ref.selector.version >= 1, `${field}.version`, 'must be 1 or more');
+    if (ref.selector?.$case === 'version')
+      this.check(ref.selector.version >= 1, `${field}.version`, 'must be 1 or more');
     if (ref.selector?.$case === 'alias') this.required(`${field}.alias`, ref.selector.alias);
     return this;
   }
