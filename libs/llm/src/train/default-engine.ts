@@ -1,18 +1,14 @@
-import type { EngineMethod, TrainingEngine } from './training-engine.js';
+import { createLlamaEngine } from '../model/llama-engine.js';
 import type { LlamaModel } from '../model/llama-model.js';
+import type { EngineMethod, TrainingEngine } from './training-engine.js';
 
 /**
- * The engine {@link train} uses unless told otherwise: the Llama training graph of this library.
- *
- * NOT DONE: waits for the model graph (libs/llm/src/model) and the graph runner (@lathe/graph).
+ * The engine {@link train} and {@link evaluateSft} use unless told otherwise: this library's Llama
+ * causal-LM graph in a worker-thread onnxruntime session.
  */
 export function createDefaultEngine(
   model: LlamaModel,
   method: EngineMethod,
 ): Promise<TrainingEngine> {
-  return Promise.reject(
-    new Error(
-      `the Llama training graph is not available yet (model with ${model.config.numLayers} layers, method ${method.method})`,
-    ),
-  );
+  return createLlamaEngine(model, method);
 }

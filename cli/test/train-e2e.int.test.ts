@@ -1,0 +1,184 @@
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readSafetensors, type TrainingEvent } from '@lathe/llm';
+import { REPO_ROOT, finished, runLathe, startLathe } from './run-lathe.js';
+
+// End to end through real `lathe` processes on the real stories260K model and Alpaca sample.
+const MODEL = join(REPO_ROOT, '../shared/models/stories260K');
+const ALPACA = join(REPO_ROOT, '../shared/data/sft/alpaca_tiny.json');
+const missing =
+  existsSync(MODEL) && existsSync(ALPACA)
+    ? ''
+    : `shared model/data not found under ${join(REPO_ROOT, '../shared')}`;
+if (missing !== '') console.warn(`skipping lathe train end-to-end tests: ${missing}`);
+
+function events(stdout: string): TrainingEvent[] {
+  return stdout
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as TrainingEvent);
+}
+
+async function maxAbsDiff(fileA: string, fileB: string): Promise<number> {
+  const [a, b] = [(await readSafetensors(fileA)).tensors, (await readSafetensors(fileB)).tensors];
+  expect([...a.keys()].sort()).toEqual([...b.keys()].sort());
+  let max = 0;
+  for (const [name, t] of a) {
+    const u = b.get(name)!.data;
+    t.data.forEach((v, i) => (max = Math.max(max, Math.abs(v - (u[i] ?? NaN)))));
+  }
+  return max;
+}
+
+describe.skipIf(missing !== '')('lathe train end to end (stories260K, alpaca_tiny)', () => {
+  let dir = '';
+  let trainData = '';
+  let heldOut = '';
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'lathe-e2e-'));
+    const records = JSON.parse(await readFile(ALPACA, 'utf8')) as unknown[];
+    // 80 records to train on, the last 20 held out.
+    trainData = join(dir, 'train.json');
+    heldOut = join(dir, 'held.json');
+    await writeFile(trainData, JSON.stringify(records.slice(0, 80)));
+    await writeFile(heldOut, JSON.stringify(records.slice(80)));
+  });
+  afterAll(async () => {
+    if (dir !== '') await rm(dir, { recursive: true, force: true });
+  });
+
+  const common = (): string[] => [
+    '--model',
+    MODEL,
+    '--data',
+    trainData,
+    '--seq-len',
+    '256',
+    '--batch-size',
+    '4',
+    '--progress',
+    'json',
+  ];
+
+  it('LoRA lowers held-out loss, and the PEFT adapter it writes evaluates to the same loss when loaded back', async () => {
+    const out = join(dir, 'lora');
+    const r = await runLathe([
+      'train',
+      '--method',
+      'lora',
+      ...common(),
+      '--eval-data',
+      heldOut,
+      '--out',
+      out,
+      '--max-steps',
+      '40',
+      '--lr',
+      '1e-2',
+      '--lora-r',
+      '8',
+      '--lora-alpha',
+      '16',
+      '--lora-targets',
+      'q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj',
+      '--warmup-steps',
+      '4',
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    const evals = events(r.stdout).filter((e) => e.type === 'eval');
+    expect(evals.map((e) => e.step)).toEqual([0, 40]);
+    const [before, after] = [evals[0]!.loss, evals[1]!.loss];
+    console.log(`held-out loss ${before.toFixed(4)} -> ${after.toFixed(4)} after 40 LoRA steps`);
+    expect(after).toBeLessThan(before - 0.05);
+    expect(existsSync(join(out, 'adapter_config.json'))).toBe(true);
+    const back = await runLathe([
+      'eval',
+      '--model',
+      MODEL,
+      '--adapter',
+      out,
+      '--data',
+      heldOut,
+      '--seq-len',
+      '256',
+      '--json',
+    ]);
+    expect(back.code, back.stderr).toBe(0);
+    const reloaded = JSON.parse(back.stdout) as { loss: number; tokens: number };
+    expect(reloaded.tokens).toBe(evals[1]!.tokens);
+    expect(Math.abs(reloaded.loss - after)).toBeLessThan(1e-6);
+  });
+
+  it('20 steps equal 10 steps, a SIGKILL after the step-10 checkpoint, and a resume for 10 more (1e-6)', async () => {
+    const flags = [
+      '--method',
+      'lora',
+      ...common(),
+      '--max-steps',
+      '20',
+      '--checkpoint-every',
+      '10',
+      '--lr',
+      '5e-3',
+      '--lora-dropout',
+      '0.1',
+      '--seed',
+      '7',
+    ];
+    const straight = join(dir, 'straight');
+    const a = await runLathe(['train', ...flags, '--out', straight]);
+    expect(a.code, a.stderr).toBe(0);
+
+    const killed = join(dir, 'killed');
+    const child = startLathe(['train', ...flags, '--out', killed]);
+    const done = finished(child);
+    let buffer = '';
+    child.stdout?.on('data', (d: Buffer) => {
+      buffer += d.toString();
+      if (buffer.includes('"type":"checkpoint","step":10')) child.kill('SIGKILL');
+    });
+    const k = await done;
+    expect(k.signal).toBe('SIGKILL');
+    expect(existsSync(join(killed, 'adapter_model.safetensors'))).toBe(false);
+
+    const resumed = await runLathe(['train', ...flags, '--out', killed, '--resume', killed]);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    const steps = events(resumed.stdout)
+      .filter((e) => e.type === 'step')
+      .map((e) => e.step);
+    expect(steps[0]).toBe(11);
+    expect(steps.at(-1)).toBe(20);
+    expect(
+      await maxAbsDiff(
+        join(straight, 'adapter_model.safetensors'),
+        join(killed, 'adapter_model.safetensors'),
+      ),
+    ).toBeLessThan(1e-6);
+  });
+
+  it('stops on a NaN loss with one line naming the data file and the step', async () => {
+    const r = await runLathe([
+      'train',
+      '--method',
+      'full',
+      ...common(),
+      '--out',
+      join(dir, 'nan'),
+      '--max-steps',
+      '5',
+      '--lr',
+      '1e39',
+      '--max-grad-norm',
+      '0',
+    ]);
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim().split('\n').at(-1)).toMatch(
+      new RegExp(
+        `^lathe: ${trainData.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: step 2: loss is NaN; training stopped`,
+      ),
+    );
+  });
+});
