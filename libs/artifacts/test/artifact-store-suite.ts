@@ -147,6 +147,17 @@ export function artifactStoreSuite(harness: ArtifactStoreHarness): void {
     expect(ok.digest).toBe(declared);
   });
 
+  it('stores nothing when the source fails midway, and passes its error on', async () => {
+    const store = await harness.open(freshNamespace());
+    const failure = new Error('upstream connection reset');
+    const failing = (async function* () {
+      yield seededBytes(100_000, 10);
+      yield await Promise.reject<Uint8Array>(failure);
+    })();
+    await expect(store.put(failing)).rejects.toBe(failure);
+    expect(await listAll(store)).toEqual([]);
+  });
+
   it('refuses text chunks', async () => {
     const store = await harness.open(freshNamespace());
     const text = (async function* () {

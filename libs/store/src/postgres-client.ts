@@ -121,16 +121,19 @@ export function createPostgresClient(options: PostgresClientOptions): SqlClient 
     execute: (script) => runScript(pool, script),
     async transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
       const connection = await pool.connect();
+      // Set when the connection is in an unknown state: it is then destroyed, not reused.
       let broken: Error | undefined;
       const tx = new PgTransaction(connection);
       try {
-        await runScript(connection, 'BEGIN');
+        await runScript(connection, 'BEGIN').catch((error: Error) => {
+          broken = error;
+          throw error;
+        });
         try {
           const result = await fn(tx);
           await runScript(connection, 'COMMIT');
           return result;
         } catch (error) {
-          // A failed ROLLBACK means the connection is in an unknown state: destroy, do not reuse.
           await runScript(connection, 'ROLLBACK').catch((rollbackError: Error) => {
             broken = rollbackError;
           });
