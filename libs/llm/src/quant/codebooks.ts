@@ -1,0 +1,88 @@
+/**
+ * The 4-bit codebooks of QLoRA / bitsandbytes and the rule that picks a code for a normalized
+ * value. Codes are the 4-bit indices stored in the packed bytes; the `quant_map` tensor of a
+ * checkpoint is the codebook in code order.
+ */
+
+/** A 4-bit data type: its codebook in code order and its nearest-code rule. */
+export interface FourBitType {
+  readonly name: 'nf4' | 'fp4';
+  /** Code -> value in [-1, 1], float32, in code order (the checkpoint's `quant_map`). */
+  readonly codebook: Float32Array;
+  /** The code for a value already divided by its block's absmax (float32). */
+  readonly encode: (normalized: number) => number;
+}
+
+/**
+ * NF4 (Dettmers et al. 2023, QLoRA, §3 and appendix E): quantiles of N(0, 1) scaled to [-1, 1],
+ * with an exact zero; asymmetric (8 positive, 7 negative values). These are the float32 values
+ * bitsandbytes ships, in code order 0..15.
+ */
+const NF4_VALUES = [
+  -1.0, -0.6961928009986877, -0.5250730514526367, -0.39491748809814453, -0.28444138169288635,
+  -0.18477343022823334, -0.09105003625154495, 0.0, 0.07958029955625534, 0.16093020141124725,
+  0.24611230194568634, 0.33791524171829224, 0.44070982933044434, 0.5626170039176941,
+  0.7229568362236023, 1.0,
+];
+
+/**
+ * NF4 code of x. bitsandbytes walks a decision tree whose thresholds are the float32 midpoints of
+ * neighbouring codes and goes up only when x is strictly greater, so a tie goes to the lower code;
+ * a NaN (a block whose absmax is 0 gives 0·∞) fails every test and lands on code 0.
+ */
+function encodeNf4(x: number): number {
+  let code = 0;
+  // The codebook is ascending, so the code is the number of thresholds x exceeds.
+  for (const t of NF4_THRESHOLDS) if (x > t) code++;
+  return code;
+}
+
+const NF4_THRESHOLDS = NF4_VALUES.slice(1).map((v, i) => Math.fround((v + NF4_VALUES[i]!) / 2));
+
+/**
+ * FP4 as bitsandbytes lays it out: sign bit, 2 exponent bits, 1 mantissa bit (bias 3, with
+ * subnormals), values divided by 12 so the largest is 1. Code order is the bit pattern.
+ */
+const FP4_MAGNITUDES = [0, 0.0625, 8, 12, 4, 6, 2, 3];
+
+/** FP4 magnitude codes in ascending value order (0b000, 0b001, 0b110, 0b111, 0b100, 0b101, 0b010, 0b011). */
+const FP4_ASCENDING = [0b000, 0b001, 0b110, 0b111, 0b100, 0b101, 0b010, 0b011];
+
+/**
+ * bitsandbytes' FP4 thresholds on |x| are decimal literals in its kernel, rounded to float32, not
+ * computed midpoints (0.583333 is six ulps below the true midpoint 7/12): they are reproduced
+ * as they are, since they decide the stored bits.
+ */
+const FP4_THRESHOLDS = [
+  0.00260417, 0.0859375, 0.20833333, 0.29166667, 0.4166667, 0.583333, 0.8333333,
+].map((t) => Math.fround(t));
+
+function encodeFp4(x: number): number {
+  // The sign comes from x < 0, so -0 and NaN get the positive codes.
+  const sign = x < 0 ? 0b1000 : 0;
+  const magnitude = Math.abs(x);
+  let rank = 0;
+  for (const t of FP4_THRESHOLDS) if (magnitude > t) rank++;
+  return sign | FP4_ASCENDING[rank]!;
+}
+
+/** NF4: 4-bit NormalFloat. */
+export const NF4: FourBitType = {
+  name: 'nf4',
+  codebook: Float32Array.from(NF4_VALUES),
+  encode: encodeNf4,
+};
+
+/** FP4: 4-bit float (E2M1, bias 3), normalized to [-1, 1]. */
+export const FP4: FourBitType = {
+  name: 'fp4',
+  codebook: Float32Array.from(
+    [...FP4_MAGNITUDES, ...FP4_MAGNITUDES.map((m) => -m)].map((v) => v / 12),
+  ),
+  encode: encodeFp4,
+};
+
+/** The 4-bit type of a scheme name. */
+export function fourBitType(name: 'nf4' | 'fp4'): FourBitType {
+  return name === 'nf4' ? NF4 : FP4;
+}
