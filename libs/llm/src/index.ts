@@ -127,3 +127,28 @@ export { evaluateSft } from './train/evaluate-sft.js';
 export type { EvaluateSftOptions, SftEvaluation } from './train/evaluate-sft.js';
 export type { EvalResult } from './train/evaluate-rows.js';
 export { mergeAdapterDir } from './merge/merge-adapter-dir.js';
+
+// Quantization (Q): blockwise NF4/FP4 with double quantization, per-row int8, bitsandbytes format.
+export { QuantizationError } from './quant/quantization-error.js';
+export { BLOCK_SIZES, QUANT_SCHEMES, createQuantConfig } from './quant/quant-config.js';
+export type { QuantConfig, QuantOptions, QuantScheme } from './quant/quant-config.js';
+export { FP4, NF4 } from './quant/codebooks.js';
+export type { FourBitType } from './quant/codebooks.js';
+export { DYNAMIC_MAP } from './quant/dynamic-map.js';
+export { dequantizeTensor, quantizeTensor } from './quant/quantized-tensor.js';
+export type {
+  NestedAbsmax,
+  Quantized4bit,
+  QuantizedInt8,
+  QuantizedTensor,
+} from './quant/quantized-tensor.js';
+export { quantErrorStats } from './quant/quality.js';
+export type { QuantErrorStats } from './quant/quality.js';
+export { isQuantizedLayer } from './quant/bnb-format.js';
+export { quantizeModelDir } from './quant/quantize-model-dir.js';
+export type { QuantizationReport, TensorQuantReport } from './quant/quantize-model-dir.js';
+export {
+  loadQuantizedModel,
+  readBitsAndBytesConfig,
+  readQuantizedWeights,
+} from './quant/load-quantized-model.js';
