@@ -1,0 +1,177 @@
+// Training-throughput benchmark: one LoRA step and one full fine-tuning step of a ~32M-parameter
+// Llama in Lathe (onnxruntime, worker thread) and in PyTorch (autograd), same threads and shapes.
+// Each measurement runs in its own process, one after another, so peak RSS is per measurement.
+//
+//   node --conditions=lathe-source --import tsx bench/src/train-step.ts [--threads 2] [--batch 4]
+//        [--seq 256] [--steps 5] [--warmup 2] [--rank 8] [--targets q_proj,v_proj]
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { performance } from 'node:perf_hooks';
+import {
+  PROJECTIONS,
+  SeededRandom,
+  createLlamaEngine,
+  createLoraConfig,
+  initLoraTensors,
+  type EngineMethod,
+  type Projection,
+  type TrainingBatch,
+} from '@lathe/llm';
+import { BENCH_CONFIG, parameterCount, randomLlamaModel } from './random-llama.js';
+
+interface Measurement {
+  readonly method: string;
+  readonly median_s: number;
+  readonly times_s: number[];
+  readonly tokens_per_s: number;
+  readonly peak_rss_mib: number;
+  readonly setup_s?: number;
+}
+
+const { values } = parseArgs({
+  options: {
+    threads: { type: 'string', default: '2' },
+    batch: { type: 'string', default: '4' },
+    seq: { type: 'string', default: '256' },
+    steps: { type: 'string', default: '5' },
+    warmup: { type: 'string', default: '2' },
+    rank: { type: 'string', default: '8' },
+    targets: { type: 'string', default: 'q_proj,v_proj' },
+    only: { type: 'string' },
+  },
+});
+const opts = {
+  threads: Number(values.threads),
+  batch: Number(values.batch),
+  seq: Number(values.seq),
+  steps: Number(values.steps),
+  warmup: Number(values.warmup),
+  rank: Number(values.rank),
+  targets: values.targets
+    .split(',')
+    .filter((t): t is Projection => (PROJECTIONS as readonly string[]).includes(t)),
+};
+
+/** One Lathe measurement, in this process. */
+async function measureLathe(method: 'lora' | 'full'): Promise<Measurement> {
+  const setupStart = performance.now();
+  const model = randomLlamaModel();
+  const lora = createLoraConfig({
+    r: opts.rank,
+    alpha: 2 * opts.rank,
+    targetModules: opts.targets,
+  });
+  const engineMethod: EngineMethod =
+    method === 'lora' ? { method: 'lora', lora } : { method: 'full' };
+  const engine = await createLlamaEngine(model, engineMethod, {
+    session: { intraOpThreads: opts.threads, interOpThreads: 1 },
+  });
+  const trainable = new Map<string, Float32Array>();
+  if (method === 'lora') {
+    for (const [name, t] of initLoraTensors(model.config, lora, SeededRandom.fromSeed(1)))
+      trainable.set(name, t.data);
+  } else {
+    for (const [name, t] of model.weights) trainable.set(name, t.data);
+  }
+  const setup = (performance.now() - setupStart) / 1000;
+  const batch = randomBatch(model.config.vocabSize);
+  const times: number[] = [];
+  for (let i = 0; i < opts.warmup + opts.steps; i++) {
+    const t0 = performance.now();
+    await engine.step(batch, 1 / batch.targetTokens, trainable, i);
+    if (i >= opts.warmup) times.push((performance.now() - t0) / 1000);
+  }
+  await engine.close();
+  times.sort((a, b) => a - b);
+  const median = times[Math.floor(times.length / 2)] ?? NaN;
+  return {
+    method,
+    median_s: median,
+    times_s: times,
+    tokens_per_s: (opts.batch * opts.seq) / median,
+    peak_rss_mib: process.resourceUsage().maxRSS / 1024,
+    setup_s: setup,
+  };
+}
+
+function randomBatch(vocab: number): TrainingBatch {
+  const n = opts.batch * opts.seq;
+  const rng = SeededRandom.fromSeed(7);
+  const ids = BigInt64Array.from({ length: n }, () => BigInt(rng.nextInt(vocab)));
+  const labels = BigInt64Array.from({ length: n }, () => BigInt(rng.nextInt(vocab)));
+  const positions = BigInt64Array.from({ length: n }, (_, i) => BigInt(i % opts.seq));
+  const segments = new BigInt64Array(n).fill(1n);
+  return {
+    batchSize: opts.batch,
+    seqLen: opts.seq,
+    inputIds: ids,
+    positionIds: positions,
+    segmentIds: segments,
+    labels,
+    targetTokens: n,
+  };
+}
+
+function runChild(command: string, args: string[]): Measurement {
+  const r = spawnSync(command, args, { encoding: 'utf8', maxBuffer: 1 << 24 });
+  if (r.status !== 0)
+    throw new Error(`${command} ${args.join(' ')} failed (${r.status}): ${r.stderr}`);
+  const line = r.stdout.trim().split('\n').pop() ?? '';
+  return JSON.parse(line) as Measurement;
+}
+
+async function main(): Promise<void> {
+  if (values.only === 'lora' || values.only === 'full') {
+    process.stdout.write(`${JSON.stringify(await measureLathe(values.only))}\n`);
+    return;
+  }
+  const self = fileURLToPath(import.meta.url);
+  const shared = [
+    '--threads',
+    values.threads,
+    '--batch',
+    values.batch,
+    '--seq',
+    values.seq,
+    '--steps',
+    values.steps,
+    '--warmup',
+    values.warmup,
+    '--rank',
+    values.rank,
+    '--targets',
+    opts.targets.join(','),
+  ];
+  const torchScript = fileURLToPath(new URL('./torch-train-step.py', import.meta.url));
+  const params = parameterCount(randomLlamaModel());
+  process.stdout.write(
+    `Llama ${(params / 1e6).toFixed(1)}M params (D ${BENCH_CONFIG.hidden_size}, ${BENCH_CONFIG.num_hidden_layers} layers, ` +
+      `${BENCH_CONFIG.num_attention_heads}/${BENCH_CONFIG.num_key_value_heads} heads, F ${BENCH_CONFIG.intermediate_size}, V ${BENCH_CONFIG.vocab_size}), ` +
+      `batch ${opts.batch} x ${opts.seq}, ${opts.threads} threads, LoRA r ${opts.rank} on ${opts.targets.join(',')}; median of ${opts.steps} steps after ${opts.warmup} warm-up\n`,
+  );
+  for (const method of ['lora', 'full'] as const) {
+    const lathe = runChild(process.execPath, [
+      ...process.execArgv,
+      self,
+      '--only',
+      method,
+      ...shared,
+    ]);
+    const torch = runChild('/usr/bin/python3', [
+      torchScript,
+      '--config',
+      JSON.stringify(BENCH_CONFIG),
+      '--method',
+      method,
+      ...shared,
+    ]);
+    process.stdout.write(
+      `${method.padEnd(4)}  lathe ${lathe.median_s.toFixed(3)} s/step ${lathe.tokens_per_s.toFixed(0)} tok/s (RSS ${lathe.peak_rss_mib.toFixed(0)} MiB, setup ${lathe.setup_s?.toFixed(1)} s)` +
+        `  pytorch ${torch.median_s.toFixed(3)} s/step ${torch.tokens_per_s.toFixed(0)} tok/s (RSS ${torch.peak_rss_mib.toFixed(0)} MiB)` +
+        `  lathe/pytorch ${(lathe.tokens_per_s / torch.tokens_per_s).toFixed(2)}x\n`,
+    );
+  }
+}
+
+await main();
