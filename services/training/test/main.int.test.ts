@@ -1,119 +1,29 @@
 import { fileURLToPath } from 'node:url';
-import { status } from '@grpc/grpc-js';
+import { Method } from '@lathe/contracts/lathe/training/v1/job_spec';
 import {
   CreateJobRequest,
   TrainingServiceService,
 } from '@lathe/contracts/lathe/training/v1/training_service';
-import { createClient, LatheError } from '@lathe/service-kit';
-import { checkHealth, runUntilExit, startServiceUnderTest } from '@lathe/service-kit/testing';
-import type { ServiceUnderTest } from '@lathe/service-kit/testing';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describeServiceProcess } from '@lathe/service-kit/testing';
 
-const entry = fileURLToPath(new URL('../src/main.ts', import.meta.url));
-
-async function failure(p: Promise<unknown>): Promise<LatheError> {
-  const e: unknown = await p.then(
-    () => new Error('the call succeeded'),
-    (error: unknown) => error,
-  );
-  if (e instanceof LatheError) return e;
-  throw e;
-}
-
-describe('the training service process', () => {
-  let svc: ServiceUnderTest;
-  beforeAll(async () => {
-    svc = await startServiceUnderTest(entry, 'lathe.training');
-  });
-  afterAll(async () => {
-    expect(await svc.process.stop('SIGTERM')).toEqual({ code: 0, signal: null });
-  });
-
-  const client = async (roles: string[] | undefined) =>
-    createClient(TrainingServiceService, svc.process.address, {
-      ...(roles === undefined ? {} : { token: await svc.token(roles) }),
-      idempotent: [],
-    });
-
-  it('is SERVING over real gRPC health checks', async () => {
-    expect(await checkHealth(svc.process.address, 'lathe.training.v1.TrainingService')).toBe(
-      'SERVING',
-    );
-    expect(await checkHealth(svc.process.address)).toBe('SERVING');
-  });
-
-  it('answers a malformed CreateJob with INVALID_ARGUMENT and field violations, a valid one with UNIMPLEMENTED', async () => {
-    const c = await client(['admin']);
-    const bad = await failure(c.createJob(CreateJobRequest.fromPartial({ spec: { method: 0 } })));
-    expect(bad.code).toBe(status.INVALID_ARGUMENT);
-    expect(bad.details.fieldViolations?.map((v) => v.field)).toEqual([
-      'spec.method',
-      'spec.baseModel',
-      'spec.dataset',
-    ]);
-    expect(bad.details.errorInfo.domain).toBe('lathe.training');
-    const todo = await failure(
-      c.createJob(
-        CreateJobRequest.fromPartial({
-          spec: {
-            method: 1,
-            baseModel: { name: 'stories' },
-            dataset: { dataset: 'support', version: 1 },
-          },
-        }),
-      ),
-    );
-    expect(todo.code).toBe(status.UNIMPLEMENTED);
-    expect(todo.rawMessage).toBe(
-      'lathe.training.v1.TrainingService/CreateJob is not implemented yet',
-    );
-    c.close();
-  });
-
-  it('refuses calls without a token, and with a token lacking the role', async () => {
-    const anonymous = await client(undefined);
-    expect(
-      (
-        await failure(
-          anonymous.createJob(
-            CreateJobRequest.fromPartial({
-              spec: {
-                method: 1,
-                baseModel: { name: 'stories' },
-                dataset: { dataset: 'support', version: 1 },
-              },
-            }),
-          ),
-        )
-      ).code,
-    ).toBe(status.UNAUTHENTICATED);
-    anonymous.close();
-    const stranger = await client(['dataset-nobody']);
-    expect(
-      (
-        await failure(
-          stranger.createJob(
-            CreateJobRequest.fromPartial({
-              spec: {
-                method: 1,
-                baseModel: { name: 'stories' },
-                dataset: { dataset: 'support', version: 1 },
-              },
-            }),
-          ),
-        )
-      ).code,
-    ).toBe(status.PERMISSION_DENIED);
-    stranger.close();
-  });
-
-  it('stops at start with one line naming a missing variable', async () => {
-    const { code, stderr } = await runUntilExit(entry, {
-      LATHE_JWT_SECRET: 'service-test-secret-that-is-32-bytes',
-    });
-    expect(code).toBe(78);
-    expect(stderr).toEqual([
-      'training: invalid configuration: LATHE_JWT_ISSUER is required when LATHE_AUTH_MODE=jwt',
-    ]);
-  });
+describeServiceProcess({
+  entry: fileURLToPath(new URL('../src/main.ts', import.meta.url)),
+  service: 'training',
+  fullName: 'lathe.training.v1.TrainingService',
+  definition: TrainingServiceService,
+  role: 'job-submitter',
+  method: 'CreateJob',
+  malformed: (c) =>
+    c.createJob(CreateJobRequest.fromPartial({ spec: { method: Method.METHOD_UNSPECIFIED } })),
+  malformedFields: ['spec.method', 'spec.baseModel', 'spec.dataset'],
+  valid: (c) =>
+    c.createJob(
+      CreateJobRequest.fromPartial({
+        spec: {
+          method: Method.METHOD_LORA,
+          baseModel: { name: 'stories' },
+          dataset: { dataset: 'support', version: 1 },
+        },
+      }),
+    ),
 });

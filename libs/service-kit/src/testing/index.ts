@@ -10,3 +10,5 @@ export { signTestToken, unsignedTestToken } from './test-tokens.js';
 export type { TestTokenClaims } from './test-tokens.js';
 export { REPO_ROOT, runUntilExit, startServiceUnderTest } from './service-under-test.js';
 export type { ServiceUnderTest } from './service-under-test.js';
+export { describeServiceProcess } from './describe-service-process.js';
+export type { ServiceProcessSpec } from './describe-service-process.js';
