@@ -1,5 +1,6 @@
-/** Type OIDs whose default parsing differs between `pg` and PGlite. */
+/** The type OID of int8 (bigint), whose default parsing differs between `pg` and PGlite. */
 export const INT8_OID = 20;
+/** The type OID of int8[]. */
 export const INT8_ARRAY_OID = 1016;
 
 /**
