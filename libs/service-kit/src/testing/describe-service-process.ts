@@ -49,13 +49,13 @@ export function describeServiceProcess<D extends Readonly<Record<string, MethodS
 ): void {
   describe(`the ${spec.service} service process`, () => {
     let svc: ServiceUnderTest;
-    const client = async (token: string | undefined): Promise<LatheClient<D>> =>
+    const client = (token: string | undefined): LatheClient<D> =>
       createClient(spec.definition, svc.process.address, {
         ...(token === undefined ? {} : { token }),
         idempotent: [],
       });
     const codeWith = async (token: string | undefined): Promise<number> => {
-      const c = await client(token);
+      const c = client(token);
       const e = await failure(spec.valid(c));
       c.close();
       return e.code;
@@ -74,7 +74,7 @@ export function describeServiceProcess<D extends Readonly<Record<string, MethodS
     });
 
     it(`answers a malformed ${spec.method} with INVALID_ARGUMENT and field violations, a valid one with UNIMPLEMENTED`, async () => {
-      const c = await client(await svc.token([spec.role]));
+      const c = client(await svc.token([spec.role]));
       const bad = await failure(spec.malformed(c));
       expect(bad.code).toBe(status.INVALID_ARGUMENT);
       expect(bad.details.fieldViolations?.map((v) => v.field)).toEqual(spec.malformedFields);
