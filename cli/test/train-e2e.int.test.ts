@@ -159,6 +159,47 @@ describe.skipIf(missing !== '')('lathe train end to end (stories260K, alpaca_tin
     ).toBeLessThan(1e-6);
   });
 
+  it('full fine-tuning lowers held-out loss and writes a Hugging Face model that evaluates the same when loaded back', async () => {
+    const out = join(dir, 'full');
+    const r = await runLathe([
+      'train',
+      '--method',
+      'full',
+      ...common(),
+      '--eval-data',
+      heldOut,
+      '--out',
+      out,
+      '--max-steps',
+      '8',
+      '--lr',
+      '2e-3',
+      '--grad-accum',
+      '2',
+      '--weight-decay',
+      '0.01',
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    const evals = events(r.stdout).filter((e) => e.type === 'eval');
+    const [before, after] = [evals[0]!.loss, evals[1]!.loss];
+    console.log(
+      `full fine-tuning: held-out loss ${before.toFixed(4)} -> ${after.toFixed(4)} after 8 steps`,
+    );
+    expect(after).toBeLessThan(before - 0.05);
+    const back = await runLathe([
+      'eval',
+      '--model',
+      out,
+      '--data',
+      heldOut,
+      '--seq-len',
+      '256',
+      '--json',
+    ]);
+    expect(back.code, back.stderr).toBe(0);
+    expect(Math.abs((JSON.parse(back.stdout) as { loss: number }).loss - after)).toBeLessThan(1e-6);
+  });
+
   it('stops on a NaN loss with one line naming the data file and the step', async () => {
     const r = await runLathe([
       'train',
