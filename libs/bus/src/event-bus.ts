@@ -89,6 +89,12 @@ export interface Subscription {
  */
 export interface EventBus {
   /**
+   * Creates (or brings up to date) the streams of these event types now, so that a service can
+   * fail at start rather than on its first publish. Idempotent; `publish` and `subscribe` do the
+   * same lazily.
+   */
+  declareEvents(types: ReadonlyArray<EventType<unknown>>): Promise<void>;
+  /**
    * Publishes one event. Creates the service's stream on first use. With JetStream, a failed
    * publish is retried with the same id, so a retry never stores the event twice.
    */

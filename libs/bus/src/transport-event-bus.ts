@@ -81,6 +81,16 @@ export class TransportEventBus implements EventBus {
     this.onError = settings.onError ?? ((error) => console.error(error));
   }
 
+  async declareEvents(types: ReadonlyArray<EventType<unknown>>): Promise<void> {
+    await Promise.all(
+      types.map((type) =>
+        this.ensureStream(
+          streamSpecFor(type.stream, type.streamSubjects, 'limits', this.duplicateWindowMs),
+        ),
+      ),
+    );
+  }
+
   async publish<T>(
     type: EventType<T>,
     message: T,

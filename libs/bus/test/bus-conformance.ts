@@ -50,6 +50,19 @@ export function describeBusConformance(name: string, backend: () => BusBackend):
       await backend().cleanUp(services);
     });
 
+    it('declares streams idempotently, from any number of clients', async () => {
+      const svc = service();
+      const created = defineEvent(svc, 'created', testEventCodec);
+      const deleted = defineEvent(svc, 'deleted', testEventCodec);
+      const a = await connect();
+      const b = await connect();
+      await a.declareEvents([created, deleted]);
+      await a.declareEvents([created]);
+      await b.declareEvents([deleted, created]);
+      expect((await b.publish(created, { n: 1, text: '' })).sequence).toBe(1);
+      expect((await a.publish(deleted, { n: 2, text: '' })).sequence).toBe(2);
+    });
+
     it('delivers each subject in publish order, and only its own subject', async () => {
       const bus = await connect();
       const svc = service();

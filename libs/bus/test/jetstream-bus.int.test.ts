@@ -1,7 +1,8 @@
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
-import { afterAll, beforeAll } from 'vitest';
-import { connectJetStreamBus } from '@lathe/bus';
+import { nanos } from '@nats-io/nats-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connectJetStreamBus, defineEvent, rawBytesCodec } from '@lathe/bus';
 import { describeBusConformance } from './bus-conformance.js';
 import { startNats, type TestNats } from '@lathe/testkit';
 
@@ -35,3 +36,27 @@ describeBusConformance('NATS JetStream', () => ({
     await nc.close();
   },
 }));
+
+describe('NATS JetStream: stream configuration', () => {
+  it("brings an existing stream's duplicate window up to date instead of failing", async () => {
+    const service = `cfg-${Date.now().toString(36)}`;
+    const type = defineEvent(service, 'changed', rawBytesCodec);
+    const nc = await connect({ servers: server.url });
+    const jsm = await jetstreamManager(nc);
+    try {
+      const narrow = await connectJetStreamBus({ servers: server.url, duplicateWindowMs: 1000 });
+      await narrow.declareEvents([type]);
+      await narrow.close();
+      expect((await jsm.streams.info(type.stream)).config.duplicate_window).toBe(nanos(1000));
+      const wide = await connectJetStreamBus({ servers: server.url });
+      await wide.declareEvents([type]);
+      await wide.close();
+      const { config } = await jsm.streams.info(type.stream);
+      expect(config.duplicate_window).toBe(nanos(120_000));
+      expect(config.subjects).toEqual([`lathe.${service}.>`]);
+    } finally {
+      await jsm.streams.delete(type.stream);
+      await nc.close();
+    }
+  });
+});
