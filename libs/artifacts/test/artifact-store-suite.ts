@@ -96,6 +96,18 @@ export function artifactStoreSuite(harness: ArtifactStoreHarness): void {
     expect(listed).toEqual([infos[0]!, infos[1]!].sort((a, b) => a.digest.localeCompare(b.digest)));
   });
 
+  it('lets concurrent writers of the same content both succeed with one blob', async () => {
+    const store = await harness.open(freshNamespace());
+    const bytes = seededBytes(200_000, 11);
+    const [a, b] = await Promise.all([
+      store.put(chunked(bytes, 10_000)),
+      store.put(chunked(bytes, 30_000)),
+    ]);
+    expect(b).toEqual(a);
+    expect(await listAll(store)).toEqual([a]);
+    expect((await drain(await store.get(a.digest))).bytes.equals(bytes)).toBe(true);
+  });
+
   it('deletes, after which the blob is gone everywhere', async () => {
     const store = await harness.open(freshNamespace());
     const { digest } = await store.put(seededBytes(1000, 4));

@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -72,19 +72,7 @@ describe.skipIf(!hasBinary)('cleanup', () => {
   });
 
   it('a SIGKILLed test process takes its server with it, and the next run sweeps its store', async () => {
-    const fixture = fileURLToPath(new URL('./fixtures/hold-nats.ts', import.meta.url));
-    const child = spawn(process.execPath, ['--import', 'tsx', fixture], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    const line = await new Promise<string>((resolve, reject) => {
-      let out = '';
-      child.stdout.on('data', (c: Buffer) => {
-        out += c.toString();
-        if (out.includes('\n')) resolve(out);
-      });
-      child.once('exit', (code) => reject(new Error(`fixture exited early with ${String(code)}`)));
-    });
-    const held = JSON.parse(line) as { dir: string; owner: { serverPid: number } };
+    const { held, child } = await startHolder({});
     expect(isAlive(held.owner.serverPid)).toBe(true);
     child.kill('SIGKILL');
     await until(() => !isAlive(held.owner.serverPid), 'the orphaned nats-server to die');
@@ -93,7 +81,39 @@ describe.skipIf(!hasBinary)('cleanup', () => {
     await next.close();
     expect(existsSync(held.dir)).toBe(false);
   });
+
+  it('a test process that exits without teardown stops its server and removes its store', async () => {
+    const { held, exited } = await startHolder({ HOLD: 'exit' });
+    await exited;
+    await until(() => !isAlive(held.owner.serverPid), 'the nats-server to stop');
+    expect(existsSync(held.dir)).toBe(false);
+  });
 });
+
+interface Held {
+  dir: string;
+  owner: { serverPid: number };
+}
+
+/** Runs fixtures/hold-nats.ts and returns what it reports about its server. */
+async function startHolder(
+  env: Record<string, string>,
+): Promise<{ held: Held; child: ChildProcess; exited: Promise<void> }> {
+  const fixture = fileURLToPath(new URL('./fixtures/hold-nats.ts', import.meta.url));
+  const child = spawn(process.execPath, ['--import', 'tsx', fixture], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, ...env },
+  });
+  let out = '';
+  child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  await Promise.race([
+    until(() => out.includes('\n'), 'the fixture to report its server', 15_000),
+    exited,
+  ]);
+  if (!out.includes('\n')) throw new Error(`fixture exited before reporting: ${out}`);
+  return { held: JSON.parse(out) as Held, child, exited };
+}
 
 describe('resolution', () => {
   it('uses NATS_URL as is and refuses to restart a shared server', async () => {
