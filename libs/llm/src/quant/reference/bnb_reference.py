@@ -14,8 +14,8 @@ serialization, not from Lathe's TypeScript:
 * a block whose absmax is 0 normalizes to NaN (0 * inf), which every comparison rejects: code 0.
 
 Commands (JSON on stdout):
-  check DIR_FP32 DIR_QUANT      re-quantize every quantized weight from the fp32 original and
-                                compare each stored entry byte for byte
+  check DIR_FP32 DIR_QUANT ...  re-quantize every quantized weight from the fp32 original and
+                                compare each stored entry byte for byte (one report per pair)
   perplexity DIR TOKENS.json    mean next-token NLL and perplexity with a plain torch Llama
   greedy DIR N                  greedy continuation of [BOS] (and the first step's logits)
 """
@@ -303,7 +303,8 @@ def greedy(d, n):
 if __name__ == '__main__':
     cmd = sys.argv[1]
     if cmd == 'check':
-        result = check(sys.argv[2], sys.argv[3])
+        pairs = sys.argv[2:]
+        result = [check(pairs[i], pairs[i + 1]) for i in range(0, len(pairs), 2)]
     elif cmd == 'perplexity':
         result = perplexity(sys.argv[2], sys.argv[3])
     elif cmd == 'greedy':
