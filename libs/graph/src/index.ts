@@ -32,3 +32,10 @@ export type { GraphRunner } from './session/graph-runner.js';
 export type { ModelSource } from './session/graph-session.js';
 export { GraphSession } from './session/graph-session.js';
 export { SessionWorker } from './session/session-worker.js';
+export type {
+  GradientCheckCase,
+  GradientCheckResult,
+  InputGradientCheck,
+} from './testing/check-gradients.js';
+export { checkGradients } from './testing/check-gradients.js';
+export { seededUniform } from './testing/seeded-uniform.js';

@@ -180,7 +180,9 @@ export class GraphCore {
         );
       const name = this.uniqueName(opType);
       this.claim(name);
-      outputs.push(new Tensor(name, info.dtype, info.shape, node, info.constValues));
+      outputs.push(
+        new Tensor(name, info.dtype, info.shape, node, info.constValues, info.shapeValues),
+      );
     }
     this.nodeList.push(node);
     return outputs;

@@ -2,7 +2,7 @@ import type { Attributes } from './attribute.js';
 import type { DType } from './dtype.js';
 import type { GraphBuilder } from './graph-builder.js';
 import type { GraphNode } from './graph-node.js';
-import type { Shape } from './shape.js';
+import type { Dim, Shape } from './shape.js';
 import type { Tensor } from './tensor.js';
 
 /** Element type and shape of one output, as an op's inference computes it. */
@@ -11,6 +11,8 @@ export interface OutputInfo {
   readonly shape: Shape | undefined;
   /** Values of a small integer result known at build time (shape arithmetic), if any. */
   readonly constValues?: readonly number[];
+  /** Values of a 1-D int64 result computed from shapes, as (possibly symbolic) dims. */
+  readonly shapeValues?: readonly Dim[];
 }
 
 /** What shape inference sees: the node's inputs and attributes. */

@@ -1,5 +1,5 @@
 import type { InferContext, OutputInfo } from '../core/op-definition.js';
-import { broadcastShapes } from '../core/shape.js';
+import { broadcastShapes, type Dim } from '../core/shape.js';
 import type { Tensor } from '../core/tensor.js';
 
 /** The i-th input, throwing with the op name when it is missing. */
@@ -33,6 +33,12 @@ export function broadcastAll(ctx: InferContext): OutputInfo[] {
 export function broadcastBool(ctx: InferContext): OutputInfo[] {
   const [info] = broadcastAll(ctx);
   return [{ dtype: 'bool', shape: info?.shape }];
+}
+
+/** Values of a shape-like 1-D int64 input as dims: constant values or symbolic shape values. */
+export function dimValues(ctx: InferContext, i: number): readonly Dim[] | undefined {
+  const t = ctx.inputs[i];
+  return t?.constValues ?? t?.shapeValues;
 }
 
 /** Static values of an int64 constant input, or undefined. */

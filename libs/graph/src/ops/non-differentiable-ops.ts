@@ -1,7 +1,7 @@
 import { intAttribute } from '../core/attribute.js';
 import type { OpDefinition } from '../core/op-definition.js';
 import type { Dim } from '../core/shape.js';
-import { broadcastBool, constInts, inputAt } from './infer-helpers.js';
+import { broadcastBool, dimValues, inputAt } from './infer-helpers.js';
 
 const comparison = (opType: string): OpDefinition => ({ opType, infer: broadcastBool });
 
@@ -22,7 +22,7 @@ export const NON_DIFFERENTIABLE_OPS: readonly OpDefinition[] = [
         clamp(intAttribute(ctx.attributes, 'end', rank)),
       );
       const constValues = dims.every((d) => typeof d === 'number') ? dims : undefined;
-      return [{ dtype: 'int64', shape: [dims.length], constValues }];
+      return [{ dtype: 'int64', shape: [dims.length], constValues, shapeValues: dims }];
     },
   },
   { opType: 'Size', infer: () => [{ dtype: 'int64', shape: [] }] },
@@ -31,7 +31,7 @@ export const NON_DIFFERENTIABLE_OPS: readonly OpDefinition[] = [
     infer: (ctx) => {
       const value = ctx.attributes['value'];
       const dtype = value?.kind === 'tensor' ? value.dtype : 'float32';
-      const dims = constInts(ctx, 0);
+      const dims = dimValues(ctx, 0);
       const len = inputAt(ctx, 0).shape?.[0];
       const shape: Dim[] | undefined = dims
         ? [...dims]

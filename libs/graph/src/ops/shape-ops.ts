@@ -5,12 +5,12 @@ import type { GradContext, InferContext, OpDefinition, OutputInfo } from '../cor
 import { broadcastShapes, formatShape, normalizeAxis, type Dim } from '../core/shape.js';
 import type { Tensor } from '../core/tensor.js';
 import { io } from './grad-helpers.js';
-import { constInts, inputAt } from './infer-helpers.js';
+import { constInts, dimValues, inputAt } from './infer-helpers.js';
 import { shapeOf } from './matmul-ops.js';
 
 function inferReshape(ctx: InferContext): OutputInfo[] {
   const x = inputAt(ctx, 0);
-  const target = constInts(ctx, 1);
+  const target = dimValues(ctx, 1);
   if (!target) {
     const len = inputAt(ctx, 1).shape?.[0];
     return [
@@ -119,7 +119,13 @@ function inferConcat(ctx: InferContext): OutputInfo[] {
     first.dtype === 'int64' && rank === 1 && ctx.inputs.every((t) => t?.constValues)
       ? ctx.inputs.flatMap((t) => t?.constValues ?? [])
       : undefined;
-  return [{ dtype: first.dtype, shape, constValues }];
+  const shapeValues =
+    first.dtype === 'int64' &&
+    rank === 1 &&
+    ctx.inputs.every((t) => t?.constValues ?? t?.shapeValues)
+      ? ctx.inputs.flatMap((t) => t?.constValues ?? t?.shapeValues ?? [])
+      : undefined;
+  return [{ dtype: first.dtype, shape, constValues, shapeValues }];
 }
 
 /** Sizes of each part along `axis`, constant when static. */
@@ -331,7 +337,7 @@ export const SHAPE_OPS: readonly OpDefinition[] = [
     nonDifferentiableInputs: [1],
     infer: (ctx) => {
       const x = inputAt(ctx, 0);
-      const target = constInts(ctx, 1);
+      const target = dimValues(ctx, 1);
       const len = inputAt(ctx, 1).shape?.[0];
       const shape: Dim[] | undefined = target
         ? [...target]

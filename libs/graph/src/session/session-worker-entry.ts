@@ -27,8 +27,20 @@ async function serve(): Promise<void> {
   // Requests are handled one at a time: onnxruntime runs one graph per call anyway, and order
   // is what the caller expects.
   let queue = Promise.resolve();
+  let cancelled = false;
   port?.on('message', (request: WorkerRequest) => {
+    if (request.kind === 'cancel') {
+      // Handled at once, not queued: queued runs are skipped and the thread ends after the
+      // native run in progress returns (interrupting onnxruntime mid-run aborts the process).
+      cancelled = true;
+      queue = queue.then(async () => {
+        await session.close();
+        port.close();
+      });
+      return;
+    }
     queue = queue.then(async () => {
+      if (cancelled) return;
       if (request.kind === 'close') {
         await session.close();
         post({ kind: 'closed', id: request.id });

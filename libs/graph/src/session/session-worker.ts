@@ -16,7 +16,7 @@ interface Pending {
  * A {@link GraphRunner} whose onnxruntime session lives in a worker thread, so the calling
  * thread's event loop (progress, cancellation, heartbeats, gRPC) stays live during long runs.
  * Feeds are copied to the worker (the caller keeps its arrays); outputs are transferred back.
- * {@link SessionWorker.terminate} stops a run in progress by ending the thread.
+ * {@link SessionWorker.terminate} cancels: pending runs reject at once.
  */
 export class SessionWorker implements GraphRunner {
   private nextId = 1;
@@ -105,11 +105,20 @@ export class SessionWorker implements GraphRunner {
     return this.closing;
   }
 
-  /** Ends the thread now, rejecting runs in progress (cancellation of a long run). */
+  /**
+   * Cancels: rejects the run in progress and queued runs at once, so the caller moves on, and
+   * ends the thread once the native run in progress returns. (Killing a thread inside
+   * onnxruntime's run aborts the whole process, so the thread is not killed mid-run.) Resolves
+   * when the thread has exited.
+   */
   async terminate(): Promise<void> {
     this.fail(new Error('session worker was terminated'));
-    this.closing ??= Promise.resolve();
-    await this.worker.terminate();
+    if (this.closing) return this.closing;
+    const exited = new Promise<void>((resolve) => this.worker.once('exit', () => resolve()));
+    const request: WorkerRequest = { kind: 'cancel' };
+    this.worker.postMessage(request);
+    this.closing = exited;
+    return exited;
   }
 
   private onMessage(message: WorkerResponse): void {

@@ -10,7 +10,8 @@ export type WorkerRequest =
       readonly feeds: TensorMap;
       readonly outputNames?: readonly string[];
     }
-  | { readonly kind: 'close'; readonly id: number };
+  | { readonly kind: 'close'; readonly id: number }
+  | { readonly kind: 'cancel' };
 
 /** Data a session worker starts with (workerData). */
 export interface WorkerInit {
