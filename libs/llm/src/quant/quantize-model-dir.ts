@@ -75,13 +75,16 @@ export async function quantizeModelDir(
     const reader = await SafetensorsFileReader.open(join(modelDir, file));
     const writer = await SafetensorsStreamWriter.create(join(outDir, file));
     try {
+      const state = [...reader.header.entries.keys()].find(
+        (name) => name.includes('.quant_state.') || name.endsWith('.SCB'),
+      );
+      if (state !== undefined) {
+        throw new QuantizationError(
+          `model ${modelDir}`,
+          `is already quantized (tensor "${state}" is bitsandbytes quantization state)`,
+        );
+      }
       for (const entry of reader.header.entries.values()) {
-        if (entry.name.includes('.quant_state.') || entry.name.endsWith('.SCB')) {
-          throw new QuantizationError(
-            `model ${modelDir}`,
-            `is already quantized (tensor "${entry.name}" is bitsandbytes quantization state)`,
-          );
-        }
         const before = entry.end - entry.start;
         bytesBefore += before;
         if (!isQuantizedLayer(entry.name, entry.shape)) {

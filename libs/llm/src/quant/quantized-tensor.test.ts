@@ -1,21 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { SeededRandom } from '../optim/seeded-random.js';
 import { createQuantConfig } from './quant-config.js';
 import { QuantizationError } from './quantization-error.js';
 import { pythonFloatRepr } from './python-json.js';
 import { quantErrorStats } from './quality.js';
 import { blockAbsmax, dequantizeTensor, quantizeTensor } from './quantized-tensor.js';
-
-function normal(n: number, seed: number, scale = 0.02): Float32Array {
-  const rng = SeededRandom.fromSeed(seed);
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    // Box-Muller from two uniforms.
-    const u = Math.max(rng.nextFloat(), 1e-12);
-    out[i] = scale * Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * rng.nextFloat());
-  }
-  return out;
-}
+import { gaussian as normal } from './test-models.js';
 
 describe('quantizeTensor', () => {
   it('NF4 of a normal matrix: ~20 dB SNR, error within half the widest code gap x absmax', () => {
