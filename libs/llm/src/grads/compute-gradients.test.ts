@@ -1,9 +1,16 @@
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadLlamaModel, PROJECTIONS, type LlamaModel } from '../model/llama-model.js';
+import {
+  loadLlamaModel,
+  parameterShapes,
+  PROJECTIONS,
+  type LlamaModel,
+} from '../model/llama-model.js';
+import { parseLlamaConfig } from '../config/llama-config.js';
+import { writeSafetensors } from '../safetensors/write-safetensors.js';
 import { SeededRandom } from '../optim/seeded-random.js';
 import { saveLoraAdapter, type LoraAdapter } from '../peft/adapter-files.js';
 import { createLoraConfig } from '../peft/lora-config.js';
@@ -45,11 +52,15 @@ describe.skipIf(skip !== '')('computeGradients matches PyTorch on stories260K', 
   async function compare(
     adapter: LoraAdapter | undefined,
     adapterDir: string | undefined,
+    on: { model: LlamaModel; dir: string } = { model, dir: stories },
   ): Promise<void> {
-    const batch = await readTokenBatch(tokens(), model.config.vocabSize);
-    const ours = await computeGradients(model, batch, { adapter, session: { intraOpThreads: 1 } });
+    const batch = await readTokenBatch(tokens(), on.model.config.vocabSize);
+    const ours = await computeGradients(on.model, batch, {
+      adapter,
+      session: { intraOpThreads: 1 },
+    });
     const out = join(dir, `ref-${adapter ? 'lora' : 'full'}.safetensors`);
-    runTorchReference({ model: stories, adapter: adapterDir, tokens: tokens(), out });
+    runTorchReference({ model: on.dir, adapter: adapterDir, tokens: tokens(), out });
     const ref = await readSafetensors(out);
     expect(ours.tokenCount).toBe(Number(ref.metadata['tokens']));
     expect(
@@ -89,5 +100,50 @@ describe.skipIf(skip !== '')('computeGradients matches PyTorch on stories260K', 
 
   it('full fine-tuning: every weight, the tied embedding summing both uses', async () => {
     await compare(undefined, undefined);
+  });
+
+  it('Qwen2 layout (q/k/v biases, untied head, GQA 4:2, rope_theta 1e6): full and LoRA', async () => {
+    const qwenDir = join(dir, 'qwen2');
+    const raw = {
+      architectures: ['Qwen2ForCausalLM'],
+      model_type: 'qwen2',
+      hidden_size: 32,
+      intermediate_size: 48,
+      num_hidden_layers: 2,
+      num_attention_heads: 4,
+      num_key_value_heads: 2,
+      vocab_size: 512,
+      max_position_embeddings: 64,
+      rope_theta: 1000000,
+      rms_norm_eps: 1e-6,
+      tie_word_embeddings: false,
+    };
+    const config = parseLlamaConfig(raw, 'qwen2 config');
+    const rng = SeededRandom.fromSeed(9);
+    const weights = new Map(
+      [...parameterShapes(config)].map(([name, shape]) => {
+        const n = shape.reduce((a, d) => a * d, 1);
+        return [name, { shape, data: rng.split(name).uniformArray(n, -0.3, 0.3) }] as const;
+      }),
+    );
+    expect([...weights.keys()]).toContain('model.layers.1.self_attn.k_proj.bias');
+    await mkdir(qwenDir);
+    await writeFile(join(qwenDir, 'config.json'), JSON.stringify(raw));
+    await writeSafetensors(join(qwenDir, 'model.safetensors'), weights);
+    const qwen = await loadLlamaModel(qwenDir);
+    await compare(undefined, undefined, { model: qwen, dir: qwenDir });
+    const lora = createLoraConfig({
+      r: 2,
+      alpha: 4,
+      targetModules: ['q_proj', 'k_proj', 'v_proj', 'down_proj'],
+    });
+    const tensors = initLoraTensors(qwen.config, lora, SeededRandom.fromSeed(1));
+    for (const [name, t] of tensors) {
+      if (name.includes('lora_B'))
+        t.data.set(SeededRandom.fromSeed(3).split(name).uniformArray(t.data.length, -0.2, 0.2));
+    }
+    const adapter = { config: lora, baseModel: qwenDir, tensors };
+    await saveLoraAdapter(join(qwenDir, 'adapter'), adapter);
+    await compare(adapter, join(qwenDir, 'adapter'), { model: qwen, dir: qwenDir });
   });
 });
