@@ -54,7 +54,9 @@ describe('createJwtVerifier', () => {
         await signTestToken({ ...claims, secret: 'another-secret-that-is-32-bytes-long' }),
       ),
     ).toBe('bearer token signature does not verify');
-    expect(await refusal(unsignedTestToken(claims))).toMatch(/algorithm|malformed/);
+    expect(await refusal(unsignedTestToken(claims))).toBe(
+      'bearer token is signed with an algorithm this service does not accept',
+    );
     const hs512 = await new SignJWT({ roles: [] })
       .setProtectedHeader({ alg: 'HS512' })
       .setIssuer(claims.issuer)
