@@ -100,6 +100,34 @@ describe.skipIf(missing !== '')('train (loop guarantees)', () => {
     expect(maxErr).toBeLessThan(1e-5);
   });
 
+  it('runs whole epochs, each in its own seeded row order', async () => {
+    const d = await outDir();
+    const small = join(d, 'small.json');
+    const records = JSON.parse(await readFile(DATA, 'utf8')) as unknown[];
+    await writeFile(small, JSON.stringify(records.slice(0, 10)));
+    const events: TrainingEvent[] = [];
+    const r = await train(
+      base(d, { dataPath: small, maxSteps: undefined, epochs: 2, checkpointEvery: 0 }),
+      {
+        engineFactory: tiedBigramEngine,
+        onProgress: (e) => events.push(e),
+      },
+    );
+    const start = events.find((e) => e.type === 'start');
+    if (start?.type !== 'start') throw new Error('no start event');
+    expect(start.stepsPerEpoch).toBe(Math.ceil(start.rows / 2));
+    expect(r.step).toBe(2 * start.stepsPerEpoch);
+    // The epoch field says where the data stream stands after the step.
+    const epochs = events.filter((e) => e.type === 'step').map((e) => e.epoch);
+    expect(epochs.at(start.stepsPerEpoch - 1)).toBe(1);
+    expect(epochs.at(-1)).toBe(2);
+    // Both epochs see every row once: the same target tokens, in a different order.
+    const tokens = events.flatMap((e) => (e.type === 'step' ? [e.tokens] : []));
+    const sum = (xs: number[]): number => xs.reduce((a, b) => a + b, 0);
+    expect(sum(tokens.slice(0, start.stepsPerEpoch))).toBe(sum(tokens.slice(start.stepsPerEpoch)));
+    expect(tokens.slice(0, start.stepsPerEpoch)).not.toEqual(tokens.slice(start.stepsPerEpoch));
+  });
+
   it('refuses to resume with different settings, naming the setting', async () => {
     const d = await outDir();
     await train(base(d, { maxSteps: 3 }), { engineFactory: tiedBigramEngine });
