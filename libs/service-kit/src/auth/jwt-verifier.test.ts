@@ -1,6 +1,8 @@
 import { generateKeyPairSync } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { status } from '@grpc/grpc-js';
-import { SignJWT } from 'jose';
+import { exportJWK, SignJWT } from 'jose';
 import { describe, expect, it } from 'vitest';
 import { isLatheError } from '../errors/lathe-error.js';
 import { signTestToken, unsignedTestToken } from '../testing/test-tokens.js';
@@ -97,6 +99,40 @@ describe('createJwtVerifier', () => {
       .setExpirationTime('5m')
       .sign(new TextEncoder().encode(pem));
     await expect(rs(confused)).rejects.toMatchObject({ code: status.UNAUTHENTICATED });
+  });
+});
+
+describe('createJwtVerifier with a JWKS endpoint', () => {
+  it('fetches the key set over HTTP and verifies by key id', async () => {
+    const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const jwk = { ...(await exportJWK(publicKey)), kid: 'k1', alg: 'ES256', use: 'sig' };
+    const server = createServer((_req, res) => {
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify({ keys: [jwk] }));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    try {
+      const jwks = createJwtVerifier({
+        mode: 'jwt',
+        key: { kind: 'jwks', url: `http://127.0.0.1:${String(port)}/jwks` },
+        issuer: 'i',
+        audience: 'a',
+        algorithms: ['ES256'],
+      });
+      const sign = (kid: string): Promise<string> =>
+        new SignJWT({ roles: ['reviewer'] })
+          .setProtectedHeader({ alg: 'ES256', kid })
+          .setIssuer('i')
+          .setAudience('a')
+          .setSubject('s')
+          .setExpirationTime('5m')
+          .sign(privateKey);
+      expect((await jwks(await sign('k1'))).roles).toEqual(['reviewer']);
+      await expect(jwks(await sign('k2'))).rejects.toMatchObject({ code: status.UNAUTHENTICATED });
+    } finally {
+      server.close();
+    }
   });
 });
 
