@@ -49,3 +49,18 @@ describe('GraphBuilder shape inference', () => {
     expect(g.scalar(1, 'float64')).not.toBe(g.scalar(1));
   });
 });
+
+describe('symbolic dims through Reshape', () => {
+  it('names the flattened dim so that flattened tensors can be matched', () => {
+    const g = new GraphBuilder();
+    const x = g.input('x', 'float32', ['B', 'T', 8]);
+    const rows = g.reshape(x, [-1, 8]);
+    expect(rows.shape).toEqual(['B*T', 8]);
+    expect(g.reshape(x, [-1, 4]).shape).toEqual(['2*B*T', 4]);
+    expect(g.reshape(rows, g.shape(x)).shape).toEqual(['B', 'T', 8]);
+    expect(
+      g.add(rows, g.reshape(g.input('y', 'float32', ['B', 'T', 2, 4]), [-1, 8])).shape,
+    ).toEqual(['B*T', 8]);
+    expect(g.reshape(g.input('z', 'float32', ['B', null, 8]), [-1, 8]).shape).toEqual([null, 8]);
+  });
+});

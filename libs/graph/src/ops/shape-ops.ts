@@ -3,6 +3,7 @@ import { intAttribute, intsAttribute } from '../core/attribute.js';
 import type { GraphBuilder } from '../core/graph-builder.js';
 import type { GradContext, InferContext, OpDefinition, OutputInfo } from '../core/op-definition.js';
 import { broadcastShapes, formatShape, normalizeAxis, type Dim } from '../core/shape.js';
+import { quotientDim } from '../core/symbolic-product.js';
 import type { Tensor } from '../core/tensor.js';
 import { io } from './grad-helpers.js';
 import { constInts, dimValues, inputAt } from './infer-helpers.js';
@@ -24,14 +25,11 @@ function inferReshape(ctx: InferContext): OutputInfo[] {
     d === 0 ? (x.shape?.[i] ?? null) : d === -1 ? null : d,
   );
   const inferred = target.indexOf(-1);
-  if (inferred >= 0 && x.shape?.every((d) => typeof d === 'number')) {
-    const total = (x.shape as number[]).reduce((n, d) => n * d, 1);
-    const others = dims.filter((_, i) => i !== inferred);
-    const known = others.every((d) => typeof d === 'number')
-      ? others.reduce((n, d) => n * d, 1)
-      : null;
-    if (known !== null && known > 0) dims[inferred] = total / known;
-  }
+  if (inferred >= 0 && x.shape)
+    dims[inferred] = quotientDim(
+      x.shape,
+      dims.filter((_, i) => i !== inferred),
+    );
   return [{ dtype: x.dtype, shape: dims }];
 }
 
@@ -84,15 +82,21 @@ function sliceGrad(ctx: GradContext): (Tensor | undefined)[] {
     if (typeof dim === 'number') start = Math.min(start, dim);
     begins[axis] = start;
   });
-  const beginT = g.int64s(begins);
+  // Pads are zero on axes that were not sliced, so only the sliced axes' sizes matter: static
+  // pads when those are known, else end pads from Shape at run time.
   const out = y(0);
-  const endPads =
-    input.shape?.every((d) => typeof d === 'number') &&
-    out.shape?.every((d) => typeof d === 'number')
-      ? g.int64s(
-          begins.map((b, i) => (input.shape?.[i] as number) - (out.shape?.[i] as number) - b),
-        )
-      : g.sub(g.sub(g.shape(input), g.shape(out)), beginT);
+  const sliced = new Set(axes.map((a) => normalizeAxis(a, rank, 'Slice')));
+  const ends = begins.map((b, i) => {
+    if (!sliced.has(i)) return 0;
+    const dimIn = input.shape?.[i];
+    const dimOut = out.shape?.[i];
+    return typeof dimIn === 'number' && typeof dimOut === 'number' ? dimIn - dimOut - b : null;
+  });
+  if (ends.every((e) => e !== null)) {
+    return [g.pad(dy, g.int64s([...begins, ...ends]), g.scalarLike(dy, 0))];
+  }
+  const beginT = g.int64s(begins);
+  const endPads = g.sub(g.sub(g.shape(input), g.shape(out)), beginT);
   return [g.pad(dy, g.concat([beginT, endPads], 0), g.scalarLike(dy, 0))];
 }
 
