@@ -17,7 +17,10 @@ describe('quantizeModelDir', () => {
     const original = await writeRandomModel(src);
     const out = await tempDir('out');
     const report = await quantizeModelDir(src, out, createQuantConfig());
-    const config = JSON.parse(await readFile(join(out, 'config.json'), 'utf8')) as Record<string, Record<string, unknown>>;
+    const config = JSON.parse(await readFile(join(out, 'config.json'), 'utf8')) as Record<
+      string,
+      Record<string, unknown>
+    >;
     expect(config['quantization_config']).toMatchObject({
       quant_method: 'bitsandbytes',
       load_in_4bit: true,
@@ -49,19 +52,24 @@ describe('quantizeModelDir', () => {
     await writeRandomModel(src);
     const out = await tempDir('out');
     await quantizeModelDir(src, out, createQuantConfig());
-    await expect(quantizeModelDir(out, await tempDir('again'), createQuantConfig())).rejects.toThrow(
+    await expect(
+      quantizeModelDir(out, await tempDir('again'), createQuantConfig()),
+    ).rejects.toThrow(
       /is already quantized \(config.json has quantization_config "bitsandbytes" nf4\)/,
     );
     // Without the config entry the state tensors still give it away.
     await writeFile(join(out, 'config.json'), '{}');
-    await expect(quantizeModelDir(out, await tempDir('again'), createQuantConfig())).rejects.toThrow(
-      /is already quantized \(tensor ".*" is bitsandbytes quantization state\)/,
-    );
+    await expect(
+      quantizeModelDir(out, await tempDir('again'), createQuantConfig()),
+    ).rejects.toThrow(/is already quantized \(tensor ".*" is bitsandbytes quantization state\)/);
     const bad = await tempDir('nan');
     const data = gaussian(64, 1);
     data[5] = Infinity;
     await writeFile(join(bad, 'config.json'), '{}');
-    await writeFile(join(bad, 'model.safetensors'), encodeSafetensors(new Map([['x.gate_proj.weight', { shape: [8, 8], data }]])));
+    await writeFile(
+      join(bad, 'model.safetensors'),
+      encodeSafetensors(new Map([['x.gate_proj.weight', { shape: [8, 8], data }]])),
+    );
     const badOut = await tempDir('nan-out');
     await expect(quantizeModelDir(bad, badOut, createQuantConfig())).rejects.toThrow(
       'tensor "x.gate_proj.weight": element 5 is Infinity',
@@ -77,15 +85,23 @@ describe('quantizeModelDir', () => {
     const weightMap: Record<string, string> = {};
     for (const [i, part] of shards.entries()) {
       const file = `model-0000${i + 1}-of-00002.safetensors`;
-      await writeFile(join(src, file), encodeSafetensors(new Map(part.map((n) => [n, tensors.get(n)!]))));
+      await writeFile(
+        join(src, file),
+        encodeSafetensors(new Map(part.map((n) => [n, tensors.get(n)!]))),
+      );
       for (const n of part) weightMap[n] = file;
     }
-    await writeFile(join(src, 'model.safetensors.index.json'), JSON.stringify({ metadata: {}, weight_map: weightMap }));
+    await writeFile(
+      join(src, 'model.safetensors.index.json'),
+      JSON.stringify({ metadata: {}, weight_map: weightMap }),
+    );
     const { rm } = await import('node:fs/promises');
     await rm(join(src, 'model.safetensors'));
     const out = await tempDir('sharded-out');
     await quantizeModelDir(src, out, createQuantConfig({ scheme: 'int8' }));
-    const index = JSON.parse(await readFile(join(out, 'model.safetensors.index.json'), 'utf8')) as { weight_map: Record<string, string> };
+    const index = JSON.parse(await readFile(join(out, 'model.safetensors.index.json'), 'utf8')) as {
+      weight_map: Record<string, string>;
+    };
     expect(index.weight_map['c.down_proj.SCB']).toBe('model-00001-of-00002.safetensors');
     expect(index.weight_map['f.v_proj.weight']).toBe('model-00002-of-00002.safetensors');
     const restored = await readQuantizedWeights(out);
@@ -101,21 +117,27 @@ describe('quantizeModelDir', () => {
     if (dir === undefined) return;
     const out = await tempDir('stories');
     const report = await quantizeModelDir(dir, out, createQuantConfig());
-    expect(report.keptTensors.sort()).toEqual([
-      ...Array.from({ length: 5 }, (_, l) => [
-        `model.layers.${l}.input_layernorm.weight`,
-        `model.layers.${l}.post_attention_layernorm.weight`,
-      ]).flat(),
-      'model.embed_tokens.weight',
-      'model.norm.weight',
-    ].sort());
+    expect(report.keptTensors.sort()).toEqual(
+      [
+        ...Array.from({ length: 5 }, (_, l) => [
+          `model.layers.${l}.input_layernorm.weight`,
+          `model.layers.${l}.post_attention_layernorm.weight`,
+        ]).flat(),
+        'model.embed_tokens.weight',
+        'model.norm.weight',
+      ].sort(),
+    );
     const base = await loadLlamaModel(dir);
     const q = await loadQuantizedModel(out);
     expect(q.config).toEqual(base.config);
     expect([...q.weights.keys()].sort()).toEqual([...base.weights.keys()].sort());
-    expect(q.weights.get('model.embed_tokens.weight')?.data).toEqual(base.weights.get('model.embed_tokens.weight')?.data);
+    expect(q.weights.get('model.embed_tokens.weight')?.data).toEqual(
+      base.weights.get('model.embed_tokens.weight')?.data,
+    );
     const name = 'model.layers.2.mlp.up_proj.weight';
-    const expected = dequantizeTensor(quantizeTensor(name, base.weights.get(name)!, createQuantConfig()));
+    const expected = dequantizeTensor(
+      quantizeTensor(name, base.weights.get(name)!, createQuantConfig()),
+    );
     expect(q.weights.get(name)?.data).toEqual(expected.data);
   });
 });
