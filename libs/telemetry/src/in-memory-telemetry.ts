@@ -23,7 +23,7 @@ export interface InMemoryTelemetry extends Telemetry {
 
 /**
  * Starts the SDK (gRPC instrumentation included, unless `instrumentations` says otherwise) with
- * spans exported synchronously to memory as they end, and metrics read on demand. The `OTEL_*`
+ * spans exported to memory as they end, and metrics read on demand. The `OTEL_*`
  * exporter variables are not consulted.
  *
  * It first unregisters whatever SDK the process registered globally: the API refuses a second
