@@ -159,6 +159,42 @@ describe.skipIf(missing !== '')('lathe train end to end (stories260K, alpaca_tin
     ).toBeLessThan(1e-6);
   });
 
+  it('Ctrl-C stops between steps after a checkpoint (exit 130), and --resume finishes the run', async () => {
+    const out = join(dir, 'interrupted');
+    const flags = [
+      '--method',
+      'lora',
+      ...common(),
+      '--out',
+      out,
+      '--max-steps',
+      '8',
+      '--checkpoint-every',
+      '0',
+    ];
+    const child = startLathe(['train', ...flags]);
+    const done = finished(child);
+    let buffer = '';
+    let sent = false;
+    child.stdout?.on('data', (d: Buffer) => {
+      buffer += d.toString();
+      if (!sent && buffer.includes('"type":"step","step":2,')) {
+        sent = true;
+        child.kill('SIGINT');
+      }
+    });
+    const r = await done;
+    expect(r.code, r.stderr).toBe(130);
+    const saved = events(r.stdout).filter((e) => e.type === 'checkpoint');
+    expect(saved).toHaveLength(1);
+    expect(saved[0]!.step).toBeLessThan(8);
+    expect(r.stderr).toContain(`resume with --resume ${out}`);
+    const resumed = await runLathe(['train', ...flags, '--resume', out]);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect(events(resumed.stdout).find((e) => e.type === 'step')?.step).toBe(saved[0]!.step + 1);
+    expect(existsSync(join(out, 'adapter_model.safetensors'))).toBe(true);
+  });
+
   it('full fine-tuning lowers held-out loss and writes a Hugging Face model that evaluates the same when loaded back', async () => {
     const out = join(dir, 'full');
     const r = await runLathe([
