@@ -3,6 +3,13 @@ import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  SeededRandom,
+  createLoraConfig,
+  initLoraTensors,
+  loadLlamaModel,
+  saveLoraAdapter,
+} from '@lathe/llm';
 import { REPO_ROOT, runLathe } from '../../test/run-lathe.js';
 
 const MODEL = join(REPO_ROOT, '../shared/models/stories260K');
@@ -65,6 +72,52 @@ describe.skipIf(missing !== '')('lathe generate', () => {
     expect(a.code, a.stderr).toBe(0);
     expect(a.stdout).toBe(b.stdout);
     expect(a.stdout.trim().length).toBeGreaterThan(0);
+  });
+
+  it('--adapter changes the output, and an adapter with B = 0 does not', async () => {
+    const model = await loadLlamaModel(MODEL);
+    const lora = createLoraConfig({
+      r: 4,
+      alpha: 8,
+      targetModules: ['q_proj', 'v_proj', 'down_proj'],
+    });
+    const zero = initLoraTensors(model.config, lora, SeededRandom.fromSeed(1));
+    await saveLoraAdapter(join(dir, 'zero'), { config: lora, baseModel: MODEL, tensors: zero });
+    const tuned = new Map(
+      [...zero].map(([name, t]) => [
+        name,
+        name.includes('lora_B')
+          ? {
+              shape: t.shape,
+              data: SeededRandom.fromSeed(2).split(name).uniformArray(t.data.length, -0.5, 0.5),
+            }
+          : t,
+      ]),
+    );
+    await saveLoraAdapter(join(dir, 'tuned'), { config: lora, baseModel: MODEL, tensors: tuned });
+    const args = [
+      'generate',
+      '--model',
+      MODEL,
+      '--prompt-ids',
+      '1',
+      '--greedy',
+      '--max-new-tokens',
+      '30',
+      '--json',
+    ];
+    const ids = async (extra: string[]): Promise<number[]> => {
+      const r = await runLathe([...args, ...extra]);
+      expect(r.code, r.stderr).toBe(0);
+      return (JSON.parse(r.stdout) as { generated_token_ids: number[] }).generated_token_ids;
+    };
+    const [base, withZero, withTuned] = await Promise.all([
+      ids([]),
+      ids(['--adapter', join(dir, 'zero')]),
+      ids(['--adapter', join(dir, 'tuned')]),
+    ]);
+    expect(withZero).toEqual(base);
+    expect(withTuned).not.toEqual(base);
   });
 
   it('usage errors exit 2 naming the flag', async () => {
