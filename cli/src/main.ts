@@ -21,6 +21,7 @@ export const COMMANDS: ReadonlyMap<string, () => Promise<Command>> = new Map<
   ['merge', () => import('./commands/merge.js')],
   ['generate', () => import('./commands/generate.js')],
   ['grads', () => import('./commands/grads.js')],
+  ['quantize', () => import('./commands/quantize.js')],
 ]);
 
 /** `lathe --help`: every command with its summary. */

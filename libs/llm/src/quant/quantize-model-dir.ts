@@ -56,12 +56,20 @@ export async function quantizeModelDir(
   onTensor?: (report: TensorQuantReport) => void,
 ): Promise<QuantizationReport> {
   const modelConfig = await readConfigJson(modelDir);
-  const existing = modelConfig['quantization_config'] as Record<string, unknown> | undefined;
+  const existing = modelConfig['quantization_config'];
   if (existing !== undefined) {
+    const q = (typeof existing === 'object' && existing !== null ? existing : {}) as Record<
+      string,
+      unknown
+    >;
+    const method = JSON.stringify(q['quant_method'] ?? null);
+    const type =
+      q['load_in_4bit'] === true && typeof q['bnb_4bit_quant_type'] === 'string'
+        ? ` ${q['bnb_4bit_quant_type']}`
+        : '';
     throw new QuantizationError(
       `model ${modelDir}`,
-      `is already quantized (config.json has quantization_config ${JSON.stringify(existing['quant_method'] ?? null)}` +
-        `${existing['bnb_4bit_quant_type'] !== undefined && existing['load_in_4bit'] === true ? ` ${String(existing['bnb_4bit_quant_type'])}` : ''}); quantize the full-precision original`,
+      `is already quantized (config.json has quantization_config ${method}${type}); quantize the full-precision original`,
     );
   }
   const { files, index } = await modelWeightFiles(modelDir);
