@@ -208,16 +208,17 @@ export class GraphCore {
       return;
     }
     this.claim(name);
+    const outputs: Tensor[] = [];
     const node: GraphNode = {
       index: this.nodeList.length,
       opType: 'Identity',
       domain: '',
       inputs: [tensor],
-      outputs: [],
+      outputs,
       attributes: {},
     };
     const out = new Tensor(name, tensor.dtype, tensor.shape, node);
-    (node.outputs as Tensor[]).push(out);
+    outputs.push(out);
     this.nodeList.push(node);
     this.outputList.push({ name, tensor: out });
   }
