@@ -20,15 +20,24 @@ export default tseslint.config(
       '@typescript-eslint/no-floating-promises': 'error',
       '@typescript-eslint/no-misused-promises': 'error',
       '@typescript-eslint/consistent-type-imports': 'error',
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_' },
+      ],
       // A lib's door is its index.ts, a service's door is its proto: never reach into another
       // package's sources.
       'no-restricted-imports': [
         'error',
         {
           patterns: [
-            { group: ['@lathe/*/src', '@lathe/*/src/*', '@lathe/*/dist/*'], message: 'import the package entry point, not its files' },
-            { group: ['../../libs/*', '../../../libs/*', '../../services/*', '../../../services/*'], message: 'import other packages by name' },
+            {
+              group: ['@lathe/*/src', '@lathe/*/src/*', '@lathe/*/dist/*'],
+              message: 'import the package entry point, not its files',
+            },
+            {
+              group: ['../../libs/*', '../../../libs/*', '../../services/*', '../../../services/*'],
+              message: 'import other packages by name',
+            },
           ],
         },
       ],
