@@ -31,10 +31,12 @@ const NF4_VALUES = [
  * a NaN (a block whose absmax is 0 gives 0·∞) fails every test and lands on code 0.
  */
 function encodeNf4(x: number): number {
-  let code = 0;
-  // The codebook is ascending, so the code is the number of thresholds x exceeds.
-  for (const t of NF4_THRESHOLDS) if (x > t) code++;
-  return code;
+  // Binary search over the 15 ascending thresholds: the code is how many of them x exceeds.
+  const t = NF4_THRESHOLDS;
+  let code = x > t[7]! ? 8 : 0;
+  code += x > t[code + 3]! ? 4 : 0;
+  code += x > t[code + 1]! ? 2 : 0;
+  return code + (x > t[code]! ? 1 : 0);
 }
 
 const NF4_THRESHOLDS = NF4_VALUES.slice(1).map((v, i) => Math.fround((v + NF4_VALUES[i]!) / 2));
@@ -61,8 +63,10 @@ function encodeFp4(x: number): number {
   // The sign comes from x < 0, so -0 and NaN get the positive codes.
   const sign = x < 0 ? 0b1000 : 0;
   const magnitude = Math.abs(x);
-  let rank = 0;
-  for (const t of FP4_THRESHOLDS) if (magnitude > t) rank++;
+  const t = FP4_THRESHOLDS;
+  let rank = magnitude > t[3]! ? 4 : 0;
+  rank += magnitude > t[rank + 1]! ? 2 : 0;
+  rank += magnitude > t[rank]! ? 1 : 0;
   return sign | FP4_ASCENDING[rank]!;
 }
 
