@@ -48,7 +48,8 @@ describe('SessionWorker', () => {
     const bytes = serializeModel(g);
     const feeds: TensorMap = {
       a: { dtype: 'float64', dims: [2, 3], data: seededUniform(3, 6) },
-      b: { dtype: 'float64', dims: [3], data: seededUniform(4, 3) },
+      // A view into a larger buffer, as trainable tensors sliced from one flat array are.
+      b: { dtype: 'float64', dims: [3], data: seededUniform(4, 1000).subarray(500, 503) },
     };
     const local = await GraphSession.create(bytes);
     const worker = await SessionWorker.create(bytes);

@@ -4,7 +4,7 @@ import { Worker } from 'node:worker_threads';
 import type { GraphRunner } from './graph-runner.js';
 import type { ModelSource } from './graph-session.js';
 import type { SessionOptions } from './session-options.js';
-import type { TensorMap } from './tensor-data.js';
+import type { TensorData, TensorMap } from './tensor-data.js';
 import type { WorkerInit, WorkerRequest, WorkerResponse } from './worker-protocol.js';
 
 interface Pending {
@@ -79,9 +79,10 @@ export class SessionWorker implements GraphRunner {
     const id = this.nextId++;
     return new Promise<TensorMap>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
+      const compact = compactFeeds(feeds);
       const request: WorkerRequest = outputNames
-        ? { kind: 'run', id, feeds, outputNames }
-        : { kind: 'run', id, feeds };
+        ? { kind: 'run', id, feeds: compact, outputNames }
+        : { kind: 'run', id, feeds: compact };
       this.worker.postMessage(request);
     });
   }
@@ -135,6 +136,19 @@ export class SessionWorker implements GraphRunner {
     for (const p of this.pending.values()) p.reject(error);
     this.pending.clear();
   }
+}
+
+/**
+ * Structured clone copies a typed array's whole underlying buffer, so a small view into a large
+ * buffer (trainable tensors sliced from one flat array) is copied down to its own bytes first.
+ */
+function compactFeeds(feeds: TensorMap): TensorMap {
+  const out: Record<string, TensorData> = {};
+  for (const [name, t] of Object.entries(feeds)) {
+    const whole = t.data.byteOffset === 0 && t.data.byteLength === t.data.buffer.byteLength;
+    out[name] = whole ? t : { ...t, data: t.data.slice() };
+  }
+  return out;
 }
 
 /**
