@@ -16,6 +16,7 @@ export const COMMANDS: ReadonlyMap<string, () => Promise<Command>> = new Map<
   string,
   () => Promise<Command>
 >([
+  ['dev', () => import('./commands/dev.js')],
   ['train', () => import('./commands/train.js')],
   ['eval', () => import('./commands/eval.js')],
   ['merge', () => import('./commands/merge.js')],
