@@ -39,36 +39,16 @@ describe('lathe dispatcher', () => {
     const unknown = await runLathe(['trian']);
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toMatch(/^lathe: unknown command "trian"/);
-    const badFlag = await runLathe([
-      'train',
-      '--method',
-      'lora',
-      '--model',
-      'm',
-      '--data',
-      'd',
-      '--out',
-      'o',
-      '--lr',
-      'fast',
-    ]);
+    const badFlag = await runLathe(
+      'train --method lora --model m --data d --out o --lr fast'.split(' '),
+    );
     expect(badFlag.code).toBe(2);
     expect(badFlag.stderr).toMatch(/^lathe train: --lr must be a number, got "fast"/);
     const missing = await runLathe(['train', '--method', 'lora']);
     expect(missing.stderr).toMatch(/--model is required/);
-    const loraOnFull = await runLathe([
-      'train',
-      '--method',
-      'full',
-      '--model',
-      'm',
-      '--data',
-      'd',
-      '--out',
-      'o',
-      '--lora-r',
-      '4',
-    ]);
+    const loraOnFull = await runLathe(
+      'train --method full --model m --data d --out o --lora-r 4'.split(' '),
+    );
     expect(loraOnFull.stderr).toMatch(/--lora-r applies to --method lora only/);
   });
 });

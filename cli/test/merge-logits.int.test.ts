@@ -1,8 +1,6 @@
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { GraphSession, serializeModel, tensorData } from '@lathe/graph';
 import {
   DecoderSession,
@@ -18,6 +16,7 @@ import {
   type LlamaModel,
 } from '@lathe/llm';
 import { REPO_ROOT, runLathe } from './run-lathe.js';
+import { useTempDirs } from './temp-dirs.js';
 
 const MODEL = join(REPO_ROOT, '../shared/models/stories260K');
 const missing = existsSync(MODEL) ? '' : `shared model not found at ${MODEL}`;
@@ -53,14 +52,10 @@ async function decoderLogProbs(
 }
 
 describe.skipIf(missing !== '')('lathe merge output vs base + adapter', () => {
-  const dirs: string[] = [];
-  afterAll(async () => {
-    for (const d of dirs) await rm(d, { recursive: true, force: true });
-  });
+  const tempDir = useTempDirs('lathe-merge-');
 
   it('gives the same next-token distribution at every position as the unmerged LoRA branch (1e-4)', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'lathe-merge-logits-'));
-    dirs.push(dir);
+    const dir = await tempDir();
     const base = await loadLlamaModel(MODEL);
     const lora = createLoraConfig({
       r: 4,

@@ -1,10 +1,10 @@
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { readSafetensors, type TrainingEvent } from '@lathe/llm';
-import { REPO_ROOT, finished, runLathe, startLathe } from './run-lathe.js';
+import { REPO_ROOT, finished, runLathe, startLathe, type LatheRun } from './run-lathe.js';
+import { literal, useTempDirs } from './temp-dirs.js';
 
 // End to end through real `lathe` processes on the real stories260K model and Alpaca sample.
 const MODEL = join(REPO_ROOT, '../shared/models/stories260K');
@@ -15,11 +15,21 @@ const missing =
     : `shared model/data not found under ${join(REPO_ROOT, '../shared')}`;
 if (missing !== '') console.warn(`skipping lathe train end-to-end tests: ${missing}`);
 
+/** Flags written as one string, e.g. `args('--max-steps 20 --lr 5e-3')`. */
+const args = (text: string): string[] => text.split(' ');
+
 function events(stdout: string): TrainingEvent[] {
   return stdout
     .split('\n')
     .filter((l) => l.startsWith('{'))
     .map((l) => JSON.parse(l) as TrainingEvent);
+}
+
+/** The `eval` events of a run: [before training, after training]. */
+function evalLosses(run: LatheRun): { before: number; after: number; tokens: number } {
+  const evals = events(run.stdout).filter((e) => e.type === 'eval');
+  expect(evals).toHaveLength(2);
+  return { before: evals[0]!.loss, after: evals[1]!.loss, tokens: evals[1]!.tokens };
 }
 
 async function maxAbsDiff(fileA: string, fileB: string): Promise<number> {
@@ -34,11 +44,12 @@ async function maxAbsDiff(fileA: string, fileB: string): Promise<number> {
 }
 
 describe.skipIf(missing !== '')('lathe train end to end (stories260K, alpaca_tiny)', () => {
+  const tempDir = useTempDirs('lathe-e2e-');
   let dir = '';
   let trainData = '';
   let heldOut = '';
   beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'lathe-e2e-'));
+    dir = await tempDir();
     const records = JSON.parse(await readFile(ALPACA, 'utf8')) as unknown[];
     // 80 records to train on, the last 20 held out.
     trainData = join(dir, 'train.json');
@@ -46,94 +57,54 @@ describe.skipIf(missing !== '')('lathe train end to end (stories260K, alpaca_tin
     await writeFile(trainData, JSON.stringify(records.slice(0, 80)));
     await writeFile(heldOut, JSON.stringify(records.slice(80)));
   });
-  afterAll(async () => {
-    if (dir !== '') await rm(dir, { recursive: true, force: true });
-  });
 
-  const common = (): string[] => [
+  const train = (method: 'lora' | 'full', out: string, extra: string): string[] => [
+    'train',
+    '--method',
+    method,
     '--model',
     MODEL,
     '--data',
     trainData,
-    '--seq-len',
-    '256',
-    '--batch-size',
-    '4',
-    '--progress',
-    'json',
+    '--out',
+    out,
+    ...args(`--seq-len 256 --batch-size 4 --progress json ${extra}`),
   ];
+  const evaluate = (model: string, extra: string[] = []): Promise<LatheRun> =>
+    runLathe(['eval', '--model', model, '--data', heldOut, '--seq-len', '256', '--json', ...extra]);
 
   it('LoRA lowers held-out loss, and the PEFT adapter it writes evaluates to the same loss when loaded back', async () => {
     const out = join(dir, 'lora');
+    const targets = 'q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj';
     const r = await runLathe([
-      'train',
-      '--method',
-      'lora',
-      ...common(),
+      ...train(
+        'lora',
+        out,
+        `--max-steps 40 --lr 1e-2 --lora-r 8 --lora-alpha 16 --lora-targets ${targets} --warmup-steps 4`,
+      ),
       '--eval-data',
       heldOut,
-      '--out',
-      out,
-      '--max-steps',
-      '40',
-      '--lr',
-      '1e-2',
-      '--lora-r',
-      '8',
-      '--lora-alpha',
-      '16',
-      '--lora-targets',
-      'q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj',
-      '--warmup-steps',
-      '4',
     ]);
     expect(r.code, r.stderr).toBe(0);
-    const evals = events(r.stdout).filter((e) => e.type === 'eval');
-    expect(evals.map((e) => e.step)).toEqual([0, 40]);
-    const [before, after] = [evals[0]!.loss, evals[1]!.loss];
+    const { before, after, tokens } = evalLosses(r);
     console.log(`held-out loss ${before.toFixed(4)} -> ${after.toFixed(4)} after 40 LoRA steps`);
     expect(after).toBeLessThan(before - 0.05);
     expect(existsSync(join(out, 'adapter_config.json'))).toBe(true);
-    const back = await runLathe([
-      'eval',
-      '--model',
-      MODEL,
-      '--adapter',
-      out,
-      '--data',
-      heldOut,
-      '--seq-len',
-      '256',
-      '--json',
-    ]);
+    const back = await evaluate(MODEL, ['--adapter', out]);
     expect(back.code, back.stderr).toBe(0);
     const reloaded = JSON.parse(back.stdout) as { loss: number; tokens: number };
-    expect(reloaded.tokens).toBe(evals[1]!.tokens);
+    expect(reloaded.tokens).toBe(tokens);
     expect(Math.abs(reloaded.loss - after)).toBeLessThan(1e-6);
   });
 
   it('20 steps equal 10 steps, a SIGKILL after the step-10 checkpoint, and a resume for 10 more (1e-6)', async () => {
-    const flags = [
-      '--method',
-      'lora',
-      ...common(),
-      '--max-steps',
-      '20',
-      '--checkpoint-every',
-      '10',
-      '--lr',
-      '5e-3',
-      '--lora-dropout',
-      '0.1',
-      '--seed',
-      '7',
-    ];
+    const flags = '--max-steps 20 --checkpoint-every 10 --lr 5e-3 --lora-dropout 0.1 --seed 7';
     const straight = join(dir, 'straight');
-    const a = await runLathe(['train', ...flags, '--out', straight]);
+    const a = await runLathe(train('lora', straight, flags));
     expect(a.code, a.stderr).toBe(0);
 
     const killed = join(dir, 'killed');
-    const child = startLathe(['train', ...flags, '--out', killed]);
+    const child = startLathe(train('lora', killed, flags));
     const done = finished(child);
     let buffer = '';
     child.stdout?.on('data', (d: Buffer) => {
@@ -144,11 +115,9 @@ describe.skipIf(missing !== '')('lathe train end to end (stories260K, alpaca_tin
     expect(k.signal).toBe('SIGKILL');
     expect(existsSync(join(killed, 'adapter_model.safetensors'))).toBe(false);
 
-    const resumed = await runLathe(['train', ...flags, '--out', killed, '--resume', killed]);
+    const resumed = await runLathe([...train('lora', killed, flags), '--resume', killed]);
     expect(resumed.code, resumed.stderr).toBe(0);
-    const steps = events(resumed.stdout)
-      .filter((e) => e.type === 'step')
-      .map((e) => e.step);
+    const steps = events(resumed.stdout).flatMap((e) => (e.type === 'step' ? [e.step] : []));
     expect(steps[0]).toBe(11);
     expect(steps.at(-1)).toBe(20);
     const diff = await maxAbsDiff(
@@ -161,18 +130,8 @@ describe.skipIf(missing !== '')('lathe train end to end (stories260K, alpaca_tin
 
   it('Ctrl-C stops between steps after a checkpoint (exit 130), and --resume finishes the run', async () => {
     const out = join(dir, 'interrupted');
-    const flags = [
-      '--method',
-      'lora',
-      ...common(),
-      '--out',
-      out,
-      '--max-steps',
-      '8',
-      '--checkpoint-every',
-      '0',
-    ];
-    const child = startLathe(['train', ...flags]);
+    const flags = train('lora', out, '--max-steps 8 --checkpoint-every 0');
+    const child = startLathe(flags);
     const done = finished(child);
     let buffer = '';
     let sent = false;
@@ -189,7 +148,7 @@ describe.skipIf(missing !== '')('lathe train end to end (stories260K, alpaca_tin
     expect(saved).toHaveLength(1);
     expect(saved[0]!.step).toBeLessThan(8);
     expect(r.stderr).toContain(`resume with --resume ${out}`);
-    const resumed = await runLathe(['train', ...flags, '--resume', out]);
+    const resumed = await runLathe([...flags, '--resume', out]);
     expect(resumed.code, resumed.stderr).toBe(0);
     expect(events(resumed.stdout).find((e) => e.type === 'step')?.step).toBe(saved[0]!.step + 1);
     expect(existsSync(join(out, 'adapter_model.safetensors'))).toBe(true);
@@ -198,64 +157,28 @@ describe.skipIf(missing !== '')('lathe train end to end (stories260K, alpaca_tin
   it('full fine-tuning lowers held-out loss and writes a Hugging Face model that evaluates the same when loaded back', async () => {
     const out = join(dir, 'full');
     const r = await runLathe([
-      'train',
-      '--method',
-      'full',
-      ...common(),
+      ...train('full', out, '--max-steps 8 --lr 2e-3 --grad-accum 2 --weight-decay 0.01'),
       '--eval-data',
       heldOut,
-      '--out',
-      out,
-      '--max-steps',
-      '8',
-      '--lr',
-      '2e-3',
-      '--grad-accum',
-      '2',
-      '--weight-decay',
-      '0.01',
     ]);
     expect(r.code, r.stderr).toBe(0);
-    const evals = events(r.stdout).filter((e) => e.type === 'eval');
-    const [before, after] = [evals[0]!.loss, evals[1]!.loss];
+    const { before, after } = evalLosses(r);
     console.log(
       `full fine-tuning: held-out loss ${before.toFixed(4)} -> ${after.toFixed(4)} after 8 steps`,
     );
     expect(after).toBeLessThan(before - 0.05);
-    const back = await runLathe([
-      'eval',
-      '--model',
-      out,
-      '--data',
-      heldOut,
-      '--seq-len',
-      '256',
-      '--json',
-    ]);
+    const back = await evaluate(out);
     expect(back.code, back.stderr).toBe(0);
     expect(Math.abs((JSON.parse(back.stdout) as { loss: number }).loss - after)).toBeLessThan(1e-6);
   });
 
   it('stops on a NaN loss with one line naming the data file and the step', async () => {
-    const r = await runLathe([
-      'train',
-      '--method',
-      'full',
-      ...common(),
-      '--out',
-      join(dir, 'nan'),
-      '--max-steps',
-      '5',
-      '--lr',
-      '1e39',
-      '--max-grad-norm',
-      '0',
-    ]);
+    const r = await runLathe(
+      train('full', join(dir, 'nan'), '--max-steps 5 --lr 1e39 --max-grad-norm 0'),
+    );
     expect(r.code).toBe(1);
     expect(r.stderr.trim().split('\n').at(-1)).toMatch(
-      new RegExp(
-        `^lathe: ${trainData.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: step 2: loss is NaN; training stopped`,
-      ),
+      new RegExp(`^lathe: ${literal(trainData)}: step 2: loss is NaN; training stopped`),
     );
   });
 });

@@ -1,8 +1,7 @@
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   SeededRandom,
   createLoraConfig,
@@ -12,20 +11,17 @@ import {
   saveLoraAdapter,
 } from '@lathe/llm';
 import { REPO_ROOT, runLathe } from '../../test/run-lathe.js';
+import { literal, useTempDirs } from '../../test/temp-dirs.js';
 
 const MODEL = join(REPO_ROOT, '../shared/models/stories260K');
 const missing = existsSync(MODEL) ? '' : `shared model not found at ${MODEL}`;
 if (missing !== '') console.warn(`skipping lathe merge tests: ${missing}`);
 
 describe.skipIf(missing !== '')('lathe merge', () => {
-  const dirs: string[] = [];
-  afterAll(async () => {
-    for (const d of dirs) await rm(d, { recursive: true, force: true });
-  });
+  const tempDir = useTempDirs('lathe-merge-');
 
   it('writes a loadable Hugging Face model whose weights are W + (alpha/r) B A', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'lathe-merge-'));
-    dirs.push(dir);
+    const dir = await tempDir();
     const base = await loadLlamaModel(MODEL);
     const lora = createLoraConfig({ r: 4, alpha: 8, targetModules: ['q_proj', 'up_proj'] });
     const tensors = initLoraTensors(base.config, lora, SeededRandom.fromSeed(1));
@@ -56,8 +52,7 @@ describe.skipIf(missing !== '')('lathe merge', () => {
   });
 
   it('fails in one line naming the adapter file that does not fit the model', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'lathe-merge-'));
-    dirs.push(dir);
+    const dir = await tempDir();
     await writeFile(
       join(dir, 'adapter_config.json'),
       JSON.stringify({ peft_type: 'LORA', r: 4, lora_alpha: 8, target_modules: ['q_proj'] }),
@@ -73,9 +68,7 @@ describe.skipIf(missing !== '')('lathe merge', () => {
     ]);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(
-      new RegExp(
-        `^lathe: ${dir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/adapter_model\\.safetensors: cannot read: .*\\n$`,
-      ),
+      new RegExp(`^lathe: ${literal(dir)}/adapter_model\\.safetensors: cannot read: .*\\n$`),
     );
   });
 });
