@@ -1,11 +1,20 @@
 import { RegistryServiceService } from '@lathe/contracts/lathe/registry/v1/registry_service';
 import type {
+  DownloadModelResponse,
+  RegisterAdapterRequest,
+} from '@lathe/contracts/lathe/registry/v1/registry_service';
+import type {
+  CallContext,
   MethodRoles,
   RequestRules,
   ServiceDescriptor,
   ServiceHandlers,
 } from '@lathe/service-kit';
 import { REGISTRY_DEFAULT_PORT, REGISTRY_SERVICE } from './config.js';
+import { downloadParts } from './domain/download.js';
+import type { Registry } from './domain/registry.js';
+import type { TrainingFacts } from './domain/model-version.js';
+import { aliasChangeOut, exactSelectorOf, modelVersionOut, selectorOf } from './wire.js';
 
 type Definition = typeof RegistryServiceService;
 
@@ -35,15 +44,37 @@ export const registryRoles: MethodRoles<Definition> = {
 /** Request checks that need no storage. */
 export const registryRules: RequestRules<Definition> = {
   importModelFromPath: (r, v) => v.resourceName('name', r.name).required('path', r.path),
-  registerAdapter: (r, v) => v.resourceName('name', r.name).present('base', r.base),
-  mergeAdapter: (r, v) => v.modelRef('adapter', r.adapter).resourceName('outputName', r.outputName),
+  registerAdapter: (r, v) =>
+    v
+      .resourceName('name', r.name)
+      .present('base', r.base)
+      .check(
+        r.files.length > 0,
+        'files',
+        'must list adapter_config.json and adapter_model.safetensors',
+      )
+      .check(
+        r.files.every((f) => f.artifact !== undefined && /^[0-9a-f]{64}$/.test(f.artifact.sha256)),
+        'files',
+        'every file needs an artifact with a 64-hex sha256',
+      ),
+  mergeAdapter: (r, v) =>
+    v
+      .modelRef('adapter', r.adapter)
+      .check(
+        r.outputName === '' || /^[a-z0-9][a-z0-9.-]{0,62}$/.test(r.outputName),
+        'outputName',
+        'must be a model name',
+      ),
   getModelVersion: (r, v) => v.modelRef('ref', r.ref),
   listModelVersions: (r, v) => v.resourceName('name', r.name),
   setAlias: (r, v) =>
     v
       .resourceName('name', r.name)
       .resourceName('alias', r.alias)
-      .check(r.version >= 1, 'version', 'must be 1 or more'),
+      .check(!/^[0-9]+$/.test(r.alias), 'alias', 'must not be a number')
+      .check(r.version >= 0, 'version', 'must be 0 (remove) or a version')
+      .check(r.expectedCurrentVersion >= 0, 'expectedCurrentVersion', 'must not be negative'),
   getAliasHistory: (r, v) => v.resourceName('name', r.name).resourceName('alias', r.alias),
   getLineage: (r, v) =>
     v.modelRef('ref', r.ref).check(r.maxDepth >= 0, 'maxDepth', 'must not be negative'),
@@ -53,17 +84,166 @@ export const registryRules: RequestRules<Definition> = {
     v.resourceName('name', r.name).check(r.version >= 1, 'version', 'must be 1 or more'),
 };
 
-/** Implemented rpcs: none yet; every rpc answers UNIMPLEMENTED after its request checks. */
-export const registryHandlers: ServiceHandlers<Definition> = {};
+function actorOf(ctx: CallContext): string {
+  return ctx.principal?.subject ?? 'anonymous';
+}
 
-/** The registry service as the kit runs it. */
-export const registryService: ServiceDescriptor<Definition> = {
-  name: REGISTRY_SERVICE,
-  fullName: 'lathe.registry.v1.RegistryService',
-  protoFile: 'lathe/registry/v1/registry_service.proto',
-  defaultPort: REGISTRY_DEFAULT_PORT,
-  definition: RegistryServiceService,
-  handlers: registryHandlers,
-  roles: registryRoles,
-  rules: registryRules,
-};
+function trainingOf(r: RegisterAdapterRequest, ctx: CallContext): TrainingFacts | undefined {
+  if (r.trainingJobId === '' && r.dataset === undefined && Object.keys(r.metrics).length === 0)
+    return undefined;
+  // The trace of the run that produced the adapter travels in the caller's traceparent header.
+  const traceparent = ctx.metadata.get('traceparent')[0];
+  const traceId = typeof traceparent === 'string' ? (traceparent.split('-')[1] ?? '') : '';
+  return {
+    jobId: r.trainingJobId,
+    dataset: r.dataset === undefined ? undefined : { ...r.dataset },
+    metrics: { ...r.metrics },
+    traceId,
+    hyperparameters: Object.fromEntries(
+      Object.entries(r.labels).filter(([k]) => k.startsWith('hp.')),
+    ),
+  };
+}
+
+/** The rpcs the registry implements, over one {@link Registry}. */
+export function createRegistryHandlers(registry: Registry): ServiceHandlers<Definition> {
+  return {
+    importModel: async (requests) => ({
+      version: modelVersionOut(await registry.importUpload(requests)),
+    }),
+    importModelFromPath: async (r) => ({
+      version: modelVersionOut(
+        await registry.importFromPath(r.name, r.path, {
+          description: r.description,
+          labels: r.labels,
+        }),
+      ),
+    }),
+    registerAdapter: async (r, ctx) => ({
+      version: modelVersionOut(
+        await registry.registerAdapter({
+          name: r.name,
+          base: exactSelectorOf(r.base, 'base'),
+          quantizedBase:
+            r.quantizedBase === undefined
+              ? undefined
+              : exactSelectorOf(r.quantizedBase, 'quantizedBase'),
+          files: r.files.map((f) => ({
+            path: f.path,
+            sha256: f.artifact?.sha256 ?? '',
+            size: f.artifact?.sizeBytes ?? 0,
+          })),
+          method: r.method,
+          training: trainingOf(r, ctx),
+          description: r.description,
+          labels: r.labels,
+        }),
+      ),
+    }),
+    mergeAdapter: async (r) => ({
+      version: modelVersionOut(
+        await registry.mergeAdapter(selectorOf(r.adapter, 'adapter'), r.outputName, {
+          description: '',
+          labels: {},
+        }),
+      ),
+    }),
+    getModelVersion: async (r) => ({
+      version: modelVersionOut(await registry.resolve(selectorOf(r.ref, 'ref'), r.includeDeleted)),
+    }),
+    listModelVersions: async (r) => {
+      const versions = await registry.store.listVersions(r.name, r.includeDeleted);
+      return {
+        versions: versions.map(modelVersionOut),
+        page: { nextPageToken: '', totalSize: versions.length },
+      };
+    },
+    listModels: async (r) => {
+      const models = await registry.store.listModels(r.kind, r.namePrefix);
+      return {
+        models: models.map((m) => ({
+          name: m.name,
+          kind: m.kind,
+          latestVersion: m.latestVersion,
+          aliases: { ...m.aliases },
+          description: '',
+          createTime: m.createTime,
+          updateTime: m.updateTime,
+        })),
+        page: { nextPageToken: '', totalSize: models.length },
+      };
+    },
+    setAlias: async (r, ctx) => ({
+      change: aliasChangeOut(
+        await registry.setAlias({
+          name: r.name,
+          alias: r.alias,
+          to: r.version,
+          expected: r.expectedCurrentVersion,
+          actor: actorOf(ctx),
+          reason: r.reason,
+        }),
+      ),
+    }),
+    getAliasHistory: async (r) => {
+      const changes = await registry.aliasHistory(r.name, r.alias);
+      return {
+        changes: changes.map(aliasChangeOut),
+        page: { nextPageToken: '', totalSize: changes.length },
+      };
+    },
+    deleteModelVersion: async (r) => ({
+      version: modelVersionOut(await registry.deleteVersion(r.name, r.version, r.force)),
+    }),
+    downloadModel: async function* (r, ctx): AsyncGenerator<DownloadModelResponse> {
+      const version = await registry.resolve(selectorOf(r.ref, 'ref'));
+      yield { message: { $case: 'version', version: modelVersionOut(version) } };
+      const parts = downloadParts(
+        registry.artifacts,
+        version.files,
+        {
+          paths: r.paths,
+          resumePath: r.resumePath,
+          resumeOffset: r.resumeOffset,
+          chunkSize: r.chunkSize,
+        },
+        ctx.signal,
+      );
+      for await (const p of parts) {
+        if (p.kind === 'file')
+          yield {
+            message: {
+              $case: 'file',
+              file: {
+                path: p.file.path,
+                sizeBytes: p.file.size,
+                sha256: p.file.sha256,
+                offset: p.offset,
+              },
+            },
+          };
+        else
+          yield {
+            message: {
+              $case: 'chunk',
+              chunk: Buffer.from(p.bytes.buffer, p.bytes.byteOffset, p.bytes.byteLength),
+            },
+          };
+      }
+    },
+  };
+}
+
+/** The registry service as the kit runs it, over `registry`. */
+export function registryService(registry: Registry): ServiceDescriptor<Definition> {
+  return {
+    name: REGISTRY_SERVICE,
+    fullName: 'lathe.registry.v1.RegistryService',
+    protoFile: 'lathe/registry/v1/registry_service.proto',
+    defaultPort: REGISTRY_DEFAULT_PORT,
+    definition: RegistryServiceService,
+    handlers: createRegistryHandlers(registry),
+    roles: registryRoles,
+    rules: registryRules,
+  };
+}

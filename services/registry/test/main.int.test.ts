@@ -1,20 +1,30 @@
 import { fileURLToPath } from 'node:url';
 import {
+  GetLineageRequest,
   RegistryServiceService,
-  SetAliasRequest,
 } from '@lathe/contracts/lathe/registry/v1/registry_service';
 import { describeServiceProcess } from '@lathe/service-kit/testing';
 
+// GetLineage is the rpc still answering UNIMPLEMENTED, so the shared suite checks that path on it.
 describeServiceProcess({
   entry: fileURLToPath(new URL('../src/main.ts', import.meta.url)),
   service: 'registry',
   fullName: 'lathe.registry.v1.RegistryService',
   definition: RegistryServiceService,
-  role: 'model-editor',
-  method: 'SetAlias',
+  role: 'model-reader',
+  method: 'GetLineage',
   malformed: (c) =>
-    c.setAlias(SetAliasRequest.fromPartial({ name: 'llama', alias: 'Prod!', version: 0 })),
-  malformedFields: ['alias', 'version'],
+    c.getLineage(
+      GetLineageRequest.fromPartial({
+        ref: { name: 'Llama!', selector: { $case: 'version', version: 1 } },
+        maxDepth: -1,
+      }),
+    ),
+  malformedFields: ['ref.name', 'maxDepth'],
   valid: (c) =>
-    c.setAlias(SetAliasRequest.fromPartial({ name: 'llama', alias: 'prod', version: 2 })),
+    c.getLineage(
+      GetLineageRequest.fromPartial({
+        ref: { name: 'llama', selector: { $case: 'version', version: 1 } },
+      }),
+    ),
 });
