@@ -25,6 +25,7 @@ export { attentionBias } from './composites/attention-bias.js';
 export type { SerializeOptions } from './onnx/model-proto.js';
 export { serializeModel } from './onnx/model-proto.js';
 export { writeModelFile } from './onnx/write-model-file.js';
+export { readModelOps } from './onnx/read-model-ops.js';
 export type { TensorData, TensorMap } from './session/tensor-data.js';
 export { tensorData } from './session/tensor-data.js';
 export type { SessionOptions } from './session/session-options.js';

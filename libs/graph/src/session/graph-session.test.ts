@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { GraphBuilder } from '../core/graph-builder.js';
 import { serializeModel } from '../onnx/model-proto.js';
+import { readModelOps } from '../onnx/read-model-ops.js';
 import { writeModelFile } from '../onnx/write-model-file.js';
 import { GraphSession } from './graph-session.js';
 
@@ -57,6 +58,37 @@ describe('GraphSession', () => {
     });
     expect(Array.from((await session.run({ x: X }))['y']?.data as Float32Array)).toEqual(XW);
     await session.close();
+  });
+
+  it('keeps in-graph dequantization unfolded when ConstantFolding is disabled', async () => {
+    // uint8 codes · scale as an initializer chain, the shape NF4 weights take in a QLoRA graph.
+    const build = (): Uint8Array => {
+      const g = new GraphBuilder();
+      const x = g.input('x', 'float32', ['B', 2]);
+      const codes = g.initializer('codes', 'uint8', [2, 3], Uint8Array.from([1, 2, 3, 4, 5, 6]));
+      const w = g.mul(g.cast(codes, 'float32'), g.scalar(1));
+      g.output('y', g.matmul(x, w));
+      return serializeModel(g);
+    };
+    const dir = await mkdtemp(join(tmpdir(), 'lathe-graph-'));
+    dirs.push(dir);
+    const folded = join(dir, 'folded.onnx');
+    const kept = join(dir, 'kept.onnx');
+    const a = await GraphSession.create(build(), {
+      optimizedModelPath: folded,
+      graphOptimizationLevel: 'basic',
+    });
+    const b = await GraphSession.create(build(), {
+      optimizedModelPath: kept,
+      graphOptimizationLevel: 'basic',
+      disabledOptimizers: ['ConstantFolding'],
+    });
+    expect((await readModelOps(folded)).ops).not.toContain('Cast');
+    expect((await readModelOps(kept)).ops).toContain('Cast');
+    for (const s of [a, b]) {
+      expect(Array.from((await s.run({ x: X }))['y']?.data as Float32Array)).toEqual(XW);
+      await s.close();
+    }
   });
 
   it('reuses one session across batch sizes (symbolic dims)', async () => {

@@ -22,6 +22,11 @@ export interface SessionOptions {
   readonly externalData?: readonly { readonly path: string; readonly data: Uint8Array }[];
   /** Whether onnxruntime prepacks constant weights (faster runs, slower load). Default true. */
   readonly prepackWeights?: boolean;
+  /**
+   * Where onnxruntime writes the graph after its optimizations (to inspect fusions and folding).
+   * Default: not written.
+   */
+  readonly optimizedModelPath?: string;
   /** onnxruntime log severity, 0 (verbose) to 4 (fatal). Default 3 (errors). */
   readonly logSeverityLevel?: 0 | 1 | 2 | 3 | 4;
 }
@@ -39,6 +44,9 @@ export function toOrtOptions(options: SessionOptions): InferenceSession.SessionO
     executionProviders: [options.executionProvider ?? 'cpu'],
     graphOptimizationLevel: options.graphOptimizationLevel ?? 'all',
     logSeverityLevel: options.logSeverityLevel ?? 3,
+    ...(options.optimizedModelPath !== undefined
+      ? { optimizedModelFilePath: options.optimizedModelPath }
+      : {}),
     ...(options.intraOpThreads !== undefined ? { intraOpNumThreads: options.intraOpThreads } : {}),
     ...(options.interOpThreads !== undefined ? { interOpNumThreads: options.interOpThreads } : {}),
     ...(options.externalData
