@@ -5,17 +5,14 @@ import { GraphSession, serializeModel, tensorData } from '@lathe/graph';
 import {
   DecoderSession,
   SEQUENCE_LOG_PROBS_OUTPUT,
-  SeededRandom,
   TextTokenizer,
   buildCausalLmGraph,
-  createLoraConfig,
-  initLoraTensors,
   loadLlamaModel,
   loadLoraAdapter,
-  saveLoraAdapter,
   type LlamaModel,
 } from '@lathe/llm';
 import { REPO_ROOT, runLathe } from './run-lathe.js';
+import { saveRandomAdapter } from './random-adapter.js';
 import { useTempDirs } from './temp-dirs.js';
 
 const MODEL = join(REPO_ROOT, '../shared/models/stories260K');
@@ -57,17 +54,16 @@ describe.skipIf(missing !== '')('lathe merge output vs base + adapter', () => {
   it('gives the same next-token distribution at every position as the unmerged LoRA branch (1e-4)', async () => {
     const dir = await tempDir();
     const base = await loadLlamaModel(MODEL);
-    const lora = createLoraConfig({
-      r: 4,
-      alpha: 8,
-      targetModules: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'],
-    });
-    const tensors = initLoraTensors(base.config, lora, SeededRandom.fromSeed(11));
-    for (const [name, t] of tensors)
-      if (name.includes('lora_B'))
-        t.data.set(SeededRandom.fromSeed(12).split(name).uniformArray(t.data.length, -0.1, 0.1));
-    const adapterDir = join(dir, 'adapter');
-    await saveLoraAdapter(adapterDir, { config: lora, baseModel: MODEL, tensors });
+    const all = [
+      'q_proj',
+      'k_proj',
+      'v_proj',
+      'o_proj',
+      'gate_proj',
+      'up_proj',
+      'down_proj',
+    ] as const;
+    const { adapterDir } = await saveRandomAdapter(base, MODEL, dir, all, 11);
     const out = join(dir, 'merged');
     const merge = await runLathe([
       'merge',

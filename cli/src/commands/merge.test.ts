@@ -2,15 +2,9 @@ import { existsSync } from 'node:fs';
 import { readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import {
-  SeededRandom,
-  createLoraConfig,
-  initLoraTensors,
-  loadLlamaModel,
-  mergeLoraWeights,
-  saveLoraAdapter,
-} from '@lathe/llm';
+import { loadLlamaModel, mergeLoraWeights } from '@lathe/llm';
 import { REPO_ROOT, runLathe } from '../../test/run-lathe.js';
+import { saveRandomAdapter } from '../../test/random-adapter.js';
 import { literal, useTempDirs } from '../../test/temp-dirs.js';
 
 const MODEL = join(REPO_ROOT, '../shared/models/stories260K');
@@ -23,13 +17,13 @@ describe.skipIf(missing !== '')('lathe merge', () => {
   it('writes a loadable Hugging Face model whose weights are W + (alpha/r) B A', async () => {
     const dir = await tempDir();
     const base = await loadLlamaModel(MODEL);
-    const lora = createLoraConfig({ r: 4, alpha: 8, targetModules: ['q_proj', 'up_proj'] });
-    const tensors = initLoraTensors(base.config, lora, SeededRandom.fromSeed(1));
-    for (const [name, t] of tensors)
-      if (name.includes('lora_B'))
-        t.data.set(SeededRandom.fromSeed(2).split(name).uniformArray(t.data.length, -0.1, 0.1));
-    const adapterDir = join(dir, 'adapter');
-    await saveLoraAdapter(adapterDir, { config: lora, baseModel: MODEL, tensors });
+    const { adapterDir, adapter } = await saveRandomAdapter(
+      base,
+      MODEL,
+      dir,
+      ['q_proj', 'up_proj'],
+      1,
+    );
     const out = join(dir, 'merged');
     const r = await runLathe(['merge', '--model', MODEL, '--adapter', adapterDir, '--out', out]);
     expect(r.code, r.stderr).toBe(0);
@@ -43,7 +37,7 @@ describe.skipIf(missing !== '')('lathe merge', () => {
       ]),
     );
     const merged = await loadLlamaModel(out);
-    const expected = mergeLoraWeights(base, { config: lora, baseModel: MODEL, tensors });
+    const expected = mergeLoraWeights(base, adapter);
     expect([...merged.weights.keys()].sort()).toEqual([...expected.keys()].sort());
     for (const [name, t] of expected) expect(merged.weights.get(name)?.data).toEqual(t.data);
     expect(merged.weights.get('model.layers.3.mlp.up_proj.weight')?.data).not.toEqual(
