@@ -145,6 +145,7 @@ export type {
 export { quantErrorStats } from './quant/quality.js';
 export type { QuantErrorStats } from './quant/quality.js';
 export { isQuantizedLayer } from './quant/bnb-format.js';
+export { dequantize4bitInGraph } from './quant/dequantize-in-graph.js';
 export { quantizeModelDir } from './quant/quantize-model-dir.js';
 export type { QuantizationReport, TensorQuantReport } from './quant/quantize-model-dir.js';
 export {
