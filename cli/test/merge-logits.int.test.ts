@@ -1,7 +1,8 @@
 import { existsSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { GraphSession, serializeModel, tensorData } from '@lathe/graph';
+import { GraphSession, tensorData, writeModelFile } from '@lathe/graph';
 import {
   DecoderSession,
   SEQUENCE_LOG_PROBS_OUTPUT,
@@ -87,7 +88,12 @@ describe.skipIf(missing !== '')('lathe merge output vs base + adapter', () => {
     // through per-row sums of target log-probs: row (t, v) has the single target v at position t.
     const adapter = await loadLoraAdapter(adapterDir, base.config);
     const graph = buildCausalLmGraph(base, { method: 'lora', lora: adapter.config }, false);
-    const session = await GraphSession.create(serializeModel(graph.builder));
+    // Frozen weights are ONNX external data: write the model file beside them, open it by path.
+    const graphDir = join(dir, 'lora-graph');
+    await mkdir(graphDir);
+    await graph.external.write(graphDir);
+    await writeModelFile(graph.builder, join(graphDir, 'model.onnx'));
+    const session = await GraphSession.create(join(graphDir, 'model.onnx'));
     const rows = T * V;
     const inputIds = new BigInt64Array(rows * T);
     const positionIds = new BigInt64Array(rows * T);
