@@ -1,4 +1,5 @@
-import { GraphSession, serializeModel, tensorData, type TensorData } from '@lathe/graph';
+import { GraphSession, tensorData, type TensorData } from '@lathe/graph';
+import { openFromModelFiles } from '../model/external-weights.js';
 import type { LlamaConfig } from '../config/llama-config.js';
 import type { Float32Tensor } from '../safetensors/read-safetensors.js';
 import { LOGITS_OUTPUT, buildDecodingGraph, cacheNames } from './decoding-graph.js';
@@ -26,10 +27,9 @@ export class DecoderSession {
     model: { readonly config: LlamaConfig; readonly weights: ReadonlyMap<string, Float32Tensor> },
     threads?: number,
   ): Promise<DecoderSession> {
-    const bytes = serializeModel(buildDecodingGraph(model.config, model.weights));
-    const session = await GraphSession.create(
-      bytes,
-      threads === undefined ? {} : { intraOpThreads: threads },
+    const { builder, external } = buildDecodingGraph(model.config, model.weights);
+    const session = await openFromModelFiles(builder, external, (path) =>
+      GraphSession.create(path, threads === undefined ? {} : { intraOpThreads: threads }),
     );
     return new DecoderSession(session, model.config);
   }

@@ -4,6 +4,7 @@ import type { LlamaConfig } from '../config/llama-config.js';
 import type { Float32Tensor } from '../safetensors/read-safetensors.js';
 import { buildDecoder } from '../model/decoder-graph.js';
 import { FrozenDecoderWeights } from '../model/decoder-weights.js';
+import type { ExternalWeights } from '../model/external-weights.js';
 
 /** Graph output [1, V]: logits of the last input position. */
 export const LOGITS_OUTPUT = 'logits';
@@ -27,12 +28,13 @@ export function cacheNames(l: number): {
  * The decoding graph for one sequence with a KV cache. Inputs: `input_ids` and `position_ids`
  * int64 [1, S] (the new tokens and their positions P..P+S−1), and per layer `past_key.<l>`,
  * `past_value.<l>` [1, Hkv, P, hd] (P may be 0). Outputs: `logits` [1, V] of the last position
- * and `present_key.<l>`, `present_value.<l>` [1, Hkv, P+S, hd].
+ * and `present_key.<l>`, `present_value.<l>` [1, Hkv, P+S, hd]. The weights' data comes back
+ * as `external`, to be written beside the model file.
  */
 export function buildDecodingGraph(
   config: LlamaConfig,
   weights: ReadonlyMap<string, Float32Tensor>,
-): GraphBuilder {
+): { builder: GraphBuilder; external: ExternalWeights } {
   const g = new GraphBuilder({ name: `lathe-${config.architecture}-decode` });
   const inputIds = g.input('input_ids', 'int64', [1, 'S']);
   const positionIds = g.input('position_ids', 'int64', [1, 'S']);
@@ -82,7 +84,7 @@ export function buildDecodingGraph(
     g.output(names.presentKey, p.key);
     g.output(names.presentValue, p.value);
   });
-  return g;
+  return { builder: g, external: provider.external };
 }
 
 /**

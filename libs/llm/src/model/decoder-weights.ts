@@ -3,6 +3,7 @@ import type { LlamaConfig } from '../config/llama-config.js';
 import type { LoraConfig } from '../peft/lora-config.js';
 import type { Float32Tensor } from '../safetensors/read-safetensors.js';
 import type { DecoderWeights } from './decoder-graph.js';
+import { ExternalWeights } from './external-weights.js';
 import { projectionHasBias, projectionModule, type Projection } from './llama-model.js';
 
 /** A trainable tensor of a graph: its name (PEFT or Hugging Face) and shape. */
@@ -25,7 +26,8 @@ export function dropoutMaskName(module: string): string {
 }
 
 /**
- * Frozen base weights as initializers (onnxruntime prepacks constant Gemm operands), with
+ * Frozen base weights as initializers in an external data file (onnxruntime prepacks constant
+ * Gemm operands), with
  * optional LoRA adapters as inputs: y = x·Wᵀ + b + scale·(mask ⊙ x)·Aᵀ·Bᵀ (Hu et al. 2021,
  * eq. 3; PEFT applies dropout to the adapter's input only).
  */
@@ -38,6 +40,8 @@ export class FrozenDecoderWeights implements DecoderWeights {
   readonly trainableInputs: Tensor[] = [];
   /** Dropout-mask inputs: name and [in] width (rows are N). */
   readonly dropoutMasks: { name: string; width: number }[] = [];
+  /** The frozen weights' data, written beside the model file as ONNX external data. */
+  readonly external = new ExternalWeights();
 
   /**
    * @param lora adapters to add as trainable inputs, or undefined for the plain model
@@ -82,7 +86,7 @@ export class FrozenDecoderWeights implements DecoderWeights {
     if (cached) return cached;
     const w = this.weights.get(name);
     if (!w) throw new Error(`model has no weight "${name}"`);
-    const t = this.g.initializer(name, 'float32', w.shape, w.data);
+    const t = this.g.initializer(name, 'float32', w.shape, this.external.add(w.data));
     this.cache.set(name, t);
     return t;
   }

@@ -1,6 +1,5 @@
 import {
   SessionWorker,
-  serializeModel,
   tensorData,
   type GraphRunner,
   type SessionOptions,
@@ -9,6 +8,7 @@ import {
 import type { TrainingBatch } from '../data/training-batch.js';
 import { SeededRandom } from '../optim/seeded-random.js';
 import type { EngineMethod, EngineStepResult, TrainingEngine } from '../train/training-engine.js';
+import { openFromModelFiles } from './external-weights.js';
 import type { LlamaModel } from './llama-model.js';
 import {
   LOSS_OUTPUT,
@@ -35,7 +35,7 @@ export async function createLlamaEngine(
   options: LlamaEngineOptions = {},
 ): Promise<TrainingEngine> {
   const graph = buildCausalLmGraph(model, method, true);
-  const runner = await SessionWorker.create(serializeModel(graph.builder), options.session ?? {});
+  const runner = await openGraph(graph, options);
   return new LlamaEngine(model, method, graph, runner, options);
 }
 
@@ -110,11 +110,7 @@ class LlamaEngine implements TrainingEngine {
 
   private async openEval(): Promise<{ graph: CausalLmGraph; runner: GraphRunner }> {
     const graph = buildCausalLmGraph(this.model, this.method, false);
-    const runner = await SessionWorker.create(
-      serializeModel(graph.builder),
-      this.options.session ?? {},
-    );
-    return { graph, runner };
+    return { graph, runner: await openGraph(graph, this.options) };
   }
 
   private feeds(
@@ -144,6 +140,13 @@ class LlamaEngine implements TrainingEngine {
     }
     return feeds;
   }
+}
+
+/** A worker-thread session for a graph, its frozen weights loaded from an external data file. */
+function openGraph(graph: CausalLmGraph, options: LlamaEngineOptions): Promise<GraphRunner> {
+  return openFromModelFiles(graph.builder, graph.external, (path) =>
+    SessionWorker.create(path, options.session ?? {}),
+  );
 }
 
 function scalar(t: TensorData | undefined): number {

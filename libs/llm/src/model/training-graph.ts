@@ -8,6 +8,7 @@ import {
   TrainableDecoderWeights,
   type TrainableSpec,
 } from './decoder-weights.js';
+import { ExternalWeights } from './external-weights.js';
 import { parameterShapes, type LlamaModel } from './llama-model.js';
 
 /** Graph output holding sum(token NLL) · loss_weight. */
@@ -29,6 +30,8 @@ export interface CausalLmGraph {
   readonly dropoutMasks: readonly { readonly name: string; readonly width: number }[];
   /** Whether the graph computes gradients. */
   readonly withGradients: boolean;
+  /** Frozen weights' data, to be written beside the model file (empty for full fine-tuning). */
+  readonly external: ExternalWeights;
 }
 
 /**
@@ -36,7 +39,7 @@ export interface CausalLmGraph {
  * `segment_ids`, `labels` (int64 [B, T], labels already shifted, −100 ignored), `loss_weight`
  * (float scalar), the trainable tensors, and LoRA dropout masks when dropout > 0. Outputs:
  * `loss` = sum(token NLL)·loss_weight, `sequence_log_probs` [B], and with `withGradients` one
- * `grad.<name>` per trainable. Frozen weights are initializers.
+ * `grad.<name>` per trainable. Frozen weights are initializers whose data is in `external`.
  */
 export function buildCausalLmGraph(
   model: LlamaModel,
@@ -101,6 +104,12 @@ export function buildCausalLmGraph(
       g.output(gradOutputName(t.name), grad);
     });
   }
-  const dropoutMasks = weights instanceof FrozenDecoderWeights ? weights.dropoutMasks : [];
-  return { builder: g, trainables: weights.trainables, dropoutMasks, withGradients };
+  const frozen = weights instanceof FrozenDecoderWeights ? weights : undefined;
+  return {
+    builder: g,
+    trainables: weights.trainables,
+    dropoutMasks: frozen?.dropoutMasks ?? [],
+    withGradients,
+    external: frozen?.external ?? new ExternalWeights(),
+  };
 }
