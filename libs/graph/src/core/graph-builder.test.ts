@@ -64,3 +64,14 @@ describe('symbolic dims through Reshape', () => {
     expect(g.reshape(g.input('z', 'float32', ['B', null, 8]), [-1, 8]).shape).toEqual([null, 8]);
   });
 });
+
+describe('bitwise ops for quantized codes', () => {
+  it('infer shapes and keep integer dtypes', () => {
+    const g = new GraphBuilder();
+    const codes = g.input('codes', 'uint8', [4, 8]);
+    const high = g.bitShift(codes, g.constant('uint8', [], [4]), 'RIGHT');
+    const low = g.bitwiseAnd(codes, g.constant('uint8', [], [15]));
+    expect(high.shape).toEqual([4, 8]);
+    expect(low.dtype).toBe('uint8');
+  });
+});

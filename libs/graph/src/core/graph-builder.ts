@@ -81,6 +81,14 @@ export class GraphBuilder extends GraphCore {
   abs(x: Tensor): Tensor {
     return this.node1('Abs', [x]);
   }
+  /** sin x */
+  sin(x: Tensor): Tensor {
+    return this.node1('Sin', [x]);
+  }
+  /** cos x */
+  cos(x: Tensor): Tensor {
+    return this.node1('Cos', [x]);
+  }
   /** 1 / (1 + e⁻ˣ) */
   sigmoid(x: Tensor): Tensor {
     return this.node1('Sigmoid', [x]);
@@ -261,6 +269,14 @@ export class GraphBuilder extends GraphCore {
   /** a || b */
   or(a: Tensor, b: Tensor): Tensor {
     return this.node1('Or', [a, b]);
+  }
+  /** Bitwise a & b on integer tensors (unpacking quantized codes). */
+  bitwiseAnd(a: Tensor, b: Tensor): Tensor {
+    return this.node1('BitwiseAnd', [a, b]);
+  }
+  /** Shifts unsigned integers left or right by b bits (unpacking quantized codes). */
+  bitShift(a: Tensor, b: Tensor, direction: 'LEFT' | 'RIGHT'): Tensor {
+    return this.node1('BitShift', [a, b], { direction: attr.string(direction) });
   }
   /** !x */
   not(x: Tensor): Tensor {

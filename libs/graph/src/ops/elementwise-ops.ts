@@ -125,6 +125,22 @@ export const ELEMENTWISE_OPS: readonly OpDefinition[] = [
     },
   },
   {
+    opType: 'Sin',
+    infer: sameAsFirst,
+    grad: (ctx) => {
+      const { x, dy } = io(ctx);
+      return [ctx.g.mul(dy, ctx.g.cos(x(0)))];
+    },
+  },
+  {
+    opType: 'Cos',
+    infer: sameAsFirst,
+    grad: (ctx) => {
+      const { x, dy } = io(ctx);
+      return [ctx.g.neg(ctx.g.mul(dy, ctx.g.sin(x(0))))];
+    },
+  },
+  {
     opType: 'Sigmoid',
     infer: sameAsFirst,
     grad: (ctx) => {

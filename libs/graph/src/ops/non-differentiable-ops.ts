@@ -1,7 +1,7 @@
 import { intAttribute } from '../core/attribute.js';
 import type { OpDefinition } from '../core/op-definition.js';
 import type { Dim } from '../core/shape.js';
-import { broadcastBool, dimValues, inputAt } from './infer-helpers.js';
+import { broadcastAll, broadcastBool, dimValues, inputAt } from './infer-helpers.js';
 
 const comparison = (opType: string): OpDefinition => ({ opType, infer: broadcastBool });
 
@@ -47,6 +47,9 @@ export const NON_DIFFERENTIABLE_OPS: readonly OpDefinition[] = [
     infer: (ctx) => [{ dtype: 'int64', shape: [inputAt(ctx, 0).rank ?? null, null] }],
   },
   { opType: 'Not', infer: (ctx) => [{ dtype: 'bool', shape: inputAt(ctx, 0).shape }] },
+  { opType: 'BitwiseAnd', infer: broadcastAll },
+  { opType: 'BitwiseOr', infer: broadcastAll },
+  { opType: 'BitShift', infer: broadcastAll },
   comparison('Equal'),
   comparison('Less'),
   comparison('LessOrEqual'),

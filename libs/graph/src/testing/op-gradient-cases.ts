@@ -108,6 +108,18 @@ export const OP_GRADIENT_CASES: readonly OpGradientCase[] = [
   },
   { name: 'Abs', feeds: { a: f64([2, 3], 19) }, wrt: ['a'], build: (g, x) => g.abs(T(x, 'a')) },
   {
+    name: 'Sin',
+    feeds: { a: f64([2, 3], 63, -3, 3) },
+    wrt: ['a'],
+    build: (g, x) => g.sin(T(x, 'a')),
+  },
+  {
+    name: 'Cos',
+    feeds: { a: f64([2, 3], 64, -3, 3) },
+    wrt: ['a'],
+    build: (g, x) => g.cos(T(x, 'a')),
+  },
+  {
     name: 'Sigmoid',
     feeds: { a: f64([2, 3], 20, -3, 3) },
     wrt: ['a'],
