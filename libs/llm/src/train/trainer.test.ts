@@ -134,6 +134,9 @@ describe.skipIf(missing !== '')('train (loop guarantees)', () => {
     await expect(
       train(base(d, { maxSteps: 3, seed: 7, resumeFrom: d }), { engineFactory: tiedBigramEngine }),
     ).rejects.toThrow(/cannot resume: seed was 42 in the checkpoint, now 7/);
+    await expect(
+      train(base(d, { maxSteps: 3 }), { engineFactory: tiedBigramEngine }),
+    ).rejects.toThrow(/holds checkpoints of an earlier run; resume it/);
   });
 
   it('stops on a NaN loss, naming the data file and the step', async () => {

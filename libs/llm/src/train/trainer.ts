@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { PackedRow } from '../data/pack-sequences.js';
@@ -124,6 +125,13 @@ function nonPadTokens(rows: readonly PackedRow[]): number {
  */
 export async function train(options: TrainOptions, hooks: TrainHooks = {}): Promise<TrainResult> {
   const config = createTrainConfig(options);
+  if (config.resumeFrom === undefined && existsSync(join(config.outDir, 'checkpoints', 'latest'))) {
+    // Starting over would interleave two runs' checkpoints in one folder.
+    throw new CheckpointError(
+      config.outDir,
+      'holds checkpoints of an earlier run; resume it (--resume) or choose another output directory',
+    );
+  }
   const emit = (e: TrainingEvent): void => hooks.onProgress?.(e);
   const model = await loadLlamaModel(config.modelDir);
   const tokenizer = await TextTokenizer.load(config.modelDir, model.config.vocabSize);
