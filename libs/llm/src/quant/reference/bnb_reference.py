@@ -18,6 +18,9 @@ Commands (JSON on stdout):
                                 compare each stored entry byte for byte (one report per pair)
   perplexity DIR TOKENS.json    mean next-token NLL and perplexity with a plain torch Llama
   greedy DIR N                  greedy continuation of [BOS] (and the first step's logits)
+  write DIR_FP32 OUT REF.st     write a "bnb-4bit" checkpoint the way published ones look (bf16
+                                base, NF4 + double quantization, two shards and an index) and
+                                the reference's own fp32 dequantization of it to REF.st
 """
 import json
 import math
@@ -300,6 +303,81 @@ def greedy(d, n):
     return {'generated_token_ids': ids[1:], 'first_logits': first}
 
 
+def to_bf16_bits(x):
+    """float32 -> bfloat16 bits, round to nearest even (as torch's .to(torch.bfloat16))."""
+    bits = np.ascontiguousarray(x, dtype=np.float32).view(np.uint32).astype(np.uint64)
+    return ((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16).astype(np.uint16)
+
+
+def write_safetensors(path, tensors):
+    """tensors: name -> (dtype string, shape, numpy array); names sorted as the Python writer does."""
+    header, blobs, offset = {}, [], 0
+    for name in sorted(tensors):
+        dtype, shape, arr = tensors[name]
+        raw = np.ascontiguousarray(arr).tobytes()
+        header[name] = {'dtype': dtype, 'shape': list(shape), 'data_offsets': [offset, offset + len(raw)]}
+        blobs.append(raw)
+        offset += len(raw)
+    header['__metadata__'] = {'format': 'pt'}
+    text = json.dumps(header, separators=(',', ':')).encode()
+    text += b' ' * ((8 - len(text) % 8) % 8)
+    with open(path, 'wb') as f:
+        f.write(struct.pack('<Q', len(text)))
+        f.write(text)
+        for b in blobs:
+            f.write(b)
+
+
+def write_bnb(orig_dir, out_dir, ref_path):
+    orig = read_model(orig_dir)
+    with open(os.path.join(orig_dir, 'config.json')) as f:
+        cfg = json.load(f)
+    os.makedirs(out_dir, exist_ok=True)
+    out = {}
+    for name, (dtype, shape, arr) in orig.items():
+        bf16 = to_bf16_bits(arr)
+        if len(shape) == 2 and name.endswith('_proj.weight'):
+            # The base is bf16, so bitsandbytes quantizes the bf16 values.
+            widened = (bf16.astype(np.uint32) << 16).view(np.float32).reshape(shape)
+            q = quantize_4bit(widened, 'nf4', 64, True)
+            state = json.loads(bytes(q.pop('quant_state.bitsandbytes__nf4')).decode())
+            state['dtype'] = 'bfloat16'
+            for key, value in q.items():
+                full = name + ('.' + key if key else '')
+                kind = 'U8' if value.dtype == np.uint8 else 'F32'
+                out[full] = (kind, [value.size, 1] if key == '' else [value.size], value)
+            blob = np.frombuffer(json.dumps(state).encode(), np.uint8)
+            out[name + '.quant_state.bitsandbytes__nf4'] = ('U8', [blob.size], blob)
+        else:
+            out[name] = ('BF16', shape, bf16)
+    names = sorted(out)
+    half = len(names) // 2
+    shards = {'model-00001-of-00002.safetensors': names[:half], 'model-00002-of-00002.safetensors': names[half:]}
+    weight_map = {}
+    for file, part in shards.items():
+        write_safetensors(os.path.join(out_dir, file), {n: out[n] for n in part})
+        weight_map.update({n: file for n in part})
+    with open(os.path.join(out_dir, 'model.safetensors.index.json'), 'w') as f:
+        json.dump({'metadata': {'total_size': 0}, 'weight_map': weight_map}, f)
+    cfg['torch_dtype'] = 'bfloat16'
+    cfg['quantization_config'] = {
+        'quant_method': 'bitsandbytes', 'load_in_4bit': True, 'load_in_8bit': False,
+        'bnb_4bit_quant_type': 'nf4', 'bnb_4bit_use_double_quant': True,
+        'bnb_4bit_compute_dtype': 'bfloat16', 'bnb_4bit_quant_storage': 'uint8',
+        'llm_int8_skip_modules': None, 'llm_int8_threshold': 6.0,
+        'llm_int8_has_fp16_weight': False, 'llm_int8_enable_fp32_cpu_offload': False}
+    with open(os.path.join(out_dir, 'config.json'), 'w') as f:
+        json.dump(cfg, f, indent=2)
+    reference = {}
+    written = {}
+    for file in shards:
+        written.update(read_safetensors(os.path.join(out_dir, file)))
+    for name, arr in dequantize_model(written).items():
+        reference[name] = ('F32', list(arr.shape), arr.astype(np.float32))
+    write_safetensors(ref_path, reference)
+    return {'tensors': len(out), 'reference': len(reference)}
+
+
 if __name__ == '__main__':
     cmd = sys.argv[1]
     if cmd == 'check':
@@ -307,6 +385,8 @@ if __name__ == '__main__':
         result = [check(pairs[i], pairs[i + 1]) for i in range(0, len(pairs), 2)]
     elif cmd == 'perplexity':
         result = perplexity(sys.argv[2], sys.argv[3])
+    elif cmd == 'write':
+        result = write_bnb(sys.argv[2], sys.argv[3], sys.argv[4])
     elif cmd == 'greedy':
         result = greedy(sys.argv[2], int(sys.argv[3]))
     else:
