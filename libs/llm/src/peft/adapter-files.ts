@@ -30,6 +30,7 @@ export function adapterConfigJson(config: LoraConfig, baseModel: string): Record
   return {
     peft_type: 'LORA',
     task_type: 'CAUSAL_LM',
+    auto_mapping: null,
     base_model_name_or_path: baseModel,
     revision: null,
     inference_mode: true,
