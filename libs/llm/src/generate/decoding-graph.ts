@@ -47,18 +47,9 @@ export function buildDecodingGraph(
   });
   const provider = new FrozenDecoderWeights(g, config, weights);
   const tables = ropeTables(config, config.maxPositions);
-  const cos = g.initializer(
-    'rope_cos',
-    'float32',
-    [config.maxPositions, config.headDim],
-    tables.cos,
-  );
-  const sin = g.initializer(
-    'rope_sin',
-    'float32',
-    [config.maxPositions, config.headDim],
-    tables.sin,
-  );
+  const ropeShape = [config.maxPositions, config.headDim];
+  const cos = g.initializer('rope_cos', 'float32', ropeShape, provider.external.add(tables.cos));
+  const sin = g.initializer('rope_sin', 'float32', ropeShape, provider.external.add(tables.sin));
   const positions = g.reshape(positionIds, [-1]); // [S]
   const { hidden, present } = buildDecoder(
     g,

@@ -1,9 +1,10 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { GraphSession, serializeModel, tensorData, type TensorMap } from '@lathe/graph';
+import { GraphSession, tensorData, type TensorMap } from '@lathe/graph';
 import { describe, expect, it } from 'vitest';
 import type { TrainingBatch } from '../data/training-batch.js';
 import { tokenBatchFromRows } from '../grads/token-batch.js';
+import { openFromModelFiles } from './external-weights.js';
 import { loadLlamaModel } from './llama-model.js';
 import { LOSS_OUTPUT, SEQUENCE_LOG_PROBS_OUTPUT, buildCausalLmGraph } from './training-graph.js';
 
@@ -16,7 +17,9 @@ describe.skipIf(missing !== '')('causal-LM graph outputs', () => {
     const model = await loadLlamaModel(stories);
     // The full-method graph takes every weight as an input; feed the model's own.
     const graph = buildCausalLmGraph(model, { method: 'full' }, false);
-    const session = await GraphSession.create(serializeModel(graph.builder), { intraOpThreads: 1 });
+    const session = await openFromModelFiles(graph.builder, graph.external, (path) =>
+      GraphSession.create(path, { intraOpThreads: 1 }),
+    );
     const run = async (batch: TrainingBatch, lossWeight: number): Promise<TensorMap> => {
       const dims = [batch.batchSize, batch.seqLen];
       const feeds: Record<string, ReturnType<typeof tensorData.float32>> = {

@@ -60,19 +60,13 @@ export function buildCausalLmGraph(
           config: method.lora,
           modules: loraModules(config, method.lora),
         });
+  const external =
+    weights instanceof FrozenDecoderWeights ? weights.external : new ExternalWeights();
+  // Tables for every position the model supports (131072 for Llama 3.1): external, not inline.
   const tables = ropeTables(config, config.maxPositions);
-  const cos = g.initializer(
-    'rope_cos',
-    'float32',
-    [config.maxPositions, config.headDim],
-    tables.cos,
-  );
-  const sin = g.initializer(
-    'rope_sin',
-    'float32',
-    [config.maxPositions, config.headDim],
-    tables.sin,
-  );
+  const ropeShape = [config.maxPositions, config.headDim];
+  const cos = g.initializer('rope_cos', 'float32', ropeShape, external.add(tables.cos));
+  const sin = g.initializer('rope_sin', 'float32', ropeShape, external.add(tables.sin));
   const flat = (t: Tensor): Tensor => g.reshape(t, [-1]); // [N]
   const batchShape = g.shape(inputIds);
   const { hidden } = buildDecoder(
@@ -104,12 +98,11 @@ export function buildCausalLmGraph(
       g.output(gradOutputName(t.name), grad);
     });
   }
-  const frozen = weights instanceof FrozenDecoderWeights ? weights : undefined;
   return {
     builder: g,
     trainables: weights.trainables,
-    dropoutMasks: frozen?.dropoutMasks ?? [],
+    dropoutMasks: weights instanceof FrozenDecoderWeights ? weights.dropoutMasks : [],
     withGradients,
-    external: frozen?.external ?? new ExternalWeights(),
+    external,
   };
 }
