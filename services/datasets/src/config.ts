@@ -1,4 +1,4 @@
-import { serviceEnvSchema } from '@lathe/service-kit';
+import { env, serviceEnvSchema } from '@lathe/service-kit';
 
 /** Short name of the service: env variables are `LATHE_DATASETS_*`, the error domain `lathe.datasets`. */
 export const DATASETS_SERVICE = 'datasets';
@@ -7,8 +7,30 @@ export const DATASETS_SERVICE = 'datasets';
 export const DATASETS_DEFAULT_PORT = 50061;
 
 /**
- * Environment variables of the datasets service, validated at start by the kit; today the kit's
- * common set (listen address, auth, TLS, message sizes, shutdown, logs). Storage variables join
- * here when the store lands.
+ * Environment variables of the datasets service shared with every service (listen address,
+ * auth, TLS, message sizes, shutdown, logs), validated at start by the kit.
  */
 export const datasetsEnvSchema = serviceEnvSchema(DATASETS_SERVICE, DATASETS_DEFAULT_PORT);
+
+/** Where the service keeps its metadata, events and artifacts. */
+export const datasetsStorageEnvSchema = {
+  storeUrl: env.string(
+    ['LATHE_DATASETS_DATABASE_URL', 'DATABASE_URL'],
+    'metadata store: postgres://..., pglite:memory or pglite:<dir> (schema "datasets")',
+    'pglite:memory',
+  ),
+  natsUrl: env.optionalString(
+    'NATS_URL',
+    'NATS server for events (and artifacts when LATHE_DATASETS_ARTIFACT_STORE=nats); unset: in-process bus',
+  ),
+  artifactStore: env.string(
+    'LATHE_DATASETS_ARTIFACT_STORE',
+    'artifact store: "local" (a directory) or "nats" (JetStream Object Store bucket lathe-datasets)',
+    'local',
+  ),
+  artifactDir: env.string(
+    'LATHE_DATASETS_ARTIFACT_DIR',
+    'root directory of the local artifact store',
+    '.lathe/artifacts',
+  ),
+};

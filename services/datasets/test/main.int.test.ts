@@ -1,26 +1,141 @@
+// The datasets service's real entry point as a process over real gRPC: the kit's process checks
+// (health, field violations, tokens, roles, configuration, SIGTERM). The kit's shared suite also
+// expects an rpc answering UNIMPLEMENTED, which this service no longer has among its unary rpcs.
 import { fileURLToPath } from 'node:url';
+import { status } from '@grpc/grpc-js';
 import { DatasetKind } from '@lathe/contracts/lathe/datasets/v1/dataset';
 import {
   CreateDatasetRequest,
   DatasetServiceService,
 } from '@lathe/contracts/lathe/datasets/v1/dataset_service';
-import { describeServiceProcess } from '@lathe/service-kit/testing';
+import { createClient, isLatheError } from '@lathe/service-kit';
+import type { LatheError } from '@lathe/service-kit';
+import { checkHealth, runUntilExit, startServiceUnderTest } from '@lathe/service-kit/testing';
+import type { ServiceUnderTest } from '@lathe/service-kit/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-describeServiceProcess({
-  entry: fileURLToPath(new URL('../src/main.ts', import.meta.url)),
-  service: 'datasets',
-  fullName: 'lathe.datasets.v1.DatasetService',
-  definition: DatasetServiceService,
-  role: 'dataset-editor',
-  method: 'CreateDataset',
-  // An empty name and no kind: both are reported at once.
-  malformed: (c) => c.createDataset(CreateDatasetRequest.fromPartial({ name: '' })),
-  malformedFields: ['name', 'kind'],
-  valid: (c) =>
-    c.createDataset(
+const ENTRY = fileURLToPath(new URL('../src/main.ts', import.meta.url));
+
+async function failure(p: Promise<unknown>): Promise<LatheError> {
+  const e: unknown = await p.then(
+    () => new Error('the call succeeded'),
+    (error: unknown) => error,
+  );
+  if (isLatheError(e)) return e;
+  throw e;
+}
+
+describe('the datasets service process', () => {
+  let svc: ServiceUnderTest;
+  const call = async (token: string | undefined): Promise<unknown> => {
+    const c = createClient(DatasetServiceService, svc.process.address, {
+      ...(token === undefined ? {} : { token }),
+      idempotent: [],
+    });
+    try {
+      return await c.getDataset({ name: 'absent' });
+    } finally {
+      c.close();
+    }
+  };
+
+  beforeAll(async () => {
+    // Embedded defaults: PGlite in memory, in-process bus, a local artifact directory.
+    svc = await startServiceUnderTest(ENTRY, 'lathe.datasets', {
+      LATHE_DATASETS_ARTIFACT_DIR: '/tmp/lathe-datasets-process-test',
+    });
+  }, 60_000);
+  afterAll(async () => {
+    expect(await svc.process.stop('SIGTERM')).toEqual({ code: 0, signal: null });
+  });
+
+  it('is SERVING over real gRPC health checks', async () => {
+    expect(await checkHealth(svc.process.address, 'lathe.datasets.v1.DatasetService')).toBe(
+      'SERVING',
+    );
+  });
+
+  it('answers a malformed CreateDataset with every bad field, then creates, finds and refuses a duplicate', async () => {
+    const c = createClient(DatasetServiceService, svc.process.address, {
+      token: await svc.token(['dataset-editor']),
+      idempotent: [],
+    });
+    const bad = await failure(c.createDataset(CreateDatasetRequest.fromPartial({ name: '' })));
+    expect(bad.code).toBe(status.INVALID_ARGUMENT);
+    expect(bad.details.fieldViolations?.map((v) => v.field)).toEqual(['name', 'kind']);
+    expect(bad.details.errorInfo.domain).toBe('lathe.datasets');
+    const made = await c.createDataset(
       CreateDatasetRequest.fromPartial({
         name: 'support-chats',
         kind: DatasetKind.DATASET_KIND_SFT,
       }),
-    ),
+    );
+    expect(made.dataset?.name).toBe('support-chats');
+    const again = await failure(
+      c.createDataset(
+        CreateDatasetRequest.fromPartial({
+          name: 'support-chats',
+          kind: DatasetKind.DATASET_KIND_SFT,
+        }),
+      ),
+    );
+    expect([again.code, again.details.errorInfo.reason]).toEqual([
+      status.ALREADY_EXISTS,
+      'DATASET_ALREADY_EXISTS',
+    ]);
+    const missing = await failure(c.getDataset({ name: 'absent' }));
+    expect([missing.code, missing.rawMessage]).toEqual([
+      status.NOT_FOUND,
+      'dataset "absent" not found',
+    ]);
+    c.close();
+  });
+
+  it('refuses missing, expired, wrong-audience and alg-none tokens, and tokens without the role', async () => {
+    const codes = [
+      (await failure(call(undefined))).code,
+      (await failure(call(await svc.token(['dataset-reader'], { expiresInSeconds: -300 })))).code,
+      (await failure(call(await svc.token(['dataset-reader'], { audience: 'lathe.elsewhere' }))))
+        .code,
+      (await failure(call(svc.unsignedToken(['dataset-reader'])))).code,
+      (await failure(call(await svc.token(['no-such-role'])))).code,
+    ];
+    expect(codes).toEqual([
+      status.UNAUTHENTICATED,
+      status.UNAUTHENTICATED,
+      status.UNAUTHENTICATED,
+      status.UNAUTHENTICATED,
+      status.PERMISSION_DENIED,
+    ]);
+  });
+
+  it('stops at start with one line naming a missing or invalid variable', async () => {
+    const missing = await runUntilExit(ENTRY, {
+      LATHE_JWT_SECRET: 'service-test-secret-that-is-32-bytes',
+    });
+    expect(missing).toEqual({
+      code: 78,
+      stderr: [
+        'datasets: invalid configuration: LATHE_JWT_ISSUER is required when LATHE_AUTH_MODE=jwt',
+      ],
+    });
+    const invalid = await runUntilExit(ENTRY, {
+      LATHE_AUTH_MODE: 'none',
+      LATHE_DATASETS_PORT: 'eighty',
+    });
+    expect(invalid).toEqual({
+      code: 78,
+      stderr: [
+        'datasets: invalid configuration: LATHE_DATASETS_PORT must be an integer, got "eighty"',
+      ],
+    });
+    const store = await runUntilExit(ENTRY, {
+      LATHE_AUTH_MODE: 'none',
+      LATHE_DATASETS_ARTIFACT_STORE: 'nats',
+    });
+    expect(store.code).toBe(1);
+    expect(store.stderr).toEqual([
+      'datasets: cannot open storage: LATHE_DATASETS_ARTIFACT_STORE=nats needs NATS_URL',
+    ]);
+  }, 60_000);
 });

@@ -1,0 +1,10 @@
+import type { ArtifactStore } from '@lathe/artifacts';
+import type { EventBus } from '@lathe/bus';
+import type { DatasetsStore } from '../store/datasets-store.js';
+
+/** What the service's handlers work with: its schema, its artifact namespace and the bus. */
+export interface DatasetsDeps {
+  readonly store: DatasetsStore;
+  readonly artifacts: ArtifactStore;
+  readonly bus: EventBus;
+}

@@ -1,0 +1,165 @@
+import type { CanonicalRecord } from './canonical-record.js';
+import { recordId, recordText } from './canonical-record.js';
+import type { CurationOptions } from './curation-options.js';
+import { MinHasher, MinHashLshIndex } from './minhash.js';
+import { findEmptyTurn, findJunk, findPii } from './record-filters.js';
+import { isEvalRecord } from './record-split.js';
+import type { SplitFigures } from './split-statistics.js';
+import { SplitAccumulator } from './split-statistics.js';
+
+/** A record entering curation, with where it came from. */
+export interface SourceRecord {
+  readonly id: string;
+  readonly record: CanonicalRecord;
+  readonly uploadId: string;
+  readonly line: number;
+}
+
+/** Why a record was removed (the contract's RemovalReason, by name). */
+export type RemovalKind = 'exact_duplicate' | 'near_duplicate' | 'empty_turn' | 'junk' | 'pii';
+
+/** A removed record with its evidence. */
+export interface Removal {
+  readonly recordId: string;
+  readonly reason: RemovalKind;
+  readonly detail: string;
+  readonly duplicateOf: string;
+  readonly similarity: number;
+  readonly uploadId: string;
+  readonly line: number;
+  readonly excerpt: string;
+}
+
+/** A kept record and the split it was assigned to. */
+export interface KeptRecord {
+  readonly split: 'train' | 'eval';
+  readonly id: string;
+  readonly record: CanonicalRecord;
+  readonly source: SourceRecord;
+}
+
+/** What a curation run did. */
+export interface CurationOutcome {
+  readonly inputCount: number;
+  readonly redactedCount: number;
+  readonly removals: Removal[];
+  readonly train: SplitFigures;
+  readonly eval: SplitFigures;
+}
+
+const EXCERPT_CHARS = 200;
+
+/**
+ * Runs the recipe over records in order, as the contract orders the steps: exact dedupe,
+ * near-duplicates, filters (empty turns, junk, PII), then the split. The first record of a group
+ * of duplicates is kept. Kept records go to `keep` as they are decided (awaited, so a slow sink
+ * slows the run rather than filling memory); removals are returned with their evidence.
+ *
+ * Memory grows with the number of kept records only by their ids (exact dedupe) and MinHash
+ * signatures (near-duplicates), not by their text.
+ */
+export async function curateRecords(
+  input: AsyncIterable<SourceRecord>,
+  options: CurationOptions,
+  keep: (kept: KeptRecord) => Promise<void> | void,
+): Promise<CurationOutcome> {
+  const seen = new Set<string>();
+  const hasher =
+    options.nearDuplicates === undefined ? undefined : new MinHasher(options.nearDuplicates);
+  const index =
+    options.nearDuplicates === undefined
+      ? undefined
+      : new MinHashLshIndex(
+          options.nearDuplicates.threshold,
+          options.nearDuplicates.numPermutations,
+        );
+  const removals: Removal[] = [];
+  const train = new SplitAccumulator();
+  const evalSplit = new SplitAccumulator();
+  let inputCount = 0;
+  let redactedCount = 0;
+
+  for await (const source of input) {
+    inputCount++;
+    const text = recordText(source.record);
+    const remove = (
+      reason: RemovalKind,
+      detail: string,
+      duplicateOf = '',
+      similarity = 0,
+    ): void => {
+      removals.push({
+        recordId: source.id,
+        reason,
+        detail,
+        duplicateOf,
+        similarity,
+        uploadId: source.uploadId,
+        line: source.line,
+        excerpt: text.slice(0, EXCERPT_CHARS),
+      });
+    };
+    if (options.dedupeExact) {
+      if (seen.has(source.id)) {
+        remove('exact_duplicate', 'identical to an earlier record', source.id, 1);
+        continue;
+      }
+    }
+    let signature: Uint32Array | undefined;
+    if (hasher !== undefined && index !== undefined) {
+      signature = hasher.signature(text);
+      const match = index.query(signature);
+      if (match !== undefined) {
+        remove(
+          'near_duplicate',
+          `estimated Jaccard ${match.similarity.toFixed(3)} >= ${options.nearDuplicates?.threshold ?? 0}`,
+          match.key,
+          match.similarity,
+        );
+        continue;
+      }
+    }
+    if (options.dropEmptyTurns) {
+      const hit = findEmptyTurn(source.record);
+      if (hit !== undefined) {
+        remove('empty_turn', hit.detail);
+        continue;
+      }
+    }
+    if (options.junk !== undefined) {
+      const hit = findJunk(source.record, options.junk);
+      if (hit !== undefined) {
+        remove('junk', hit.detail);
+        continue;
+      }
+    }
+    let record = source.record;
+    let id = source.id;
+    if (options.pii !== undefined) {
+      const found = findPii(record, options.pii.kinds);
+      if (found !== undefined) {
+        if (options.pii.action === 'drop') {
+          remove('pii', `${found.matches} match(es) of ${found.kinds.join(', ')}`);
+          continue;
+        }
+        record = found.redacted;
+        id = recordId(record);
+        redactedCount++;
+      }
+    }
+    // Only records that survive every step are indexed, so a removed record never causes
+    // another removal.
+    seen.add(source.id);
+    if (index !== undefined && signature !== undefined) index.add(source.id, signature);
+    const split = isEvalRecord(id, options.splitSeed, options.evalFraction) ? 'eval' : 'train';
+    (split === 'eval' ? evalSplit : train).add(record);
+    await keep({ split, id, record, source });
+  }
+  return {
+    inputCount,
+    redactedCount,
+    removals,
+    train: train.figures(),
+    eval: evalSplit.figures(),
+  };
+}

@@ -1,0 +1,252 @@
+// The datasets service as a real process on real PostgreSQL, NATS JetStream and the NATS object
+// store: upload, curate, read back and statistics, with restarts between the steps.
+import { fileURLToPath } from 'node:url';
+import { connectJetStreamBus } from '@lathe/bus';
+import type { EventBus } from '@lathe/bus';
+import { DatasetSplit } from '@lathe/contracts/lathe/common/v1/dataset_ref';
+import { PiiAction, PiiKind, RemovalReason } from '@lathe/contracts/lathe/datasets/v1/curation';
+import { DatasetKind, RecordFormat } from '@lathe/contracts/lathe/datasets/v1/dataset';
+import {
+  CurateDatasetRequest,
+  DatasetServiceService,
+} from '@lathe/contracts/lathe/datasets/v1/dataset_service';
+import type { DatasetVersionCreated } from '@lathe/contracts/lathe/datasets/v1/events';
+import { createClient } from '@lathe/service-kit';
+import type { LatheClient } from '@lathe/service-kit';
+import { startServiceUnderTest } from '@lathe/service-kit/testing';
+import type { ServiceUnderTest } from '@lathe/service-kit/testing';
+import { createTestDatabase, startNats, uniqueName } from '@lathe/testkit';
+import type { TestDatabase, TestNats } from '@lathe/testkit';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { versionCreatedEvent } from '../src/events/dataset-events.js';
+import { DatasetsStreamClient } from './datasets-stream-client.js';
+
+const ENTRY = fileURLToPath(new URL('../src/main.ts', import.meta.url));
+type Client = LatheClient<typeof DatasetServiceService>;
+
+const chat = (user: string, assistant: string): string =>
+  JSON.stringify({
+    messages: [
+      { role: 'user', content: user },
+      { role: 'assistant', content: assistant },
+    ],
+  });
+
+/** Chat lines with known problems; line numbers are 1-based as an editor shows them. */
+const LINES = [
+  chat('What is the capital of France?', 'Paris is the capital of France.'), // 1
+  '{"messages": [ this is not json', // 2: malformed
+  chat(
+    'How do I boil an egg?',
+    'Put it in boiling water for nine minutes, then cool it in cold water.',
+  ), // 3
+  chat('What is the capital of France?', 'Paris is the capital of France.'), // 4: exact duplicate of 1
+  '{"messages": "nope"}', // 5: messages not an array
+  '', // 6: blank, skipped
+  chat('Write me an e-mail signature', 'Best regards, Ada (ada@example.com, +1 415 555 0100)'), // 7: PII
+  chat('Say something', `Sure: ${'!'.repeat(200)}`), // 8: junk run
+  '{"messages": [{"role": "wizard", "content": "x"}]}', // 9: bad role
+  chat(
+    'Name three primary colours',
+    'Red, yellow and blue are the three primary colours of paint.',
+  ), // 10
+];
+
+describe('the datasets service on real servers', () => {
+  let nats: TestNats;
+  let db: TestDatabase;
+  let svc: ServiceUnderTest;
+  let env: Record<string, string>;
+  let bus: EventBus;
+  const created: DatasetVersionCreated[] = [];
+
+  const start = async (): Promise<{ unary: Client; stream: DatasetsStreamClient }> => {
+    svc = await startServiceUnderTest(ENTRY, 'lathe.datasets', env);
+    const token = await svc.token(['dataset-editor']);
+    return {
+      unary: createClient(DatasetServiceService, svc.process.address, { token, idempotent: [] }),
+      stream: new DatasetsStreamClient(svc.process.address, token),
+    };
+  };
+  const restart = async (c: { unary: Client; stream: DatasetsStreamClient }) => {
+    c.unary.close();
+    c.stream.close();
+    expect(await svc.process.stop('SIGTERM')).toEqual({ code: 0, signal: null });
+    return start();
+  };
+
+  beforeAll(async () => {
+    nats = await startNats();
+    db = await createTestDatabase();
+    env = { DATABASE_URL: db.url, NATS_URL: nats.url, LATHE_DATASETS_ARTIFACT_STORE: 'nats' };
+    bus = await connectJetStreamBus({ servers: nats.url, name: 'datasets-test' });
+    await bus.subscribe(
+      versionCreatedEvent,
+      (e) => {
+        created.push(e.message);
+        return Promise.resolve();
+      },
+      {
+        durable: uniqueName('datasets_test'),
+      },
+    );
+  }, 60_000);
+  afterAll(async () => {
+    await svc?.process.stop('SIGTERM');
+    await bus?.close();
+    await db?.close();
+    await nats?.close();
+  });
+
+  it('uploads, curates, reads back and reports statistics across restarts, losing nothing', async () => {
+    let c = await start();
+    const name = `chats-${Date.now().toString(36)}`;
+    await c.unary.createDataset({
+      name,
+      kind: DatasetKind.DATASET_KIND_SFT,
+      description: 'test',
+      labels: {},
+    });
+
+    // Small chunks so that lines span chunk boundaries.
+    const body = Buffer.from(`${LINES.join('\n')}\n`, 'utf8');
+    const up = await c.stream.upload(
+      { dataset: name, format: RecordFormat.RECORD_FORMAT_AUTO, sourceName: 'chats.jsonl' },
+      body,
+      37,
+    );
+    expect(up.upload?.detectedFormat).toBe(RecordFormat.RECORD_FORMAT_CHAT);
+    expect(up.rejected.map((r) => r.lineNumber)).toEqual([2, 5, 9]);
+    expect(up.rejected[1]?.reason).toBe('"messages" must be an array');
+    expect(up.rejected[2]?.reason).toMatch(
+      /^messages\[0\]\.role must be system, user or assistant/,
+    );
+    expect(up.upload?.acceptedCount).toBe(6);
+    expect(up.upload?.rejectedCount).toBe(3);
+    // Every non-blank line is either accepted or rejected.
+    expect((up.upload?.acceptedCount ?? 0) + (up.upload?.rejectedCount ?? 0)).toBe(
+      LINES.filter((l) => l !== '').length,
+    );
+    expect(up.upload?.raw?.sizeBytes).toBe(body.length);
+
+    c = await restart(c);
+    expect((await c.unary.getDataset({ name })).dataset?.stagedRecordCount).toBe(6);
+
+    const curated = await c.unary.curateDataset(
+      CurateDatasetRequest.fromPartial({
+        dataset: name,
+        spec: {
+          dedupeExact: true,
+          dropEmptyTurns: true,
+          junk: {},
+          pii: {
+            action: PiiAction.PII_ACTION_DROP,
+            kinds: [PiiKind.PII_KIND_EMAIL, PiiKind.PII_KIND_PHONE],
+          },
+          split: { evalFraction: 0.5, seed: 7 },
+        },
+        description: 'first',
+      }),
+    );
+    const v = curated.version;
+    expect(v?.ref?.version).toBe(1);
+    expect(v?.ref?.manifestSha256).toMatch(/^[0-9a-f]{64}$/);
+    expect((v?.trainCount ?? 0) + (v?.evalCount ?? 0)).toBe(3);
+    expect(v?.removedCount).toBe(3);
+    expect(curated.stats?.inputCount).toBe(6);
+    expect(curated.stats?.removals).toEqual([
+      { reason: RemovalReason.REMOVAL_REASON_EXACT_DUPLICATE, count: 1 },
+      { reason: RemovalReason.REMOVAL_REASON_JUNK, count: 1 },
+      { reason: RemovalReason.REMOVAL_REASON_PII, count: 1 },
+    ]);
+
+    c = await restart(c);
+    const removed = await c.unary.listRemovedRecords({
+      version: v?.ref,
+      reason: 0,
+      page: { pageSize: 2, pageToken: '' },
+    });
+    expect(removed.removed.map((r) => r.sourceLine)).toEqual([4, 7]);
+    expect(removed.removed[0]?.reason).toBe(RemovalReason.REMOVAL_REASON_EXACT_DUPLICATE);
+    expect(removed.page?.totalSize).toBe(3);
+    const rest = await c.unary.listRemovedRecords({
+      version: v?.ref,
+      reason: 0,
+      page: { pageSize: 2, pageToken: removed.page?.nextPageToken ?? '' },
+    });
+    expect(rest.removed.map((r) => [r.sourceLine, r.reason])).toEqual([
+      [8, RemovalReason.REMOVAL_REASON_JUNK],
+    ]);
+    expect(rest.removed[0]?.detail).toMatch(/run of 200 "!"/);
+
+    // Read back: every kept record once, train then eval, in pages of one.
+    const batches = await c.stream.readRecords({
+      version: { dataset: name, version: 1, manifestSha256: '' },
+      batchSize: 1,
+    });
+    const records = batches.flatMap((b) => b.records);
+    expect(records).toHaveLength(3);
+    const users = records.map((r) =>
+      r.content?.$case === 'conversation' ? r.content.conversation.messages[0]?.content : '',
+    );
+    expect(new Set(users)).toEqual(
+      new Set([
+        'What is the capital of France?',
+        'How do I boil an egg?',
+        'Name three primary colours',
+      ]),
+    );
+    const train = records.filter((r) => r.split === DatasetSplit.DATASET_SPLIT_TRAIN);
+    expect(train.map((r) => r.index)).toEqual(train.map((_, i) => i));
+    // Resuming from the first batch's token yields the rest.
+    const resumed = await c.stream.readRecords({
+      version: { dataset: name, version: 1, manifestSha256: '' },
+      pageToken: batches[0]?.resumeToken ?? '',
+    });
+    expect(resumed.flatMap((b) => b.records).map((r) => r.id)).toEqual(
+      records.slice(1).map((r) => r.id),
+    );
+
+    const stats = (await c.unary.getDatasetStats({ dataset: name, version: 0 })).stats;
+    const trainStats = stats?.splits.find((s) => s.split === DatasetSplit.DATASET_SPLIT_TRAIN);
+    expect(trainStats?.recordCount).toBe(v?.trainCount);
+    expect((stats?.splits ?? []).reduce((n, s) => n + s.recordCount, 0)).toBe(3);
+    // Every kept record is one user and one assistant turn.
+    expect(trainStats?.turns?.min ?? 2).toBe(2);
+    expect(stats?.ref?.manifestSha256).toBe(v?.ref?.manifestSha256);
+
+    await expect.poll(() => created.map((e) => e.version?.dataset)).toContain(name);
+    c.unary.close();
+    c.stream.close();
+  }, 120_000);
+
+  it('gives the same version digest for the same input curated twice with the same options', async () => {
+    const c = await start();
+    const spec = {
+      dedupeExact: true,
+      nearDuplicates: { jaccardThreshold: 0.8, shingleSize: 3, seed: 1 },
+      split: { evalFraction: 0.2, seed: 3 },
+    };
+    const digests: string[] = [];
+    for (const name of [`same-a-${Date.now().toString(36)}`, `same-b-${Date.now().toString(36)}`]) {
+      await c.unary.createDataset({
+        name,
+        kind: DatasetKind.DATASET_KIND_SFT,
+        description: '',
+        labels: {},
+      });
+      await c.stream.upload(
+        { dataset: name, format: RecordFormat.RECORD_FORMAT_CHAT },
+        Buffer.from(LINES.join('\n')),
+      );
+      const r = await c.unary.curateDataset(
+        CurateDatasetRequest.fromPartial({ dataset: name, spec }),
+      );
+      digests.push(r.version?.ref?.manifestSha256 ?? '');
+    }
+    expect(digests[0]).toMatch(/^[0-9a-f]{64}$/);
+    expect(digests[1]).toBe(digests[0]);
+    c.unary.close();
+    c.stream.close();
+  }, 60_000);
+});
