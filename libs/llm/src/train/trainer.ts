@@ -2,7 +2,6 @@ import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { PackedRow } from '../data/pack-sequences.js';
-import { toTrainingBatch } from '../data/training-batch.js';
 import { saveHfModel } from '../merge/save-hf-model.js';
 import { loadLlamaModel, type LlamaModel } from '../model/llama-model.js';
 import { AdamW } from '../optim/adamw.js';
@@ -20,6 +19,7 @@ import {
   writeCheckpoint,
   type DataPosition,
 } from './checkpoint.js';
+import { accumulateGradients } from './accumulate-gradients.js';
 import { evaluateRows } from './evaluate-rows.js';
 import { prepareSftRows, type SftRows } from './sft-rows.js';
 import {
@@ -103,12 +103,6 @@ function tensors(
   for (const [name, data] of trainable)
     out.set(name, { shape: shapes.get(name) ?? [data.length], data });
   return out;
-}
-
-function nonPadTokens(rows: readonly PackedRow[]): number {
-  let n = 0;
-  for (const r of rows) for (const s of r.segmentIds) if (s !== 0) n++;
-  return n;
 }
 
 /**
@@ -279,29 +273,13 @@ export async function train(options: TrainOptions, hooks: TrainHooks = {}): Prom
         if (m >= microPerEpoch) break;
         micro.push(epochOrder.rows.slice(m * config.batchSize, (m + 1) * config.batchSize));
       }
-      const stepTokens = micro.reduce(
-        (s, rows) => s + rows.reduce((t, r) => t + r.targetTokens, 0),
-        0,
-      );
-      const inputTokens = micro.reduce((s, rows) => s + nonPadTokens(rows), 0);
       const t0 = performance.now();
-      let loss = 0;
-      let grads: Map<string, Float32Array> | undefined;
-      for (const [a, rows] of micro.entries()) {
-        const dropoutSeed = rng.split(`dropout-${step}-${a}`).nextUint32();
-        const r = await engine.step(toTrainingBatch(rows), 1 / stepTokens, trainable, dropoutSeed);
-        loss += r.loss;
-        if (grads === undefined) grads = r.grads;
-        else {
-          for (const [name, g] of r.grads) {
-            const acc = grads.get(name);
-            if (acc === undefined)
-              throw new Error(`engine returned a gradient for unknown tensor "${name}"`);
-            for (let i = 0; i < g.length; i++) acc[i] = (acc[i] as number) + (g[i] as number);
-          }
-        }
-      }
-      if (grads === undefined) throw new Error(`step ${step + 1} has no micro-batches`);
+      const {
+        loss,
+        grads,
+        targetTokens: stepTokens,
+        inputTokens,
+      } = await accumulateGradients(engine, micro, trainable, rng, step);
       if (!Number.isFinite(loss))
         throw new TrainingDivergedError(
           config.dataPath,
