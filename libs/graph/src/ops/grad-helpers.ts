@@ -1,4 +1,5 @@
 import { sumToShape } from '../autodiff/sum-to-shape.js';
+import type { GraphBuilder } from '../core/graph-builder.js';
 import type { GradContext } from '../core/op-definition.js';
 import type { Tensor } from '../core/tensor.js';
 
@@ -31,4 +32,11 @@ export function reduced(ctx: GradContext, i: number, make: () => Tensor): Tensor
   const input = ctx.node.inputs[i];
   if (!input) return undefined;
   return sumToShape(ctx.g, make(), input);
+}
+
+/** A tensor's shape as a constant when static, else as a Shape node. */
+export function shapeOf(g: GraphBuilder, t: Tensor): readonly number[] | Tensor {
+  const s = t.shape;
+  if (s !== undefined && s.every((d) => typeof d === 'number')) return s;
+  return g.shape(t);
 }

@@ -4,7 +4,7 @@ import type { GraphBuilder } from '../core/graph-builder.js';
 import type { OpDefinition } from '../core/op-definition.js';
 import { broadcastShapes, formatShape, type Dim } from '../core/shape.js';
 import type { Tensor } from '../core/tensor.js';
-import { io, reduced } from './grad-helpers.js';
+import { io, reduced, shapeOf } from './grad-helpers.js';
 import { inputAt } from './infer-helpers.js';
 
 /** Swaps the last two axes. */
@@ -23,13 +23,6 @@ function flatten2d(g: GraphBuilder, t: Tensor): Tensor {
   const last = t.shape?.[t.shape.length - 1];
   if (typeof last === 'number') return g.reshape(t, [-1, last]);
   return g.reshape(t, g.concat([g.int64s([-1]), g.shape(t, -1)], 0));
-}
-
-/** A tensor's shape as a constant when static, else as a Shape node. */
-export function shapeOf(g: GraphBuilder, t: Tensor): readonly number[] | Tensor {
-  const s = t.shape;
-  if (s !== undefined && s.every((d) => typeof d === 'number')) return s;
-  return g.shape(t);
 }
 
 function matmulShape(

@@ -3,9 +3,8 @@ import type { GraphBuilder } from '../core/graph-builder.js';
 import type { GradContext, InferContext, OpDefinition, OutputInfo } from '../core/op-definition.js';
 import { normalizeAxis, type Dim } from '../core/shape.js';
 import type { Tensor } from '../core/tensor.js';
-import { io } from './grad-helpers.js';
+import { io, shapeOf } from './grad-helpers.js';
 import { constInts, inputAt } from './infer-helpers.js';
-import { shapeOf } from './matmul-ops.js';
 
 /** Reduced axes of a node, normalized; all axes when the axes input is absent or empty. */
 function reducedAxes(

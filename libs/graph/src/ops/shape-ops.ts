@@ -5,9 +5,8 @@ import type { GradContext, InferContext, OpDefinition, OutputInfo } from '../cor
 import { broadcastShapes, formatShape, normalizeAxis, type Dim } from '../core/shape.js';
 import { quotientDim } from '../core/symbolic-product.js';
 import type { Tensor } from '../core/tensor.js';
-import { io } from './grad-helpers.js';
+import { io, shapeOf } from './grad-helpers.js';
 import { constInts, dimValues, inputAt } from './infer-helpers.js';
-import { shapeOf } from './matmul-ops.js';
 
 function inferReshape(ctx: InferContext): OutputInfo[] {
   const x = inputAt(ctx, 0);
