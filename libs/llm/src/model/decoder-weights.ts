@@ -1,6 +1,7 @@
 import type { GraphBuilder, Tensor } from '@lathe/graph';
 import type { LlamaConfig } from '../config/llama-config.js';
 import type { LoraConfig } from '../peft/lora-config.js';
+import type { LoraModuleSpec } from '../peft/peft-names.js';
 import type { Float32Tensor } from '../safetensors/read-safetensors.js';
 import type { DecoderWeights } from './decoder-graph.js';
 import { ExternalWeights } from './external-weights.js';
@@ -44,8 +45,8 @@ export class FrozenDecoderWeights implements DecoderWeights {
   readonly external = new ExternalWeights();
 
   /**
-   * @param lora adapters to add as trainable inputs, or undefined for the plain model
-   * @param adapterModules module specs (PEFT names and shapes) when `lora` is given
+   * @param lora adapters (config and PEFT module specs) to add as trainable inputs, or undefined
+   *   for the plain model
    */
   constructor(
     private readonly g: GraphBuilder,
@@ -53,13 +54,7 @@ export class FrozenDecoderWeights implements DecoderWeights {
     private readonly weights: ReadonlyMap<string, Float32Tensor>,
     private readonly lora?: {
       readonly config: LoraConfig;
-      readonly modules: readonly {
-        module: string;
-        aName: string;
-        bName: string;
-        aShape: readonly number[];
-        bShape: readonly number[];
-      }[];
+      readonly modules: readonly LoraModuleSpec[];
     },
   ) {
     for (const spec of lora?.modules ?? []) {
