@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { cp, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -138,6 +138,33 @@ describe.skipIf(missing !== '')('lathe quantize', () => {
     expect(block.stderr).toContain(
       '--block-size must be one of 32, 64, 128, 256, 512, 1024, 2048, 4096, got 48',
     );
+    const int8 = await runLathe([
+      'quantize',
+      '--model',
+      MODEL,
+      '--scheme',
+      'int8',
+      '--block-size',
+      '64',
+      '--out',
+      out,
+    ]);
+    expect(int8.code).toBe(2);
+    expect(int8.stderr).toContain('--block-size and --no-double-quant apply to nf4 and fp4 only');
+    // On a copy: should the check ever regress, the shared model must not be overwritten.
+    const copy = join(await temp(), 'copy');
+    await cp(MODEL, copy, { recursive: true });
+    const same = await runLathe([
+      'quantize',
+      '--model',
+      copy,
+      '--scheme',
+      'nf4',
+      '--out',
+      `${copy}/`,
+    ]);
+    expect(same.code).toBe(1);
+    expect(same.stderr).toContain('is the model directory itself');
     expect(existsSync(out)).toBe(false);
   });
 });

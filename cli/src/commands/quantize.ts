@@ -67,6 +67,11 @@ export async function run(argv: string[]): Promise<number> {
       throw new UsageError(`--scheme must be one of ${QUANT_SCHEMES.join(', ')}, got "${scheme}"`);
     }
     const blockSize = args.integer('block-size');
+    if (scheme === 'int8' && (blockSize !== undefined || args.flag('no-double-quant'))) {
+      throw new UsageError(
+        '--block-size and --no-double-quant apply to nf4 and fp4 only (int8 scales each row)',
+      );
+    }
     if (blockSize !== undefined && !BLOCK_SIZES.includes(blockSize)) {
       throw new UsageError(
         `--block-size must be one of ${BLOCK_SIZES.join(', ')}, got ${blockSize}`,

@@ -1,5 +1,5 @@
 import { copyFile, mkdir, readdir, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { writeFileAtomic } from '../train/write-file-atomic.js';
 import { bitsAndBytesConfig, isQuantizedLayer, serializeQuantized } from './bnb-format.js';
 import { INDEX_FILE, modelWeightFiles, readConfigJson } from './model-files.js';
@@ -55,6 +55,12 @@ export async function quantizeModelDir(
   config: QuantConfig,
   onTensor?: (report: TensorQuantReport) => void,
 ): Promise<QuantizationReport> {
+  if (resolve(modelDir) === resolve(outDir)) {
+    throw new QuantizationError(
+      `output ${outDir}`,
+      'is the model directory itself; write the quantized model to another directory',
+    );
+  }
   const modelConfig = await readConfigJson(modelDir);
   const existing = modelConfig['quantization_config'];
   if (existing !== undefined) {
