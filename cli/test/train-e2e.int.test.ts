@@ -68,10 +68,10 @@ describe.skipIf(missing !== '')('lathe train end to end (stories260K, alpaca_tin
     trainData,
     '--out',
     out,
-    ...args(`--seq-len 256 --batch-size 4 --progress json ${extra}`),
+    ...args(`--seq-len 128 --batch-size 2 --progress json ${extra}`),
   ];
   const evaluate = (model: string, extra: string[] = []): Promise<LatheRun> =>
-    runLathe(['eval', '--model', model, '--data', heldOut, '--seq-len', '256', '--json', ...extra]);
+    runLathe(['eval', '--model', model, '--data', heldOut, '--seq-len', '128', '--json', ...extra]);
 
   it('LoRA lowers held-out loss, and the PEFT adapter it writes evaluates to the same loss when loaded back', async () => {
     const out = join(dir, 'lora');
