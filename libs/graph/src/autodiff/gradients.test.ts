@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { GraphBuilder } from '../core/graph-builder.js';
+import { serializeModel } from '../onnx/model-proto.js';
+import { GraphSession } from '../session/graph-session.js';
 import { gradients } from './gradients.js';
 
 /** Op types of the nodes appended after `from`. */
@@ -64,5 +66,25 @@ describe('gradients', () => {
     expect(() => gradients(g, loss, [unused])).toThrow(`${loss.name} does not depend on unused`);
     const [zeros] = gradients(g, loss, [unused], { allowUnused: true });
     expect(zeros?.producer?.opType).toBe('ConstantOfShape');
+  });
+
+  it('differentiates a non-scalar result as its sum, or against a given seed', async () => {
+    const g = new GraphBuilder();
+    const x = g.input('x', 'float64', ['N']);
+    const seed = g.input('seed', 'float64', ['N']);
+    const y = g.mul(x, x); // dy/dx = 2x
+    const [plain] = gradients(g, y, [x]);
+    const [seeded] = gradients(g, y, [x], { seed });
+    if (!plain || !seeded) throw new Error('missing gradients');
+    g.output('plain', plain);
+    g.output('seeded', seeded);
+    const session = await GraphSession.create(serializeModel(g));
+    const out = await session.run({
+      x: { dtype: 'float64', dims: [3], data: Float64Array.from([1, -2, 3]) },
+      seed: { dtype: 'float64', dims: [3], data: Float64Array.from([1, 10, 100]) },
+    });
+    await session.close();
+    expect(Array.from(out['plain']?.data as Float64Array)).toEqual([2, -4, 6]);
+    expect(Array.from(out['seeded']?.data as Float64Array)).toEqual([2, -40, 600]);
   });
 });
