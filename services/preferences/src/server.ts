@@ -1,12 +1,35 @@
 import { Role } from '@lathe/contracts/lathe/preferences/v1/annotator';
-import { PreferenceServiceService } from '@lathe/contracts/lathe/preferences/v1/preference_service';
+import { Choice } from '@lathe/contracts/lathe/preferences/v1/judgement';
+import { ErrorReason } from '@lathe/contracts/lathe/common/v1/error_reason';
+import type { PageRequest } from '@lathe/contracts/lathe/common/v1/paging';
+import {
+  PreferenceServiceService,
+  SubmitJudgementRequest,
+  SubmitJudgementResponse,
+  SubmitPairsRequest,
+  SubmitPairsResponse,
+} from '@lathe/contracts/lathe/preferences/v1/preference_service';
+import { LatheError } from '@lathe/service-kit';
 import type {
   MethodRoles,
   RequestRules,
   ServiceDescriptor,
   ServiceHandlers,
 } from '@lathe/service-kit';
+import type { SqlClient } from '@lathe/store';
+import { callerOf, isReviewer, requireAnnotator } from './auth/caller.js';
 import { PREFERENCES_DEFAULT_PORT, PREFERENCES_SERVICE } from './config.js';
+import { FieldChecks, LIMITS } from './domain/field-limits.js';
+import { checkItems } from './domain/item-checks.js';
+import { taskAgreement } from './domain/task-agreement.js';
+import type { OutboxRelay } from './events/outbox.js';
+import { createAnnotator, issueToken, revokeToken } from './store/annotators.js';
+import { listAssignments, nextAssignment } from './store/assignments.js';
+import { once } from './store/idempotency.js';
+import { submitJudgement, taskVerdicts } from './store/judgements.js';
+import { recordPairs } from './store/pairs.js';
+import { durationMs, msDuration } from './store/rows.js';
+import { addItems, createTask, getTask, listTasks, loadTask } from './store/tasks.js';
 
 type Definition = typeof PreferenceServiceService;
 
@@ -33,6 +56,9 @@ export const preferenceRoles: MethodRoles<Definition> = {
   snapshotToDataset: ADMIN,
 };
 
+const knownRole = (role: Role): boolean =>
+  role !== Role.UNRECOGNIZED && role !== Role.ROLE_UNSPECIFIED;
+
 /** Request checks that need no storage. */
 export const preferenceRules: RequestRules<Definition> = {
   createAnnotator: (r, v) =>
@@ -40,6 +66,11 @@ export const preferenceRules: RequestRules<Definition> = {
       .required('displayName', r.displayName)
       .enumSet('maxRole', r.maxRole)
       .check(r.maxRole !== Role.UNRECOGNIZED, 'maxRole', 'must be a known role'),
+  issueAnnotatorToken: (r, v) =>
+    v
+      .required('annotatorId', r.annotatorId)
+      .check(knownRole(r.role), 'role', 'must be a known role'),
+  revokeAnnotatorToken: (r, v) => v.required('tokenId', r.tokenId),
   createTask: (r, v) =>
     v
       .required('displayName', r.displayName)
@@ -49,25 +80,232 @@ export const preferenceRules: RequestRules<Definition> = {
     v
       .required('taskId', r.taskId)
       .check(r.items.length > 0, 'items', 'must hold at least one item'),
-  getNextAssignment: (r, v) => v.required('taskId', r.taskId),
-  submitPairs: (r, v) =>
+  importItemsFromDataset: (r, v) =>
     v
       .required('taskId', r.taskId)
-      .check(r.pairs.length > 0, 'pairs', 'must hold at least one pair'),
+      .check(r.datasetVersion !== undefined, 'datasetVersion', 'is required'),
+  getNextAssignment: (r, v) => v.required('taskId', r.taskId),
+  listAssignments: (r, v) => v.required('taskId', r.taskId),
+  submitJudgement: (r, v) =>
+    v
+      .required('assignmentId', r.assignmentId)
+      .required('idempotencyKey', r.idempotencyKey)
+      .check(
+        [Choice.CHOICE_A, Choice.CHOICE_B, Choice.CHOICE_TIE].includes(r.choice),
+        'choice',
+        'must be A, B or TIE',
+      ),
+  submitPairs: (r, v) =>
+    v
+      .check(r.pairs.length > 0, 'pairs', 'must hold at least one pair')
+      .required('idempotencyKey', r.idempotencyKey),
   getAgreement: (r, v) => v.required('taskId', r.taskId),
 };
 
-/** Implemented rpcs: none yet; every rpc answers UNIMPLEMENTED after its request checks. */
-export const preferenceHandlers: ServiceHandlers<Definition> = {};
+/** What the handlers work with. */
+export interface PreferenceDeps {
+  readonly db: SqlClient;
+  readonly relay: OutboxRelay;
+}
 
-/** The preferences service as the kit runs it. */
-export const preferencesService: ServiceDescriptor<Definition> = {
-  name: PREFERENCES_SERVICE,
-  fullName: 'lathe.preferences.v1.PreferenceService',
-  protoFile: 'lathe/preferences/v1/preference_service.proto',
-  defaultPort: PREFERENCES_DEFAULT_PORT,
-  definition: PreferenceServiceService,
-  handlers: preferenceHandlers,
-  roles: preferenceRoles,
-  rules: preferenceRules,
-};
+function throwIfAny(checks: FieldChecks): void {
+  if (checks.violations.length > 0) throw LatheError.invalidArgument(checks.violations);
+}
+
+const DEFAULT_PAGE = 50;
+const MAX_PAGE = 500;
+
+function page(request: PageRequest | undefined): { offset: number; limit: number } {
+  const limit = Math.min(
+    MAX_PAGE,
+    request?.pageSize !== undefined && request.pageSize > 0 ? request.pageSize : DEFAULT_PAGE,
+  );
+  const token = request?.pageToken ?? '';
+  if (token === '') return { offset: 0, limit };
+  const offset = Number(Buffer.from(token, 'base64url').toString('utf8'));
+  if (!Number.isSafeInteger(offset) || offset < 0)
+    throw LatheError.invalidArgument(
+      [{ field: 'page.pageToken', description: 'is not a token this service issued' }],
+      {
+        reason: ErrorReason.ERROR_REASON_INVALID_PAGE_TOKEN,
+      },
+    );
+  return { offset, limit };
+}
+
+function nextToken(offset: number, count: number, total: number): string {
+  return offset + count < total ? Buffer.from(String(offset + count)).toString('base64url') : '';
+}
+
+const DEFAULT_LEASE_MS = 30 * 60 * 1000;
+
+/** The rpcs, over the store. SnapshotToDataset and ImportItemsFromDataset are not built yet. */
+export function preferenceHandlers(deps: PreferenceDeps): ServiceHandlers<Definition> {
+  const { db, relay } = deps;
+  return {
+    createAnnotator: async (r) => {
+      const checks = new FieldChecks();
+      checks.short('displayName', r.displayName, true);
+      checks.short('email', r.email);
+      throwIfAny(checks);
+      return { annotator: await createAnnotator(db, r) };
+    },
+    issueAnnotatorToken: async (r) => {
+      const checks = new FieldChecks();
+      checks.short('description', r.description);
+      const ttlMs = r.ttl === undefined ? undefined : durationMs(r.ttl);
+      if (ttlMs !== undefined && ttlMs <= 0) checks.fail('ttl', 'must be positive when set');
+      throwIfAny(checks);
+      return issueToken(db, {
+        annotatorId: r.annotatorId,
+        role: r.role,
+        ttlMs,
+        description: r.description,
+      });
+    },
+    revokeAnnotatorToken: async (r) => ({
+      token: await revokeToken(db, r.tokenId, r.reason.slice(0, LIMITS.shortChars)),
+    }),
+    createTask: async (r) => {
+      const checks = new FieldChecks();
+      checks.short('displayName', r.displayName, true);
+      checks.text('instructions', r.instructions, LIMITS.instructionsChars);
+      const leaseMs =
+        r.assignmentLease === undefined ? DEFAULT_LEASE_MS : durationMs(r.assignmentLease);
+      if (leaseMs < 1000) checks.fail('assignmentLease', 'must be at least one second');
+      checkItems(checks, 'items', r.items);
+      throwIfAny(checks);
+      const settings = { ...r, leaseMs };
+      const id = await db.transaction((tx) => createTask(tx, settings, r.items));
+      return { task: await getTask(db, id) };
+    },
+    getTask: async (r) => ({ task: await getTask(db, r.taskId) }),
+    listTasks: async (r) => {
+      const { offset, limit } = page(r.page);
+      const { tasks, total } = await listTasks(db, offset, limit);
+      return {
+        tasks,
+        page: { nextPageToken: nextToken(offset, tasks.length, total), totalSize: total },
+      };
+    },
+    addItems: async (r) => {
+      const checks = new FieldChecks();
+      checks.short('taskId', r.taskId, true);
+      checkItems(checks, 'items', r.items);
+      throwIfAny(checks);
+      const itemIds = await db.transaction(async (tx) => {
+        await loadTask(tx, r.taskId);
+        return addItems(tx, r.taskId, r.items);
+      });
+      return { itemIds };
+    },
+    getNextAssignment: async (r, context) => {
+      const annotatorId = requireAnnotator(callerOf(context));
+      const next = await nextAssignment(db, r.taskId, annotatorId);
+      return {
+        assignment: next.assignment,
+        exhausted: next.exhausted,
+        retryAfter:
+          next.assignment === undefined && !next.exhausted
+            ? msDuration(next.retryAfterMs)
+            : undefined,
+      };
+    },
+    listAssignments: async (r, context) => {
+      const caller = callerOf(context);
+      // Annotators see only their own, whatever annotator id they ask for.
+      const annotatorId = isReviewer(caller)
+        ? r.annotatorId === ''
+          ? undefined
+          : r.annotatorId
+        : requireAnnotator(caller);
+      const { offset, limit } = page(r.page);
+      await loadTask(db, r.taskId);
+      const { assignments, total } = await listAssignments(db, {
+        taskId: r.taskId,
+        annotatorId,
+        state: r.state,
+        offset,
+        limit,
+      });
+      return {
+        assignments,
+        page: { nextPageToken: nextToken(offset, assignments.length, total), totalSize: total },
+      };
+    },
+    submitJudgement: async (r, context) => {
+      const caller = callerOf(context);
+      if (!isReviewer(caller)) requireAnnotator(caller);
+      const checks = new FieldChecks();
+      checks.short('idempotencyKey', r.idempotencyKey, true);
+      checks.text('rationale', r.rationale, LIMITS.rationaleChars);
+      if (durationMs(r.timeSpent) < 0) checks.fail('timeSpent', 'must not be negative');
+      throwIfAny(checks);
+      const { response, replayed } = await once(
+        db,
+        { caller: caller.key, rpc: 'SubmitJudgement', key: r.idempotencyKey },
+        SubmitJudgementRequest.encode(r).finish(),
+        SubmitJudgementResponse,
+        async (tx) => ({ judgement: await submitJudgement(tx, caller, r), replayed: false }),
+      );
+      if (!replayed) relay.kick();
+      return { ...response, replayed };
+    },
+    submitPairs: async (r, context) => {
+      const caller = callerOf(context);
+      const checks = new FieldChecks();
+      checks.short('idempotencyKey', r.idempotencyKey, true);
+      if (r.pairs.length > LIMITS.pairs)
+        checks.fail(
+          'pairs',
+          `has ${String(r.pairs.length)} pairs, more than ${String(LIMITS.pairs)}`,
+        );
+      r.pairs.slice(0, LIMITS.pairs).forEach((p, i) => {
+        const at = `pairs[${String(i)}]`;
+        checks.messages(`${at}.prompt`, p.prompt, false);
+        checks.messages(`${at}.chosen`, p.chosen, false);
+        checks.messages(`${at}.rejected`, p.rejected, false);
+        checks.short(`${at}.source.detail`, p.source?.detail ?? '');
+        checks.metadata(`${at}.metadata`, p.metadata);
+      });
+      throwIfAny(checks);
+      if (r.taskId !== '') await loadTask(db, r.taskId);
+      const { response, replayed } = await once(
+        db,
+        { caller: caller.key, rpc: 'SubmitPairs', key: r.idempotencyKey },
+        SubmitPairsRequest.encode(r).finish(),
+        SubmitPairsResponse,
+        async (tx) => ({
+          ...(await recordPairs(tx, { taskId: r.taskId, pairs: r.pairs, submittedBy: caller.key })),
+          replayed: false,
+        }),
+      );
+      if (!replayed) relay.kick();
+      return { ...response, replayed };
+    },
+    getAgreement: async (r) => {
+      const task = await loadTask(db, r.taskId);
+      const verdicts = await taskVerdicts(db, r.taskId);
+      return {
+        agreement: taskAgreement(r.taskId, task.annotators_per_item, verdicts),
+        computeTime: new Date(),
+      };
+    },
+  };
+}
+
+/** The preferences service as the kit runs it, with `handlers` (see {@link preferenceHandlers}). */
+export function preferencesDescriptor(
+  handlers: ServiceHandlers<Definition>,
+): ServiceDescriptor<Definition> {
+  return {
+    name: PREFERENCES_SERVICE,
+    fullName: 'lathe.preferences.v1.PreferenceService',
+    protoFile: 'lathe/preferences/v1/preference_service.proto',
+    defaultPort: PREFERENCES_DEFAULT_PORT,
+    definition: PreferenceServiceService,
+    handlers,
+    roles: preferenceRoles,
+    rules: preferenceRules,
+  };
+}

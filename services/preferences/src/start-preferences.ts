@@ -1,0 +1,165 @@
+import { fileURLToPath } from 'node:url';
+import { Server } from '@grpc/grpc-js';
+import type { ServiceDefinition } from '@grpc/grpc-js';
+import { HealthImplementation } from 'grpc-health-check';
+import { connectJetStreamBus, InProcessBroker } from '@lathe/bus';
+import type { EventBus } from '@lathe/bus';
+import {
+  adaptHandlers,
+  createJwtVerifier,
+  findProtoDir,
+  readEnv,
+  readServiceSettings,
+  reflectionFor,
+  requireConfig,
+  serverCredentials,
+} from '@lathe/service-kit';
+import type { Environment, Logger } from '@lathe/service-kit';
+import { loadMigrations, openStore, parseStoreBackend } from '@lathe/store';
+import type { SqlClient } from '@lathe/store';
+import { createPreferencesVerifier } from './auth/preferences-verifier.js';
+import { hashTokenSecret } from './auth/token-secret.js';
+import { PREFERENCES_DEFAULT_PORT, PREFERENCES_SERVICE, preferencesEnvSchema } from './config.js';
+import { RateLimiter } from './domain/rate-limiter.js';
+import { PREFERENCE_EVENTS } from './events/preference-events.js';
+import { OutboxRelay } from './events/outbox.js';
+import { preferenceHandlers, preferencesDescriptor } from './server.js';
+import { startWebPage } from './web/web-server.js';
+
+/** A running preferences service. */
+export interface RunningPreferences {
+  /** The bound gRPC port. */
+  readonly port: number;
+  /** The bound port of the annotators' web page. */
+  readonly webPort: number;
+  /** The service's store (tests read it to check what was written). */
+  readonly db: SqlClient;
+  /** The event relay; `drain()` waits until committed events are published. */
+  readonly relay: OutboxRelay;
+  /** Graceful stop of both listeners, then the relay, bus and store. */
+  shutdown(graceMs: number): Promise<{ forced: boolean }>;
+}
+
+const MIGRATIONS = fileURLToPath(new URL('../migrations', import.meta.url));
+
+/**
+ * Validates `environment` (throws the kit's ConfigError naming a bad variable), opens the store
+ * and the bus, and starts the gRPC server and the web page. Built beside the kit's startService
+ * rather than on it because that one takes no token verifier: here adaptHandlers gets one that
+ * accepts this service's own annotator tokens as well as JWTs.
+ */
+export async function startPreferences(
+  environment: Environment,
+  log: Logger,
+): Promise<RunningPreferences> {
+  const settings = readServiceSettings(PREFERENCES_SERVICE, PREFERENCES_DEFAULT_PORT, environment);
+  const config = readEnv(preferencesEnvSchema, environment);
+  requireConfig(
+    config.adminToken === undefined || Buffer.byteLength(config.adminToken) >= 32,
+    'LATHE_PREFERENCES_ADMIN_TOKEN',
+    'must be at least 32 bytes',
+  );
+  const protoDir = settings.protoDir ?? findProtoDir();
+  if (protoDir === undefined)
+    throw new Error(
+      'reflection for the preferences service needs the .proto files: set LATHE_PROTO_DIR',
+    );
+
+  const { client: db } = await openStore({
+    backend: parseStoreBackend(config.storeUrl),
+    schema: PREFERENCES_SERVICE,
+    migrations: await loadMigrations(MIGRATIONS),
+    applicationName: 'lathe-preferences',
+  });
+  let bus: EventBus;
+  try {
+    bus =
+      config.natsUrl === undefined
+        ? new InProcessBroker().connect()
+        : await connectJetStreamBus({ servers: config.natsUrl, name: 'preferences' });
+    await bus.declareEvents(Object.values(PREFERENCE_EVENTS));
+  } catch (error) {
+    await db.close();
+    throw error;
+  }
+  const relay = new OutboxRelay(db, bus, log);
+  const verifier = createPreferencesVerifier({
+    store: db,
+    jwt: settings.auth.mode === 'jwt' ? createJwtVerifier(settings.auth) : undefined,
+    adminSecretSha256:
+      config.adminToken === undefined ? undefined : hashTokenSecret(config.adminToken),
+    limiter: new RateLimiter(config.ratePerSecond, config.rateBurst),
+  });
+  const descriptor = preferencesDescriptor(preferenceHandlers({ db, relay }));
+  const maxReceive = Math.max(settings.maxReceiveBytes, config.maxRequestBytes);
+  const server = new Server({
+    'grpc.max_receive_message_length': maxReceive,
+    'grpc.max_send_message_length': settings.maxSendBytes,
+  });
+  server.addService(
+    descriptor.definition as unknown as ServiceDefinition,
+    adaptHandlers({
+      definition: descriptor.definition,
+      handlers: descriptor.handlers,
+      roles: descriptor.roles,
+      ...(descriptor.rules === undefined ? {} : { rules: descriptor.rules }),
+      // With LATHE_AUTH_MODE=none the kit passes no verifier; annotator tokens still need one
+      // to name the annotator, so ours is used in both modes (its JWT half is off in `none`).
+      verifier: settings.auth.mode === 'none' ? undefined : verifier,
+      domain: `lathe.${PREFERENCES_SERVICE}`,
+      log,
+    }),
+  );
+  const health = new HealthImplementation({ '': 'SERVING', [descriptor.fullName]: 'SERVING' });
+  health.addToServer(server);
+  reflectionFor(descriptor.fullName, descriptor.protoFile, protoDir).addToServer(server);
+  const port = await new Promise<number>((resolve, reject) => {
+    server.bindAsync(
+      `${settings.host}:${String(settings.port)}`,
+      serverCredentials(settings.tls),
+      (error, bound) => {
+        if (error === null) resolve(bound);
+        else
+          reject(
+            new Error(
+              `cannot listen on ${settings.host}:${String(settings.port)}: ${error.message}`,
+              { cause: error },
+            ),
+          );
+      },
+    );
+  });
+  const web = await startWebPage({
+    db,
+    relay,
+    verifier,
+    host: config.webHost,
+    port: config.webPort,
+    log,
+  });
+  return {
+    port,
+    webPort: web.port,
+    db,
+    relay,
+    shutdown: async (graceMs) => {
+      health.setStatus('', 'NOT_SERVING');
+      health.setStatus(descriptor.fullName, 'NOT_SERVING');
+      const forced = await new Promise<boolean>((resolve) => {
+        const timer = setTimeout(() => {
+          server.forceShutdown();
+          resolve(true);
+        }, graceMs);
+        server.tryShutdown(() => {
+          clearTimeout(timer);
+          resolve(false);
+        });
+      });
+      await web.close();
+      await relay.stop();
+      await bus.close();
+      await db.close();
+      return { forced };
+    },
+  };
+}
