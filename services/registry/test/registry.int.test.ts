@@ -3,7 +3,9 @@ import { cp, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { status } from '@grpc/grpc-js';
 import { connectJetStreamBus, type EventBus, type EventType } from '@lathe/bus';
+import type { ModelVersionRef } from '@lathe/contracts/lathe/common/v1/model_ref';
 import { ModelKind, type ModelVersion } from '@lathe/contracts/lathe/registry/v1/model';
+import { RegisterAdapterRequest } from '@lathe/contracts/lathe/registry/v1/registry_service';
 import { uniqueName } from '@lathe/testkit';
 import {
   SeededRandom,
@@ -36,6 +38,33 @@ const DATA = join(STORIES, '../../data/sft/alpaca_tiny.json');
 async function sameFiles(a: string, b: string, paths: readonly string[]): Promise<void> {
   for (const p of paths)
     expect(Buffer.compare(await readFile(join(a, p)), await readFile(join(b, p))), p).toBe(0);
+}
+
+type AdapterFile = {
+  path: string;
+  artifact: { sha256: string; sizeBytes: number; mediaType: string; uri: string };
+};
+
+/** Puts a PEFT adapter's two files in the registry's artifact namespace, as a trainer does. */
+async function storeAdapterFiles(fx: RegistryFixture, dir: string): Promise<AdapterFile[]> {
+  const files: AdapterFile[] = [];
+  for (const path of ['adapter_config.json', 'adapter_model.safetensors']) {
+    const info = await fx.runtime.artifacts.put(await readFile(join(dir, path)));
+    files.push({
+      path,
+      artifact: { sha256: info.sha256, sizeBytes: info.size, mediaType: '', uri: '' },
+    });
+  }
+  return files;
+}
+
+/** A RegisterAdapter request without training provenance. */
+function plainAdapterRequest(
+  name: string,
+  base: ModelVersionRef,
+  files: AdapterFile[],
+): RegisterAdapterRequest {
+  return RegisterAdapterRequest.fromPartial({ name, base, files });
 }
 
 describe.skipIf(STORIES_MISSING !== '')('registry on PostgreSQL, NATS and the object store', () => {
@@ -137,14 +166,7 @@ describe.skipIf(STORIES_MISSING !== '')('registry on PostgreSQL, NATS and the ob
     expect(result.status).toBe('completed');
     adapterDir = result.outputDir!;
     const c = fx.client();
-    const files = [];
-    for (const path of ['adapter_config.json', 'adapter_model.safetensors']) {
-      const info = await fx.runtime.artifacts.put(await readFile(join(adapterDir, path)));
-      files.push({
-        path,
-        artifact: { sha256: info.sha256, sizeBytes: info.size, mediaType: '', uri: '' },
-      });
-    }
+    const files = await storeAdapterFiles(fx, adapterDir);
     const request = {
       name: 'support-bot',
       base: base.ref!,
@@ -181,29 +203,10 @@ describe.skipIf(STORIES_MISSING !== '')('registry on PostgreSQL, NATS and the ob
       baseModel: STORIES,
       tensors: initLoraTensors(wrong, lora, SeededRandom.fromSeed(1)),
     });
-    const files = [];
-    for (const path of ['adapter_config.json', 'adapter_model.safetensors']) {
-      const info = await fx.runtime.artifacts.put(await readFile(join(dir, path)));
-      files.push({
-        path,
-        artifact: { sha256: info.sha256, sizeBytes: info.size, mediaType: '', uri: '' },
-      });
-    }
+    const files = await storeAdapterFiles(fx, dir);
     const c = fx.client();
     const err = await c
-      .registerAdapter({
-        name: 'misfit',
-        base: base.ref!,
-        files,
-        trainingJobId: '',
-        dataset: undefined,
-        metrics: {},
-        method: '',
-        description: '',
-        labels: {},
-        idempotencyKey: '',
-        quantizedBase: undefined,
-      })
+      .registerAdapter(plainAdapterRequest('misfit', base.ref!, files))
       .catch((e: unknown) => e);
     expect(err).toMatchObject({ code: status.INVALID_ARGUMENT });
     expect((err as { details: { errorInfo: { reason: string } } }).details.errorInfo.reason).toBe(
@@ -284,6 +287,34 @@ describe.skipIf(STORIES_MISSING !== '')('registry on PostgreSQL, NATS and the ob
     expect(maxDiff).toBeLessThan(1e-4);
   }, 180_000);
 
+  it('refuses the adapter for a base whose chat template differs, saying what differs', async () => {
+    const dir = join(tmp, 'stories-chat');
+    await cp(STORIES, dir, { recursive: true });
+    const tc = JSON.parse(await readFile(join(dir, 'tokenizer_config.json'), 'utf8')) as object;
+    await writeFile(
+      join(dir, 'tokenizer_config.json'),
+      JSON.stringify({
+        ...tc,
+        chat_template: '{% for m in messages %}{{ m.content }}{% endfor %}',
+      }),
+    );
+    const other = (await uploadModelDir(fx.client().channel, 'stories260k-chat', dir)).version!;
+    const registry = fx.runtime.registry;
+    const adapterRecord = await registry.resolve({ name: 'support-bot', version: 1 });
+    const otherRecord = await registry.resolve({ name: other.ref!.name, version: 1 });
+    const err = await registry.checkAdapterFor(adapterRecord, otherRecord).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: status.FAILED_PRECONDITION });
+    expect(String((err as Error).message)).toMatch(
+      /base files differ.*chat template differs \(base hashes to [0-9a-f]{12}…, adapter trained with none\)/,
+    );
+    await expect(
+      registry.checkAdapterFor(
+        adapterRecord,
+        await registry.resolve({ name: 'stories260k', version: 1 }),
+      ),
+    ).resolves.toBeUndefined();
+  }, 60_000);
+
   it('moves an alias with compare-and-set: of two concurrent moves exactly one wins', async () => {
     const model = await loadLlamaModel(STORIES);
     const lora = createLoraConfig({
@@ -294,31 +325,11 @@ describe.skipIf(STORIES_MISSING !== '')('registry on PostgreSQL, NATS and the ob
     const tensors = initLoraTensors(model.config, lora, SeededRandom.fromSeed(3));
     const dir = join(tmp, 'adapter-2');
     await saveLoraAdapter(dir, { config: lora, baseModel: STORIES, tensors });
-    const files = [];
-    for (const path of ['adapter_config.json', 'adapter_model.safetensors']) {
-      const info = await fx.runtime.artifacts.put(await readFile(join(dir, path)));
-      files.push({
-        path,
-        artifact: { sha256: info.sha256, sizeBytes: info.size, mediaType: '', uri: '' },
-      });
-    }
+    const files = await storeAdapterFiles(fx, dir);
     const a = fx.client();
     const b = fx.client();
-    const v2 = (
-      await a.registerAdapter({
-        name: 'support-bot',
-        base: base.ref!,
-        files,
-        trainingJobId: '',
-        dataset: undefined,
-        metrics: {},
-        method: '',
-        description: '',
-        labels: {},
-        idempotencyKey: '',
-        quantizedBase: undefined,
-      })
-    ).version!;
+    const v2 = (await a.registerAdapter(plainAdapterRequest('support-bot', base.ref!, files)))
+      .version!;
     expect(v2.ref!.version).toBe(2);
     const results = await Promise.allSettled([
       a.setAlias({

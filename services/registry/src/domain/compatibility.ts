@@ -17,7 +17,7 @@ export function compatibilityDifferences(
   const out: string[] = [];
   if (expected.baseManifestSha256 !== actual.baseManifestSha256)
     out.push(
-      `base weights differ (manifest ${actual.baseManifestSha256.slice(0, 12)}…, adapter trained on ${expected.baseManifestSha256.slice(0, 12)}…)`,
+      `base files differ (manifest ${actual.baseManifestSha256.slice(0, 12)}…, adapter trained on ${expected.baseManifestSha256.slice(0, 12)}…)`,
     );
   const eq = describeQuantization(expected.quantization);
   const aq = describeQuantization(actual.quantization);
