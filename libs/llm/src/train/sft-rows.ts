@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { loadSftData } from '../data/load-sft-data.js';
 import { packSequences, type PackedRow, type PackingStats } from '../data/pack-sequences.js';
 import type { RejectedRecord } from '../data/read-data-file.js';
-import { tokenizeExample } from '../data/tokenize-example.js';
+import { tokenizeExample, type TokenizedExample } from '../data/tokenize-example.js';
 import { DataFileError } from '../data/data-file-error.js';
 import type { SeededRandom } from '../optim/seeded-random.js';
 import type { TextTokenizer } from '../tokenizer/text-tokenizer.js';
@@ -43,7 +43,18 @@ export async function prepareSftRows(
     )
     .digest('hex');
   const data = await loadSftData(path, { skipBadRecords: options.skipBadRecords });
-  const tokenized = data.examples.map((e) => tokenizeExample(e.example, tokenizer));
+  const rejected = [...data.rejected];
+  const tokenized: TokenizedExample[] = [];
+  for (const e of data.examples) {
+    try {
+      tokenized.push(tokenizeExample(e.example, tokenizer));
+    } catch (cause) {
+      // A chat template may refuse a conversation (raise_exception, e.g. roles that do not alternate).
+      const reason = `cannot apply the chat template: ${(cause as Error).message}`;
+      if (!options.skipBadRecords) throw new DataFileError(path, e.line, reason, { cause });
+      rejected.push({ line: e.line, reason });
+    }
+  }
   const order = tokenized.map((_, i) => i);
   options.order?.shuffle(order);
   const { rows, stats } = packSequences(
@@ -61,10 +72,10 @@ export async function prepareSftRows(
   return {
     path,
     sha256,
-    examples: data.examples.length,
+    examples: tokenized.length,
     rows,
     stats,
-    rejected: data.rejected,
+    rejected,
     targetTokens,
   };
 }
