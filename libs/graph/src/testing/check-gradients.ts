@@ -16,10 +16,13 @@ export interface GradientCheckCase {
 
 /** Analytic and numeric gradient of one input. */
 export interface InputGradientCheck {
+  /** The autodiff gradient, flattened. */
   readonly analytic: Float64Array;
+  /** The central-difference gradient, flattened. */
   readonly numeric: Float64Array;
-  /** max |analytic − numeric| / (atol + |numeric|) style figures are left to the caller; these are raw. */
+  /** max over elements of |analytic − numeric|; callers set the tolerance. */
   readonly maxAbsError: number;
+  /** max over elements of |numeric|, to scale a relative tolerance. */
   readonly maxAbsValue: number;
 }
 
