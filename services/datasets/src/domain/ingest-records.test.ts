@@ -1,0 +1,141 @@
+import { Readable } from 'node:stream';
+import { DatasetKind, RecordFormat } from '@lathe/contracts/lathe/datasets/v1/dataset';
+import { describe, expect, it } from 'vitest';
+import type { StagedRecord } from './ingest-records.js';
+import { FormatKindMismatchError, ingestRecords } from './ingest-records.js';
+import { jsonlLines } from './jsonl-lines.js';
+
+function chunksOf(text: string, size: number): AsyncIterable<Uint8Array> {
+  const bytes = Buffer.from(text, 'utf8');
+  const parts = [];
+  for (let i = 0; i < bytes.length; i += size) parts.push(bytes.subarray(i, i + size));
+  // A stream: each chunk arrives on its own turn, as from a socket.
+  return Readable.from(parts, { objectMode: true });
+}
+
+async function ingest(
+  text: string,
+  format: RecordFormat,
+  kind = DatasetKind.DATASET_KIND_SFT,
+  chunk = 7,
+) {
+  const staged: StagedRecord[] = [];
+  const result = await ingestRecords(chunksOf(text, chunk), {
+    format,
+    kind,
+    maxReported: 2,
+    batchSize: 2,
+    stage: (batch) => {
+      staged.push(...batch);
+      return Promise.resolve();
+    },
+  });
+  return { result, staged };
+}
+
+describe('jsonlLines', () => {
+  it('numbers lines across chunk boundaries, multi-byte characters split between chunks, and CRLF', async () => {
+    const text = 'ab\r\n\nçé€\nlast';
+    for (const size of [1, 2, 3, 100]) {
+      const lines = [];
+      for await (const l of jsonlLines(chunksOf(text, size))) lines.push(l);
+      expect(lines).toEqual([
+        { line: 1, text: 'ab' },
+        { line: 2, text: '' },
+        { line: 3, text: 'çé€' },
+        { line: 4, text: 'last' },
+      ]);
+    }
+  });
+});
+
+describe('ingestRecords', () => {
+  const good = (i: number): string => JSON.stringify({ instruction: `q${i}`, output: `a${i}` });
+
+  it('keeps good lines, reports bad ones by line number, and the counts add up', async () => {
+    const lines = [
+      good(1),
+      '{oops',
+      good(2),
+      '',
+      '{"instruction": 3, "output": "x"}',
+      good(3),
+      '[1]',
+      good(4),
+    ];
+    const { result, staged } = await ingest(lines.join('\n'), RecordFormat.RECORD_FORMAT_ALPACA);
+    expect(staged.map((s) => s.line)).toEqual([1, 3, 6, 8]);
+    expect(result.acceptedCount).toBe(4);
+    expect(result.rejectedCount).toBe(3);
+    expect(result.acceptedCount + result.rejectedCount).toBe(lines.filter((l) => l !== '').length);
+    // Only two are listed (maxReported), in line order, but all three are counted.
+    expect(result.rejected.map((r) => [r.line, r.reason])).toEqual([
+      [2, expect.stringMatching(/^not valid JSON/)],
+      [5, '"instruction" must be a string'],
+    ]);
+    expect(result.rejected[1]?.fieldPath).toBe('instruction');
+    expect(staged[0]?.record).toEqual({
+      type: 'conversation',
+      messages: [
+        { role: 'user', content: 'q1' },
+        { role: 'assistant', content: 'a1' },
+      ],
+    });
+  });
+
+  it('detects the format from the first parsable line and rejects lines of another format', async () => {
+    const lines = [
+      'not json',
+      JSON.stringify({
+        conversations: [
+          { from: 'human', value: 'hi' },
+          { from: 'gpt', value: 'hello' },
+        ],
+      }),
+      good(1),
+    ];
+    const { result, staged } = await ingest(lines.join('\n'), RecordFormat.RECORD_FORMAT_AUTO);
+    expect(result.detectedFormat).toBe(RecordFormat.RECORD_FORMAT_SHAREGPT);
+    expect(staged.map((s) => s.line)).toEqual([2]);
+    expect(result.rejected.map((r) => r.reason)).toEqual([
+      expect.stringMatching(/^not valid JSON/),
+      'a alpaca record in a sharegpt upload',
+    ]);
+  });
+
+  it('normalizes the same conversation from chat, ShareGPT and Alpaca to one record id', async () => {
+    const chat = JSON.stringify({
+      messages: [
+        { role: 'user', content: 'q' },
+        { role: 'assistant', content: 'a' },
+      ],
+    });
+    const share = JSON.stringify({
+      conversations: [
+        { from: 'human', value: 'q' },
+        { from: 'gpt', value: 'a' },
+      ],
+    });
+    const alpaca = JSON.stringify({ instruction: 'q', output: 'a' });
+    const ids = [];
+    for (const [line, format] of [
+      [chat, RecordFormat.RECORD_FORMAT_CHAT],
+      [share, RecordFormat.RECORD_FORMAT_SHAREGPT],
+      [alpaca, RecordFormat.RECORD_FORMAT_ALPACA],
+    ] as const)
+      ids.push((await ingest(line, format)).staged[0]?.id);
+    expect(new Set(ids).size).toBe(1);
+    expect(ids[0]).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  it('refuses a stated format of the other kind before reading, and rejects such lines under AUTO', async () => {
+    await expect(ingest(good(1), RecordFormat.RECORD_FORMAT_HH_RLHF)).rejects.toBeInstanceOf(
+      FormatKindMismatchError,
+    );
+    const pair = JSON.stringify({ prompt: 'p', chosen: 'c', rejected: 'r' });
+    const { result } = await ingest(pair, RecordFormat.RECORD_FORMAT_AUTO);
+    expect(result.rejected[0]?.reason).toBe(
+      'a preference_pairs record cannot go into a sft dataset',
+    );
+  });
+});
