@@ -23,6 +23,9 @@ export const COMMANDS: ReadonlyMap<string, () => Promise<Command>> = new Map<
   ['generate', () => import('./commands/generate.js')],
   ['grads', () => import('./commands/grads.js')],
   ['quantize', () => import('./commands/quantize.js')],
+  ['models', () => import('./commands/models.js')],
+  ['adapters', () => import('./commands/adapters.js')],
+  ['alias', () => import('./commands/alias.js')],
 ]);
 
 /** `lathe --help`: every command with its summary. */

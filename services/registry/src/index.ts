@@ -12,3 +12,7 @@ export { Registry } from './domain/registry.js';
 export type { ModelSelector, RegistryDeps, VersionMetadata } from './domain/registry.js';
 export { buildManifest, manifestText } from './domain/manifest.js';
 export type { Manifest, ManifestFile } from './domain/manifest.js';
+export { downloadToDir, resumePointOf } from './client/download-to-dir.js';
+export type { DownloadToDirOptions, ResumePoint } from './client/download-to-dir.js';
+export { uploadModelDir } from './client/upload-model-dir.js';
+export type { UploadModelDirOptions } from './client/upload-model-dir.js';

@@ -1,0 +1,98 @@
+import { resolve } from 'node:path';
+import { ModelKind } from '@lathe/contracts/lathe/registry/v1/model';
+import { downloadToDir, resumePointOf } from '@lathe/registry';
+import { CommandArgs } from '../command-args.js';
+import { reportFailure } from '../report-failure.js';
+import {
+  REGISTRY_FLAGS,
+  REGISTRY_FLAG_TYPES,
+  parseModelRef,
+  registryClient,
+  splitPositionals,
+} from './registry-connection.js';
+
+/** One line for `lathe --help`. */
+export const summary = 'list registered LoRA adapters, or pull one into a directory';
+
+/** Every flag; printed by `lathe adapters --help`. */
+export const usage = `usage: lathe adapters list [--prefix P]
+       lathe adapters pull NAME@VERSION|NAME@ALIAS --out DIR
+
+list   one line per adapter model: name, latest version, aliases
+pull   downloads the adapter's files into DIR, each checked against the sha256 the registry
+       sends first; run it again after an interruption and it resumes where it stopped.
+
+options:
+  --prefix P        list only names starting with P
+  --out DIR         where pull writes (created)
+${REGISTRY_FLAGS}
+  -h, --help        this help`;
+
+/**
+ * `lathe adapters list|pull`.
+ *
+ * @returns 0 done, 1 refused by the registry or unreachable, 2 a usage error
+ */
+export async function run(argv: string[]): Promise<number> {
+  const { words, flags } = splitPositionals(argv);
+  let args: CommandArgs | 'help';
+  try {
+    args = CommandArgs.parse(flags, { prefix: 'string', out: 'string', ...REGISTRY_FLAG_TYPES });
+    if (args !== 'help') {
+      if (words[0] === 'pull') {
+        if (words.length !== 2)
+          throw new Error('expected: lathe adapters pull NAME@ALIAS --out DIR');
+        parseModelRef(words[1] ?? '');
+        args.required('out');
+      } else if (words[0] !== 'list' || words.length !== 1)
+        throw new Error('expected: lathe adapters list | lathe adapters pull NAME@ALIAS --out DIR');
+    }
+  } catch (err) {
+    process.stderr.write(
+      `lathe adapters: ${(err as Error).message}\n(see lathe adapters --help)\n`,
+    );
+    return 2;
+  }
+  if (args === 'help') {
+    process.stdout.write(`${usage}\n`);
+    return 0;
+  }
+  const client = registryClient({ registry: args.string('registry'), token: args.string('token') });
+  try {
+    if (words[0] === 'list') {
+      const { models } = await client.listModels({
+        kind: ModelKind.MODEL_KIND_ADAPTER,
+        namePrefix: args.string('prefix') ?? '',
+        labels: {},
+        page: undefined,
+      });
+      for (const m of models) {
+        const aliases = Object.entries(m.aliases)
+          .sort(([a], [b]) => (a < b ? -1 : 1))
+          .map(([a, v]) => `${a}=${String(v)}`)
+          .join(',');
+        process.stdout.write(`${m.name}\t${String(m.latestVersion)}\t${aliases}\n`);
+      }
+      return 0;
+    }
+    const ref = parseModelRef(words[1] ?? '');
+    const out = resolve(args.required('out'));
+    // Resolve an alias once, so a resumed pull keeps fetching the same version.
+    const { version } = await client.getModelVersion({ ref, includeDeleted: false });
+    const exact = {
+      name: ref.name,
+      selector: { $case: 'version' as const, version: version?.ref?.version ?? 0 },
+    };
+    const resume = await resumePointOf(out, version?.files ?? []);
+    if (resume !== undefined || (version?.files.length ?? 0) === 0)
+      await downloadToDir(client.channel, exact, out, resume === undefined ? {} : { resume });
+    process.stdout.write(
+      `${ref.name}@${String(version?.ref?.version ?? 0)} sha256:${version?.ref?.manifestSha256 ?? ''} -> ${out}\n`,
+    );
+    return 0;
+  } catch (err) {
+    return reportFailure(err);
+  } finally {
+    client.close();
+  }
+}

@@ -1,0 +1,75 @@
+import { CommandArgs } from '../command-args.js';
+import { reportFailure } from '../report-failure.js';
+import {
+  REGISTRY_FLAGS,
+  REGISTRY_FLAG_TYPES,
+  registryClient,
+  splitPositionals,
+} from './registry-connection.js';
+
+/** One line for `lathe --help`. */
+export const summary = 'point a model alias (e.g. prod) at a version, compare-and-set';
+
+/** Every flag; printed by `lathe alias --help`. */
+export const usage = `usage: lathe alias set NAME VERSION ALIAS [--expect V] [--reason TEXT]
+
+Moves ALIAS of NAME to VERSION (0 removes it) only if it points where expected: by default
+where it points now (read first), or --expect V (0: the alias must not exist). A concurrent
+move in between fails with the version it now points at; nothing changes.
+
+options:
+  --expect V        the version ALIAS must point at now
+  --reason TEXT     kept in the alias history
+${REGISTRY_FLAGS}
+  -h, --help        this help`;
+
+/**
+ * `lathe alias set`.
+ *
+ * @returns 0 moved, 1 refused (e.g. a concurrent move) or unreachable, 2 a usage error
+ */
+export async function run(argv: string[]): Promise<number> {
+  const { words, flags } = splitPositionals(argv);
+  let args: CommandArgs | 'help';
+  try {
+    args = CommandArgs.parse(flags, { expect: 'string', reason: 'string', ...REGISTRY_FLAG_TYPES });
+    if (
+      args !== 'help' &&
+      (words.length !== 4 || words[0] !== 'set' || !/^[0-9]+$/.test(words[2] ?? ''))
+    )
+      throw new Error('expected: lathe alias set NAME VERSION ALIAS');
+  } catch (err) {
+    process.stderr.write(`lathe alias: ${(err as Error).message}\n(see lathe alias --help)\n`);
+    return 2;
+  }
+  if (args === 'help') {
+    process.stdout.write(`${usage}\n`);
+    return 0;
+  }
+  const [, name = '', versionText = '', alias = ''] = words;
+  const client = registryClient({ registry: args.string('registry'), token: args.string('token') });
+  try {
+    let expected = args.integer('expect');
+    if (expected === undefined) {
+      const model = (
+        await client.listModels({ kind: 0, namePrefix: name, labels: {}, page: undefined })
+      ).models.find((m) => m.name === name);
+      expected = model?.aliases[alias] ?? 0;
+    }
+    const { change } = await client.setAlias({
+      name,
+      alias,
+      version: Number(versionText),
+      expectedCurrentVersion: expected,
+      reason: args.string('reason') ?? '',
+    });
+    process.stdout.write(
+      `${name}@${alias}: ${String(change?.fromVersion ?? 0)} -> ${String(change?.toVersion ?? 0)}\n`,
+    );
+    return 0;
+  } catch (err) {
+    return reportFailure(err);
+  } finally {
+    client.close();
+  }
+}

@@ -1,0 +1,50 @@
+import { RegistryServiceService } from '@lathe/contracts/lathe/registry/v1/registry_service';
+import { createClient, type LatheClient } from '@lathe/service-kit';
+
+/** The registry commands' shared flags, as their usage prints them. */
+export const REGISTRY_FLAGS = `connection:
+  --registry ADDR   registry address (default $LATHE_REGISTRY_ADDR, else 127.0.0.1:50065)
+  --token JWT       bearer token (default $LATHE_TOKEN; none when unset)`;
+
+/** Flag types of the connection flags, for CommandArgs.parse. */
+export const REGISTRY_FLAG_TYPES = { registry: 'string', token: 'string' } as const;
+
+/** A registry client from --registry / --token or their environment variables. */
+export function registryClient(flags: {
+  registry: string | undefined;
+  token: string | undefined;
+}): LatheClient<typeof RegistryServiceService> {
+  const address = flags.registry ?? process.env['LATHE_REGISTRY_ADDR'] ?? '127.0.0.1:50065';
+  const token = flags.token ?? process.env['LATHE_TOKEN'];
+  return createClient(RegistryServiceService, address, {
+    idempotent: ['getModelVersion', 'listModels', 'listModelVersions'],
+    deadlineMs: 600_000,
+    ...(token === undefined || token === '' ? {} : { token }),
+  });
+}
+
+/**
+ * Splits `lathe <command> <positionals...> --flags...`: the leading words before the first
+ * flag, and the rest for CommandArgs.
+ */
+export function splitPositionals(argv: readonly string[]): { words: string[]; flags: string[] } {
+  const i = argv.findIndex((a) => a.startsWith('-'));
+  return i === -1
+    ? { words: [...argv], flags: [] }
+    : { words: argv.slice(0, i), flags: argv.slice(i) };
+}
+
+/** Parses `NAME@VERSION` or `NAME@ALIAS` into a ModelRef; a bare NAME is refused. */
+export function parseModelRef(text: string): {
+  name: string;
+  selector: { $case: 'version'; version: number } | { $case: 'alias'; alias: string };
+} {
+  const at = text.lastIndexOf('@');
+  if (at <= 0 || at === text.length - 1)
+    throw new Error(`"${text}" must be NAME@VERSION or NAME@ALIAS`);
+  const name = text.slice(0, at);
+  const sel = text.slice(at + 1);
+  return /^[0-9]+$/.test(sel)
+    ? { name, selector: { $case: 'version', version: Number(sel) } }
+    : { name, selector: { $case: 'alias', alias: sel } };
+}
