@@ -3,7 +3,7 @@
 // Each measurement runs in its own process, one after another, so peak RSS is per measurement.
 //
 //   node --conditions=lathe-source --import tsx bench/src/train-step.ts [--threads 2] [--batch 4]
-//        [--seq 256] [--steps 5] [--warmup 2] [--rank 8] [--targets q_proj,v_proj]
+//        [--seq 256] [--steps 5] [--warmup 2] [--rank 8] [--targets q_proj,v_proj] [--rounds 2]
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -39,8 +39,10 @@ const { values } = parseArgs({
     rank: { type: 'string', default: '8' },
     targets: { type: 'string', default: 'q_proj,v_proj' },
     only: { type: 'string' },
+    rounds: { type: 'string', default: '2' },
   },
 });
+const rounds = Number(values.rounds);
 const opts = {
   threads: Number(values.threads),
   batch: Number(values.batch),
@@ -148,30 +150,48 @@ async function main(): Promise<void> {
   process.stdout.write(
     `Llama ${(params / 1e6).toFixed(1)}M params (D ${BENCH_CONFIG.hidden_size}, ${BENCH_CONFIG.num_hidden_layers} layers, ` +
       `${BENCH_CONFIG.num_attention_heads}/${BENCH_CONFIG.num_key_value_heads} heads, F ${BENCH_CONFIG.intermediate_size}, V ${BENCH_CONFIG.vocab_size}), ` +
-      `batch ${opts.batch} x ${opts.seq}, ${opts.threads} threads, LoRA r ${opts.rank} on ${opts.targets.join(',')}; median of ${opts.steps} steps after ${opts.warmup} warm-up\n`,
+      `batch ${opts.batch} x ${opts.seq}, ${opts.threads} threads, LoRA r ${opts.rank} on ${opts.targets.join(',')}; ${opts.steps} steps after ${opts.warmup} warm-up, ${rounds} alternating rounds\n`,
   );
+  // Lathe and PyTorch alternate, round after round, so that load from elsewhere on the machine
+  // falls on both; the best step of all rounds is the least disturbed figure, the median the
+  // typical one.
   for (const method of ['lora', 'full'] as const) {
-    const lathe = runChild(process.execPath, [
-      ...process.execArgv,
-      self,
-      '--only',
-      method,
-      ...shared,
-    ]);
-    const torch = runChild('/usr/bin/python3', [
-      torchScript,
-      '--config',
-      JSON.stringify(BENCH_CONFIG),
-      '--method',
-      method,
-      ...shared,
-    ]);
+    const lathe: Measurement[] = [];
+    const torch: Measurement[] = [];
+    for (let round = 0; round < rounds; round++) {
+      lathe.push(
+        runChild(process.execPath, [...process.execArgv, self, '--only', method, ...shared]),
+      );
+      torch.push(
+        runChild('/usr/bin/python3', [
+          torchScript,
+          '--config',
+          JSON.stringify(BENCH_CONFIG),
+          '--method',
+          method,
+          ...shared,
+        ]),
+      );
+    }
+    const l = summarize(lathe);
+    const t = summarize(torch);
+    const tokens = opts.batch * opts.seq;
     process.stdout.write(
-      `${method.padEnd(4)}  lathe ${lathe.median_s.toFixed(3)} s/step ${lathe.tokens_per_s.toFixed(0)} tok/s (RSS ${lathe.peak_rss_mib.toFixed(0)} MiB, setup ${lathe.setup_s?.toFixed(1)} s)` +
-        `  pytorch ${torch.median_s.toFixed(3)} s/step ${torch.tokens_per_s.toFixed(0)} tok/s (RSS ${torch.peak_rss_mib.toFixed(0)} MiB)` +
-        `  lathe/pytorch ${(lathe.tokens_per_s / torch.tokens_per_s).toFixed(2)}x\n`,
+      `${method.padEnd(4)}  lathe best ${l.best.toFixed(3)} s (${(tokens / l.best).toFixed(0)} tok/s) median ${l.median.toFixed(3)} s, peak RSS ${l.rss.toFixed(0)} MiB` +
+        `  |  pytorch best ${t.best.toFixed(3)} s (${(tokens / t.best).toFixed(0)} tok/s) median ${t.median.toFixed(3)} s, peak RSS ${t.rss.toFixed(0)} MiB` +
+        `  |  speed-up best ${(t.best / l.best).toFixed(2)}x, median ${(t.median / l.median).toFixed(2)}x\n`,
     );
   }
+}
+
+/** Best and median step time over all rounds, and the largest peak RSS. */
+function summarize(ms: readonly Measurement[]): { best: number; median: number; rss: number } {
+  const times = ms.flatMap((m) => m.times_s).sort((a, b) => a - b);
+  return {
+    best: times[0] ?? NaN,
+    median: times[Math.floor(times.length / 2)] ?? NaN,
+    rss: Math.max(...ms.map((m) => m.peak_rss_mib)),
+  };
 }
 
 await main();
