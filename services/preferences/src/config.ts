@@ -56,4 +56,12 @@ export const preferencesEnvSchema = {
     { min: 1024, max: 2 ** 31 - 1 },
     16 * 1024 * 1024,
   ),
+  datasetsAddress: env.optionalString(
+    'LATHE_PREFERENCES_DATASETS_ADDRESS',
+    'host:port of the datasets service, for SnapshotToDataset; unset: snapshots fail FAILED_PRECONDITION',
+  ),
+  datasetsToken: env.optionalString(
+    'LATHE_PREFERENCES_DATASETS_TOKEN',
+    'bearer JWT with the dataset-editor role sent to the datasets service',
+  ),
 };

@@ -22,7 +22,9 @@ import { PREFERENCES_DEFAULT_PORT, PREFERENCES_SERVICE } from './config.js';
 import { FieldChecks, LIMITS } from './domain/field-limits.js';
 import { checkItems } from './domain/item-checks.js';
 import { taskAgreement } from './domain/task-agreement.js';
+import type { DatasetsWriter } from './clients/datasets.js';
 import type { OutboxRelay } from './events/outbox.js';
+import { snapshotTask } from './store/snapshots.js';
 import { createAnnotator, issueToken, revokeToken } from './store/annotators.js';
 import { listAssignments, nextAssignment } from './store/assignments.js';
 import { once } from './store/idempotency.js';
@@ -100,12 +102,25 @@ export const preferenceRules: RequestRules<Definition> = {
       .check(r.pairs.length > 0, 'pairs', 'must hold at least one pair')
       .required('idempotencyKey', r.idempotencyKey),
   getAgreement: (r, v) => v.required('taskId', r.taskId),
+  snapshotToDataset: (r, v) =>
+    v
+      .required('taskId', r.taskId)
+      .resourceName('dataset', r.dataset)
+      .check(
+        r.minAgreement === undefined || (r.minAgreement >= 0.5 && r.minAgreement <= 1),
+        'minAgreement',
+        'must be in [0.5, 1]',
+      )
+      .check(r.minJudgements >= 0, 'minJudgements', 'must not be negative')
+      .check(r.evalFraction >= 0 && r.evalFraction <= 0.5, 'evalFraction', 'must be in [0, 0.5]'),
 };
 
 /** What the handlers work with. */
 export interface PreferenceDeps {
   readonly db: SqlClient;
   readonly relay: OutboxRelay;
+  /** The datasets service, for snapshots; undefined when no address is configured. */
+  readonly datasets: DatasetsWriter | undefined;
 }
 
 function throwIfAny(checks: FieldChecks): void {
@@ -139,7 +154,7 @@ function nextToken(offset: number, count: number, total: number): string {
 
 const DEFAULT_LEASE_MS = 30 * 60 * 1000;
 
-/** The rpcs, over the store. SnapshotToDataset and ImportItemsFromDataset are not built yet. */
+/** The rpcs, over the store. ImportItemsFromDataset is not built yet (UNIMPLEMENTED). */
 export function preferenceHandlers(deps: PreferenceDeps): ServiceHandlers<Definition> {
   const { db, relay } = deps;
   return {
@@ -290,6 +305,22 @@ export function preferenceHandlers(deps: PreferenceDeps): ServiceHandlers<Defini
         agreement: taskAgreement(r.taskId, task.annotators_per_item, verdicts),
         computeTime: new Date(),
       };
+    },
+    snapshotToDataset: async (r) => {
+      if (deps.datasets === undefined)
+        throw LatheError.failedPrecondition(
+          'snapshots need the datasets service: set LATHE_PREFERENCES_DATASETS_ADDRESS',
+          [
+            {
+              type: 'CONFIGURATION',
+              subject: 'LATHE_PREFERENCES_DATASETS_ADDRESS',
+              description: 'not set',
+            },
+          ],
+        );
+      const answer = await snapshotTask(db, deps.datasets, r);
+      relay.kick();
+      return answer;
     },
   };
 }

@@ -24,6 +24,7 @@ import { RateLimiter } from './domain/rate-limiter.js';
 import { PREFERENCE_EVENTS } from './events/preference-events.js';
 import { OutboxRelay } from './events/outbox.js';
 import { preferenceHandlers, preferencesDescriptor } from './server.js';
+import { datasetsWriter } from './clients/datasets.js';
 import { startWebPage } from './web/web-server.js';
 
 /** A running preferences service. */
@@ -90,7 +91,11 @@ export async function startPreferences(
       config.adminToken === undefined ? undefined : hashTokenSecret(config.adminToken),
     limiter: new RateLimiter(config.ratePerSecond, config.rateBurst),
   });
-  const descriptor = preferencesDescriptor(preferenceHandlers({ db, relay }));
+  const datasets =
+    config.datasetsAddress === undefined
+      ? undefined
+      : datasetsWriter(config.datasetsAddress, config.datasetsToken);
+  const descriptor = preferencesDescriptor(preferenceHandlers({ db, relay, datasets }));
   const maxReceive = Math.max(settings.maxReceiveBytes, config.maxRequestBytes);
   const server = new Server({
     'grpc.max_receive_message_length': maxReceive,
@@ -103,8 +108,7 @@ export async function startPreferences(
       handlers: descriptor.handlers,
       roles: descriptor.roles,
       ...(descriptor.rules === undefined ? {} : { rules: descriptor.rules }),
-      // With LATHE_AUTH_MODE=none the kit passes no verifier; annotator tokens still need one
-      // to name the annotator, so ours is used in both modes (its JWT half is off in `none`).
+      // LATHE_AUTH_MODE=none: no verifier, every caller is an anonymous admin (local use only).
       verifier: settings.auth.mode === 'none' ? undefined : verifier,
       domain: `lathe.${PREFERENCES_SERVICE}`,
       log,
@@ -156,6 +160,7 @@ export async function startPreferences(
         });
       });
       await web.close();
+      datasets?.close();
       await relay.stop();
       await bus.close();
       await db.close();

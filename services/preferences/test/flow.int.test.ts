@@ -4,9 +4,14 @@ import { status } from '@grpc/grpc-js';
 import { Choice } from '@lathe/contracts/lathe/preferences/v1/judgement';
 import type { Assignment } from '@lathe/contracts/lathe/preferences/v1/judgement';
 import { PairSourceKind } from '@lathe/contracts/lathe/preferences/v1/pair';
-import { isLatheError } from '@lathe/service-kit';
+import { DatasetServiceService } from '@lathe/contracts/lathe/datasets/v1/dataset_service';
+import { createClient, isLatheError } from '@lathe/service-kit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { JudgementSubmittedEvent, PairRecordedEvent } from '../src/events/preference-events.js';
+import {
+  JudgementSubmittedEvent,
+  PairRecordedEvent,
+  SnapshotCreatedEvent,
+} from '../src/events/preference-events.js';
 import { promptHash } from '../src/domain/item-checks.js';
 import { assistant, startHarness, user } from './harness.js';
 import type { Harness, PreferenceClient } from './harness.js';
@@ -51,12 +56,16 @@ describe('preferences flow on PostgreSQL and NATS', () => {
   let bus: EventBus;
   const judged: string[] = [];
   const pairs: string[] = [];
+  const snapshots: number[] = [];
 
   beforeAll(async () => {
-    h = await startHarness({
-      LATHE_PREFERENCES_RATE_PER_SECOND: '1000',
-      LATHE_PREFERENCES_RATE_BURST: '1000',
-    });
+    h = await startHarness(
+      {
+        LATHE_PREFERENCES_RATE_PER_SECOND: '1000',
+        LATHE_PREFERENCES_RATE_BURST: '1000',
+      },
+      { datasets: true },
+    );
     admin = await h.jwtClient(['admin']);
     for (const name of ['r1', 'r2', 'r3']) raters.push(await h.annotator(name));
     bus = await connectJetStreamBus({ servers: h.nats.url, name: 'preferences-test' });
@@ -65,10 +74,15 @@ describe('preferences flow on PostgreSQL and NATS', () => {
       async (e) => void judged.push(e.message.judgement?.id ?? ''),
       { durable: 'test-judged' },
     );
+    await bus.subscribe(
+      SnapshotCreatedEvent,
+      async (e) => void snapshots.push(e.message.pairCount),
+      { durable: 'test-snapshots' },
+    );
     await bus.subscribe(PairRecordedEvent, async (e) => void pairs.push(e.message.pairId), {
       durable: 'test-pairs',
     });
-  }, 60_000);
+  }, 120_000);
   afterAll(async () => {
     await bus.close();
     await h.close();
@@ -304,5 +318,112 @@ describe('preferences flow on PostgreSQL and NATS', () => {
       { id: 'two', duplicate_of: 'one', eval_overlap: false },
       { id: 'three', duplicate_of: null, eval_overlap: true },
     ]);
+  });
+
+  it('snapshots agreed pairs into a DPO dataset version through the datasets service, with provenance', async () => {
+    // min agreement 0.6 over k = 3: u2 (x, 2 of 3) passes; u4 (x, y, tie) has no majority; u5 has
+    // 2 judgements < k. Gold u1 and u3 enter with their gold answer (x); the direct pair too.
+    const answer = await admin.snapshotToDataset({
+      taskId,
+      dataset: 'helpfulness-prefs',
+      minAgreement: 0.6,
+      minJudgements: 0,
+      includeGold: true,
+      includeDirectPairs: true,
+      evalFraction: 0,
+      seed: 7,
+      description: 'flow test',
+    });
+    expect(answer).toMatchObject({
+      pairCount: 4,
+      excludedCount: 2,
+      datasetVersion: { dataset: 'helpfulness-prefs', version: 1 },
+    });
+    const datasets = createClient(DatasetServiceService, h.datasetsAddress ?? '', {
+      token: h.datasetsToken ?? '',
+      idempotent: [],
+    });
+    const { version } = await datasets.getDatasetVersion({
+      dataset: 'helpfulness-prefs',
+      version: 1,
+    });
+    datasets.close();
+    expect(version?.trainCount).toBe(4);
+    expect(version?.kind).toBe(2); // DATASET_KIND_PREFERENCE
+    const { rows } = await h.svc.db.query<{
+      item_id: string | null;
+      chosen_id: string | null;
+      annotators: string[];
+      votes: number;
+      judgements: number;
+      agreement: number;
+      gold: boolean;
+    }>(
+      'SELECT item_id, chosen_id, annotators, votes, judgements, agreement, gold FROM snapshot_pairs ORDER BY line',
+    );
+    const ids = raters.map((r) => r.id).sort();
+    expect(rows).toEqual([
+      {
+        item_id: 'u1',
+        chosen_id: 'x',
+        annotators: ids,
+        votes: 3,
+        judgements: 3,
+        agreement: 1,
+        gold: true,
+      },
+      {
+        item_id: 'u2',
+        chosen_id: 'x',
+        annotators: ids,
+        votes: 2,
+        judgements: 3,
+        agreement: 2 / 3,
+        gold: false,
+      },
+      {
+        item_id: 'u3',
+        chosen_id: 'x',
+        annotators: ids,
+        votes: 0,
+        judgements: 3,
+        agreement: 0,
+        gold: true,
+      },
+      {
+        item_id: null,
+        chosen_id: null,
+        annotators: [`annotator:${raters[1]?.id ?? ''}`],
+        votes: 1,
+        judgements: 1,
+        agreement: 1,
+        gold: false,
+      },
+    ]);
+    await h.svc.relay.drain();
+    const deadline = Date.now() + 10_000;
+    while (snapshots.length < 1 && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 100));
+    expect(snapshots).toEqual([4]);
+    // The snapshot closed u2: its judgements can no longer be revised.
+    const r1 = raters[0];
+    const { assignments } = await r1!.client.listAssignments({
+      taskId,
+      annotatorId: '',
+      state: 0,
+      page: undefined,
+    });
+    const u2 = assignments.find((a) => a.itemId === 'u2');
+    const closed = await failure(
+      r1!.client.submitJudgement({
+        assignmentId: u2?.id ?? '',
+        choice: Choice.CHOICE_A,
+        rationale: '',
+        timeSpent: undefined,
+        idempotencyKey: 'after-close',
+        expectedRevision: 3,
+      }),
+    );
+    expect(closed).toEqual({ code: status.FAILED_PRECONDITION, reason: 'ASSIGNMENT_NOT_HELD' });
   });
 });

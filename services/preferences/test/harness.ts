@@ -4,7 +4,12 @@ import { Role } from '@lathe/contracts/lathe/preferences/v1/annotator';
 import { PreferenceServiceService } from '@lathe/contracts/lathe/preferences/v1/preference_service';
 import { createClient, Logger } from '@lathe/service-kit';
 import type { LatheClient } from '@lathe/service-kit';
-import { signTestToken } from '@lathe/service-kit/testing';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { REPO_ROOT, signTestToken, spawnService } from '@lathe/service-kit/testing';
+import type { SpawnedService } from '@lathe/service-kit/testing';
 import { createTestDatabase, startNats } from '@lathe/testkit';
 import type { TestDatabase, TestNats } from '@lathe/testkit';
 import { startPreferences } from '../src/start-preferences.js';
@@ -22,6 +27,10 @@ export interface Harness {
   readonly db: TestDatabase;
   readonly nats: TestNats;
   readonly address: string;
+  /** The datasets service's address, when started. */
+  readonly datasetsAddress: string | undefined;
+  /** A dataset-reader-capable JWT for the datasets service, when started. */
+  readonly datasetsToken: string | undefined;
   /** A client authenticated with a JWT carrying `roles`. */
   jwtClient(roles: readonly string[]): Promise<PreferenceClient>;
   /** A client with a raw bearer token. */
@@ -34,10 +43,47 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-/** Starts the service; `env` adds or overrides variables (rate limits). */
-export async function startHarness(env: Readonly<Record<string, string>> = {}): Promise<Harness> {
+/** The datasets service's entry point, run as a real process for snapshots. */
+const DATASETS_MAIN = fileURLToPath(new URL('../../datasets/src/main.ts', import.meta.url));
+
+/**
+ * Starts the service; `env` adds or overrides variables (rate limits). With `datasets`, the
+ * datasets service is started first as a real process on the same database (its own schema) and
+ * NATS, and the preferences service calls it with a dataset-editor JWT.
+ */
+export async function startHarness(
+  env: Readonly<Record<string, string>> = {},
+  options: { datasets?: boolean } = {},
+): Promise<Harness> {
   const db = await createTestDatabase();
   const nats = await startNats();
+  let datasets: SpawnedService | undefined;
+  let artifacts: string | undefined;
+  const extra: Record<string, string> = {};
+  if (options.datasets === true) {
+    artifacts = mkdtempSync(join(tmpdir(), 'lathe-datasets-artifacts-'));
+    datasets = await spawnService({
+      entry: DATASETS_MAIN,
+      cwd: REPO_ROOT,
+      env: {
+        LATHE_JWT_SECRET: SECRET,
+        LATHE_JWT_ISSUER: ISSUER,
+        DATABASE_URL: db.url,
+        NATS_URL: nats.url,
+        LATHE_DATASETS_ARTIFACT_DIR: artifacts,
+      },
+      startTimeoutMs: 60_000,
+    });
+    extra['LATHE_PREFERENCES_DATASETS_ADDRESS'] = datasets.address;
+    extra['LATHE_PREFERENCES_DATASETS_TOKEN'] = await signTestToken({
+      secret: SECRET,
+      issuer: ISSUER,
+      audience: 'lathe.datasets',
+      roles: ['dataset-editor'],
+      subject: 'preferences',
+      expiresInSeconds: 3600,
+    });
+  }
   const svc = await startPreferences(
     {
       LATHE_GRPC_HOST: '127.0.0.1',
@@ -48,6 +94,7 @@ export async function startHarness(env: Readonly<Record<string, string>> = {}): 
       LATHE_JWT_ISSUER: ISSUER,
       LATHE_PREFERENCES_STORE_URL: db.url,
       NATS_URL: nats.url,
+      ...extra,
       ...env,
     },
     new Logger('preferences', 'error'),
@@ -75,6 +122,8 @@ export async function startHarness(env: Readonly<Record<string, string>> = {}): 
     db,
     nats,
     address,
+    datasetsAddress: datasets?.address,
+    datasetsToken: extra['LATHE_PREFERENCES_DATASETS_TOKEN'],
     jwtClient,
     tokenClient,
     annotator: async (name, role = Role.ROLE_ANNOTATOR) => {
@@ -100,6 +149,8 @@ export async function startHarness(env: Readonly<Record<string, string>> = {}): 
     close: async () => {
       for (const c of clients) c.close();
       await svc.shutdown(1000);
+      if (datasets !== undefined) await datasets.stop('SIGTERM');
+      if (artifacts !== undefined) rmSync(artifacts, { recursive: true, force: true });
       await nats.close();
       await db.close();
     },
