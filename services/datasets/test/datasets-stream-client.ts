@@ -1,3 +1,4 @@
+import { once } from 'node:events';
 // Streaming calls of the datasets service for tests and tools: the kit's client covers unary rpcs.
 import { credentials, Metadata } from '@grpc/grpc-js';
 import type { ServiceError } from '@grpc/grpc-js';
@@ -53,6 +54,46 @@ export class DatasetsStreamClient {
           message: { $case: 'chunk', chunk: Buffer.from(body.subarray(i, i + chunkBytes)) },
         });
       call.end();
+    });
+  }
+
+  /** Uploads chunks as they come from `chunks`, waiting whenever the call's buffer is full. */
+  uploadStream(
+    header: Partial<UploadHeader>,
+    chunks: AsyncIterable<Uint8Array>,
+  ): Promise<UploadRecordsResponse> {
+    return new Promise((resolve, reject) => {
+      const call = this.client.uploadRecords(
+        this.metadata,
+        (error: ServiceError | null, response?: UploadRecordsResponse) => {
+          if (error !== null) reject(fromServiceError(error));
+          else if (response === undefined) reject(new Error('UploadRecords answered nothing'));
+          else resolve(response);
+        },
+      );
+      const send = async (): Promise<void> => {
+        call.write({
+          message: {
+            $case: 'header',
+            header: {
+              dataset: '',
+              format: 0,
+              sourceName: '',
+              maxReportedRejections: 0,
+              sha256: '',
+              ...header,
+            },
+          },
+        });
+        for await (const chunk of chunks)
+          if (!call.write({ message: { $case: 'chunk', chunk: Buffer.from(chunk) } }))
+            await once(call, 'drain');
+        call.end();
+      };
+      send().catch((error: unknown) => {
+        call.cancel();
+        reject(error instanceof Error ? error : new Error(String(error)));
+      });
     });
   }
 

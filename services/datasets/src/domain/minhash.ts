@@ -125,7 +125,8 @@ export interface NearMatch {
 
 /** An LSH index over the signatures of kept records. */
 export class MinHashLshIndex {
-  private readonly buckets = new Map<string, number[]>();
+  /** One table per band: a 32-bit hash of the band's rows -> indexes of records with it. */
+  private readonly tables: Map<number, number[]>[];
   private readonly signatures: Uint32Array[] = [];
   private readonly keys: string[] = [];
   private readonly bands: number;
@@ -136,21 +137,25 @@ export class MinHashLshIndex {
     numPermutations: number,
   ) {
     ({ bands: this.bands, rows: this.rows } = lshBands(numPermutations, threshold));
+    this.tables = Array.from({ length: this.bands }, () => new Map<number, number[]>());
   }
 
-  private bandKeys(sig: Uint32Array): string[] {
-    const out: string[] = [];
-    for (let b = 0; b < this.bands; b++)
-      out.push(`${b}:${sig.subarray(b * this.rows, (b + 1) * this.rows).join(',')}`);
-    return out;
+  /**
+   * Band b's bucket: a hash of its rows. Two different bands may share a bucket; that only adds
+   * a candidate, which the full-signature check then rejects, so numbers stand in for strings.
+   */
+  private bucket(sig: Uint32Array, b: number): number {
+    let h = 0x811c9dc5;
+    for (let i = b * this.rows; i < (b + 1) * this.rows; i++) h = fmix32((h ^ (sig[i] ?? 0)) >>> 0);
+    return h;
   }
 
   /** The most similar indexed record at or above the threshold, if any. */
   query(sig: Uint32Array): NearMatch | undefined {
     let best: NearMatch | undefined;
     const seen = new Set<number>();
-    for (const band of this.bandKeys(sig)) {
-      for (const i of this.buckets.get(band) ?? []) {
+    for (let b = 0; b < this.bands; b++) {
+      for (const i of this.tables[b]?.get(this.bucket(sig, b)) ?? []) {
         if (seen.has(i)) continue;
         seen.add(i);
         const other = this.signatures[i];
@@ -168,9 +173,11 @@ export class MinHashLshIndex {
     const i = this.signatures.length;
     this.signatures.push(sig);
     this.keys.push(key);
-    for (const band of this.bandKeys(sig)) {
-      const list = this.buckets.get(band);
-      if (list === undefined) this.buckets.set(band, [i]);
+    for (let b = 0; b < this.bands; b++) {
+      const table = this.tables[b];
+      const h = this.bucket(sig, b);
+      const list = table?.get(h);
+      if (list === undefined) table?.set(h, [i]);
       else list.push(i);
     }
   }
