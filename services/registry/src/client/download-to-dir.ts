@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
 import { mkdir, stat, truncate } from 'node:fs/promises';
 import { once } from 'node:events';
@@ -59,7 +59,16 @@ export async function downloadToDir(
   );
   let version: ModelVersion | undefined;
   let current:
-    { path: string; sha256: string; size: number; out: WriteStream; at: number } | undefined;
+    | {
+        path: string;
+        sha256: string;
+        size: number;
+        out: WriteStream;
+        at: number;
+        // Hashed as it arrives when the file starts at 0; a resumed file is hashed from disk.
+        hash: Hash | undefined;
+      }
+    | undefined;
   let bytes = 0;
   const finishFile = async (): Promise<void> => {
     if (current === undefined) return;
@@ -68,7 +77,7 @@ export async function downloadToDir(
     f.out.end();
     await once(f.out, 'close');
     const full = join(outDir, ...f.path.split('/'));
-    const got = await sha256OfFile(full);
+    const got = f.hash === undefined ? await sha256OfFile(full) : f.hash.digest('hex');
     if (got !== f.sha256 || (await stat(full)).size !== f.size)
       throw new Error(`downloaded "${f.path}" hashes to ${got}, the registry said ${f.sha256}`);
   };
@@ -96,6 +105,7 @@ export async function downloadToDir(
           sha256: m.file.sha256,
           size: m.file.sizeBytes,
           at: m.file.offset,
+          hash: m.file.offset === 0 ? createHash('sha256') : undefined,
           out: createWriteStream(full, {
             flags: m.file.offset > 0 ? 'r+' : 'w',
             start: m.file.offset,
@@ -104,6 +114,7 @@ export async function downloadToDir(
       } else {
         if (current === undefined)
           throw new Error('the registry sent a chunk before a file header');
+        current.hash?.update(m.chunk);
         if (!current.out.write(m.chunk)) await once(current.out, 'drain');
         current.at += m.chunk.length;
         bytes += m.chunk.length;

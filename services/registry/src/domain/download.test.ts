@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LocalArtifactStore } from '@lathe/artifacts';
@@ -82,6 +82,28 @@ describe('downloadParts', () => {
       ).toBe(0);
       expect(out.get('config.json')?.toString()).toBe('config');
     }
+  });
+
+  it('fails the stream when a stored blob was corrupted, before its end is sent', async () => {
+    const bytes = Buffer.from(Array.from({ length: 200_000 }, (_, i) => (i * 7) % 256));
+    const info = await store.put(bytes);
+    const blob = join(root, 'registry', 'sha256', info.sha256.slice(0, 2), info.sha256.slice(2));
+    await chmod(blob, 0o644);
+    const damaged = await readFile(blob);
+    damaged[150_000] = (damaged[150_000] ?? 0) ^ 1;
+    await writeFile(blob, damaged);
+    const received: number[] = [];
+    const run = async (): Promise<void> => {
+      for await (const p of downloadParts(
+        store,
+        [{ path: 'x.bin', sha256: info.sha256, size: bytes.length }],
+        { paths: [], resumePath: '', resumeOffset: 0, chunkSize: 16_384 },
+        new AbortController().signal,
+      ))
+        if (p.kind === 'chunk') received.push(p.bytes.length);
+    };
+    await expect(run()).rejects.toThrow(/integrity check failed/);
+    expect(received.reduce((a, b) => a + b, 0)).toBeLessThan(bytes.length);
   });
 
   it('skips files before the resume path and refuses offsets past the end', async () => {
