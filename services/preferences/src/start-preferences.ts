@@ -1,6 +1,5 @@
 import { fileURLToPath } from 'node:url';
 import { Server } from '@grpc/grpc-js';
-import type { ServiceDefinition } from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
 import { connectJetStreamBus, InProcessBroker } from '@lathe/bus';
 import type { EventBus } from '@lathe/bus';
@@ -102,7 +101,7 @@ export async function startPreferences(
     'grpc.max_send_message_length': settings.maxSendBytes,
   });
   server.addService(
-    descriptor.definition as unknown as ServiceDefinition,
+    descriptor.definition,
     adaptHandlers({
       definition: descriptor.definition,
       handlers: descriptor.handlers,

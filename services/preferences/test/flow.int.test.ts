@@ -71,17 +71,30 @@ describe('preferences flow on PostgreSQL and NATS', () => {
     bus = await connectJetStreamBus({ servers: h.nats.url, name: 'preferences-test' });
     await bus.subscribe(
       JudgementSubmittedEvent,
-      async (e) => void judged.push(e.message.judgement?.id ?? ''),
+      (e) => {
+        judged.push(e.message.judgement?.id ?? '');
+        return Promise.resolve();
+      },
       { durable: 'test-judged' },
     );
     await bus.subscribe(
       SnapshotCreatedEvent,
-      async (e) => void snapshots.push(e.message.pairCount),
+      (e) => {
+        snapshots.push(e.message.pairCount);
+        return Promise.resolve();
+      },
       { durable: 'test-snapshots' },
     );
-    await bus.subscribe(PairRecordedEvent, async (e) => void pairs.push(e.message.pairId), {
-      durable: 'test-pairs',
-    });
+    await bus.subscribe(
+      PairRecordedEvent,
+      (e) => {
+        pairs.push(e.message.pairId);
+        return Promise.resolve();
+      },
+      {
+        durable: 'test-pairs',
+      },
+    );
   }, 120_000);
   afterAll(async () => {
     await bus.close();

@@ -192,7 +192,17 @@ describe('preferences security', () => {
     );
     const ok = results.filter((r) => r.status === 'fulfilled').length;
     const exhausted = await Promise.all(
-      results.filter((r) => r.status === 'rejected').map((r) => failure(Promise.reject(r.reason))),
+      results.flatMap((r) =>
+        r.status === 'rejected'
+          ? [
+              failure(
+                Promise.resolve().then(() => {
+                  throw r.reason;
+                }),
+              ),
+            ]
+          : [],
+      ),
     );
     // Burst 8 at 2/s: 8 pass at once (9 if a refill lands during the burst), the rest are refused.
     expect(ok).toBeGreaterThanOrEqual(8);

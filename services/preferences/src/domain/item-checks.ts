@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import type { ChatMessage } from '@lathe/contracts/lathe/common/v1/chat';
 import type { Item } from '@lathe/contracts/lathe/preferences/v1/task';
-import { FieldChecks, LIMITS } from './field-limits.js';
+import type { FieldChecks } from './field-limits.js';
+import { LIMITS } from './field-limits.js';
 
 /** Adds the violations of `items` (named `field`) to `checks`: sizes, candidates, gold answer. */
 export function checkItems(checks: FieldChecks, field: string, items: readonly Item[]): void {

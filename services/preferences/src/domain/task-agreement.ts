@@ -35,7 +35,7 @@ export function taskAgreement(taskId: string, k: number, verdicts: readonly Verd
   const byAnnotator = new Map<string, Map<string, string>>();
   for (const r of ratings) {
     let m = byAnnotator.get(r.rater);
-    if (m === undefined) byAnnotator.set(r.rater, (m = new Map()));
+    if (m === undefined) byAnnotator.set(r.rater, (m = new Map<string, string>()));
     m.set(r.unit, r.category);
   }
   const annotators = [...byAnnotator.keys()].sort();
@@ -44,7 +44,10 @@ export function taskAgreement(taskId: string, k: number, verdicts: readonly Verd
     for (let j = i + 1; j < annotators.length; j++) {
       const a = annotators[i] ?? '';
       const b = annotators[j] ?? '';
-      const result = cohenKappa(byAnnotator.get(a) ?? new Map(), byAnnotator.get(b) ?? new Map());
+      const result = cohenKappa(
+        byAnnotator.get(a) ?? new Map<string, string>(),
+        byAnnotator.get(b) ?? new Map<string, string>(),
+      );
       if (result.sharedCount > 0)
         cohen.push({
           annotatorAId: a,

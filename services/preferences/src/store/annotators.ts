@@ -11,14 +11,14 @@ interface AnnotatorRow extends Record<string, unknown> {
   id: string;
   display_name: string;
   email: string | null;
-  max_role: number;
+  max_role: Role;
   create_time: Date;
 }
 
 interface TokenRow extends Record<string, unknown> {
   id: string;
   annotator_id: string;
-  role: number;
+  role: Role;
   description: string;
   issue_time: Date;
   expire_time: Date | null;

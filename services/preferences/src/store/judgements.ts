@@ -52,7 +52,7 @@ interface HeldRow extends Record<string, unknown> {
   annotator_id: string;
   candidate_a_id: string;
   candidate_b_id: string;
-  state: number;
+  state: AssignmentState;
   expired: boolean;
   allow_tie: boolean;
   require_rationale: boolean;

@@ -152,7 +152,7 @@ export async function startWebPage(
     }
     if (req.method === 'POST' && url.pathname === '/api/judgements') {
       const body = await readJson(req);
-      const str = (k: string): string => (typeof body[k] === 'string' ? (body[k] as string) : '');
+      const str = (k: string): string => (typeof body[k] === 'string' ? body[k] : '');
       const choice = CHOICES[str('choice')];
       const key = str('idempotencyKey') || randomUUID();
       const ms =
