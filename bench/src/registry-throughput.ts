@@ -76,6 +76,8 @@ async function main(): Promise<void> {
     const client = createClient(RegistryServiceService, registry.address, {
       idempotent: [],
       deadlineMs: 1_800_000,
+      // HTTP/2's default 64 KiB stream window caps a download at one window per round trip.
+      channelOptions: { 'grpc-node.flow_control_window': 32 * 1024 * 1024 },
     });
     try {
       t = process.hrtime.bigint();

@@ -19,6 +19,8 @@ export function registryClient(flags: {
   return createClient(RegistryServiceService, address, {
     idempotent: ['getModelVersion', 'listModels', 'listModelVersions'],
     deadlineMs: 600_000,
+    // HTTP/2's default 64 KiB stream window caps a download at one window per round trip.
+    channelOptions: { 'grpc-node.flow_control_window': 32 * 1024 * 1024 },
     ...(token === undefined || token === '' ? {} : { token }),
   });
 }
