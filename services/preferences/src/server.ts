@@ -4,8 +4,6 @@ import { ErrorReason } from '@lathe/contracts/lathe/common/v1/error_reason';
 import type { PageRequest } from '@lathe/contracts/lathe/common/v1/paging';
 import {
   PreferenceServiceService,
-  SubmitJudgementRequest,
-  SubmitJudgementResponse,
   SubmitPairsRequest,
   SubmitPairsResponse,
 } from '@lathe/contracts/lathe/preferences/v1/preference_service';
@@ -28,7 +26,8 @@ import { snapshotTask } from './store/snapshots.js';
 import { createAnnotator, issueToken, revokeToken } from './store/annotators.js';
 import { listAssignments, nextAssignment } from './store/assignments.js';
 import { once } from './store/idempotency.js';
-import { submitJudgement, taskVerdicts } from './store/judgements.js';
+import { recordJudgement } from './store/record-judgement.js';
+import { taskVerdicts } from './store/judgements.js';
 import { recordPairs } from './store/pairs.js';
 import { durationMs, msDuration } from './store/rows.js';
 import { addItems, createTask, getTask, listTasks, loadTask } from './store/tasks.js';
@@ -256,15 +255,7 @@ export function preferenceHandlers(deps: PreferenceDeps): ServiceHandlers<Defini
       checks.text('rationale', r.rationale, LIMITS.rationaleChars);
       if (durationMs(r.timeSpent) < 0) checks.fail('timeSpent', 'must not be negative');
       throwIfAny(checks);
-      const { response, replayed } = await once(
-        db,
-        { caller: caller.key, rpc: 'SubmitJudgement', key: r.idempotencyKey },
-        SubmitJudgementRequest.encode(r).finish(),
-        SubmitJudgementResponse,
-        async (tx) => ({ judgement: await submitJudgement(tx, caller, r), replayed: false }),
-      );
-      if (!replayed) relay.kick();
-      return { ...response, replayed };
+      return recordJudgement(db, relay, caller, r);
     },
     submitPairs: async (r, context) => {
       const caller = callerOf(context);

@@ -12,13 +12,9 @@ import type { Caller } from '../auth/caller.js';
 import { LIMITS } from '../domain/field-limits.js';
 import type { OutboxRelay } from '../events/outbox.js';
 import { nextAssignment } from '../store/assignments.js';
-import { submitJudgement } from '../store/judgements.js';
 import { listTasks } from '../store/tasks.js';
-import {
-  SubmitJudgementRequest,
-  SubmitJudgementResponse,
-} from '@lathe/contracts/lathe/preferences/v1/preference_service';
-import { once } from '../store/idempotency.js';
+import { SubmitJudgementRequest } from '@lathe/contracts/lathe/preferences/v1/preference_service';
+import { recordJudgement } from '../store/record-judgement.js';
 import { msDuration } from '../store/rows.js';
 import { ANNOTATOR_PAGE } from './annotator-page.js';
 
@@ -172,18 +168,11 @@ export async function startWebPage(
         expectedRevision:
           typeof body['expectedRevision'] === 'number' ? body['expectedRevision'] : 0,
       });
-      const { response, replayed } = await once(
-        db,
-        { caller: caller.key, rpc: 'SubmitJudgement', key },
-        SubmitJudgementRequest.encode(request).finish(),
-        SubmitJudgementResponse,
-        async (tx) => ({ judgement: await submitJudgement(tx, caller, request), replayed: false }),
-      );
-      if (!replayed) relay.kick();
+      const response = await recordJudgement(db, relay, caller, request);
       send(res, 200, {
         judgementId: response.judgement?.id,
         revision: response.judgement?.revision,
-        replayed,
+        replayed: response.replayed,
       });
       return;
     }
