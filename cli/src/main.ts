@@ -26,6 +26,7 @@ export const COMMANDS: ReadonlyMap<string, () => Promise<Command>> = new Map<
   ['models', () => import('./commands/models.js')],
   ['adapters', () => import('./commands/adapters.js')],
   ['alias', () => import('./commands/alias.js')],
+  ['datasets', () => import('./commands/datasets.js')],
 ]);
 
 /** `lathe --help`: every command with its summary. */

@@ -9,3 +9,4 @@ export {
 export { openDatasetsDeps } from './open-datasets-deps.js';
 export type { OpenedDatasetsDeps } from './open-datasets-deps.js';
 export type { DatasetsDeps } from './app/datasets-deps.js';
+export { DatasetsStreamClient } from './client/datasets-stream-client.js';

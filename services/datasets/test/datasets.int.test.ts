@@ -19,7 +19,7 @@ import { createTestDatabase, startNats, uniqueName } from '@lathe/testkit';
 import type { TestDatabase, TestNats } from '@lathe/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { versionCreatedEvent } from '../src/events/dataset-events.js';
-import { DatasetsStreamClient } from './datasets-stream-client.js';
+import { DatasetsStreamClient } from '../src/client/datasets-stream-client.js';
 
 const ENTRY = fileURLToPath(new URL('../src/main.ts', import.meta.url));
 type Client = LatheClient<typeof DatasetServiceService>;

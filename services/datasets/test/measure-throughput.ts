@@ -14,7 +14,7 @@ import {
 import { createClient } from '@lathe/service-kit';
 import { REPO_ROOT, spawnService } from '@lathe/service-kit/testing';
 import { createTestDatabase, startNats } from '@lathe/testkit';
-import { DatasetsStreamClient } from './datasets-stream-client.js';
+import { DatasetsStreamClient } from '../src/client/datasets-stream-client.js';
 
 const RECORDS = Number(process.argv[2] ?? 100_000);
 const WORDS = [

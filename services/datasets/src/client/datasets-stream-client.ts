@@ -1,5 +1,6 @@
+// Streaming calls of the datasets service (the kit's client covers unary rpcs): for the CLI, tools and tests.
 import { once } from 'node:events';
-// Streaming calls of the datasets service for tests and tools: the kit's client covers unary rpcs.
+import { Readable } from 'node:stream';
 import { credentials, Metadata } from '@grpc/grpc-js';
 import type { ServiceError } from '@grpc/grpc-js';
 import { DatasetServiceClient } from '@lathe/contracts/lathe/datasets/v1/dataset_service';
@@ -27,34 +28,9 @@ export class DatasetsStreamClient {
     body: Uint8Array,
     chunkBytes = 64 * 1024,
   ): Promise<UploadRecordsResponse> {
-    return new Promise((resolve, reject) => {
-      const call = this.client.uploadRecords(
-        this.metadata,
-        (error: ServiceError | null, response?: UploadRecordsResponse) => {
-          if (error !== null) reject(fromServiceError(error));
-          else if (response === undefined) reject(new Error('UploadRecords answered nothing'));
-          else resolve(response);
-        },
-      );
-      call.write({
-        message: {
-          $case: 'header',
-          header: {
-            dataset: '',
-            format: 0,
-            sourceName: '',
-            maxReportedRejections: 0,
-            sha256: '',
-            ...header,
-          },
-        },
-      });
-      for (let i = 0; i < body.length; i += chunkBytes)
-        call.write({
-          message: { $case: 'chunk', chunk: Buffer.from(body.subarray(i, i + chunkBytes)) },
-        });
-      call.end();
-    });
+    const chunks: Uint8Array[] = [];
+    for (let i = 0; i < body.length; i += chunkBytes) chunks.push(body.subarray(i, i + chunkBytes));
+    return this.uploadStream(header, Readable.from(chunks, { objectMode: true }));
   }
 
   /** Uploads chunks as they come from `chunks`, waiting whenever the call's buffer is full. */
@@ -120,6 +96,7 @@ export class DatasetsStreamClient {
     return out;
   }
 
+  /** Closes the channel. */
   close(): void {
     this.client.close();
   }
