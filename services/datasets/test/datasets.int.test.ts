@@ -1,7 +1,10 @@
 // The datasets service as a real process on real PostgreSQL, NATS JetStream and the NATS object
 // store: upload, curate, read back and statistics, with restarts between the steps.
 import { fileURLToPath } from 'node:url';
+import { status } from '@grpc/grpc-js';
+import { NatsArtifactStore } from '@lathe/artifacts';
 import { connectJetStreamBus } from '@lathe/bus';
+import { connect } from '@nats-io/transport-node';
 import type { EventBus } from '@lathe/bus';
 import { DatasetSplit } from '@lathe/contracts/lathe/common/v1/dataset_ref';
 import { PiiAction, PiiKind, RemovalReason } from '@lathe/contracts/lathe/datasets/v1/curation';
@@ -10,7 +13,10 @@ import {
   CurateDatasetRequest,
   DatasetServiceService,
 } from '@lathe/contracts/lathe/datasets/v1/dataset_service';
-import type { DatasetVersionCreated } from '@lathe/contracts/lathe/datasets/v1/events';
+import type {
+  CurationFailed,
+  DatasetVersionCreated,
+} from '@lathe/contracts/lathe/datasets/v1/events';
 import { createClient } from '@lathe/service-kit';
 import type { LatheClient } from '@lathe/service-kit';
 import { startServiceUnderTest } from '@lathe/service-kit/testing';
@@ -18,7 +24,7 @@ import type { ServiceUnderTest } from '@lathe/service-kit/testing';
 import { createTestDatabase, startNats, uniqueName } from '@lathe/testkit';
 import type { TestDatabase, TestNats } from '@lathe/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { versionCreatedEvent } from '../src/events/dataset-events.js';
+import { curationFailedEvent, versionCreatedEvent } from '../src/events/dataset-events.js';
 import { DatasetsStreamClient } from '../src/client/datasets-stream-client.js';
 
 const ENTRY = fileURLToPath(new URL('../src/main.ts', import.meta.url));
@@ -246,6 +252,108 @@ describe('the datasets service on real servers', () => {
     }
     expect(digests[0]).toMatch(/^[0-9a-f]{64}$/);
     expect(digests[1]).toBe(digests[0]);
+    c.unary.close();
+    c.stream.close();
+  }, 60_000);
+
+  it('imports an artifact already in the store, refuses a wrong digest, and reports a curation that leaves nothing', async () => {
+    const c = await start();
+    const name = `imported-${Date.now().toString(36)}`;
+    await c.unary.createDataset({
+      name,
+      kind: DatasetKind.DATASET_KIND_PREFERENCE,
+      description: '',
+      labels: {},
+    });
+    const failed: CurationFailed[] = [];
+    const sub = await bus.subscribe(
+      curationFailedEvent,
+      (e) => {
+        failed.push(e.message);
+        return Promise.resolve();
+      },
+      { durable: uniqueName('datasets_failed') },
+    );
+    const body = Buffer.from(
+      [
+        JSON.stringify({
+          chosen: '\n\nHuman: Hi\n\nAssistant: Hello!',
+          rejected: '\n\nHuman: Hi\n\nAssistant: Go away.',
+        }),
+        JSON.stringify({ chosen: 'no transcript', rejected: 'at all' }),
+      ].join('\n'),
+    );
+    // Another service's artifact in the same store (the NATS object store bucket lathe-datasets).
+    const nc = await connect({ servers: nats.url });
+    const store = await NatsArtifactStore.open({ connection: nc, namespace: 'datasets' });
+    const blob = await store.put(body);
+    await nc.close();
+
+    const wrongSize = await c.unary
+      .importFromArtifact({
+        dataset: name,
+        format: RecordFormat.RECORD_FORMAT_AUTO,
+        artifact: { sha256: blob.sha256, sizeBytes: blob.size + 1, mediaType: '', uri: '' },
+        sourceName: '',
+        maxReportedRejections: 0,
+      })
+      .catch((e: unknown) => e);
+    expect(wrongSize).toMatchObject({
+      code: status.INVALID_ARGUMENT,
+      details: { errorInfo: { reason: 'DIGEST_MISMATCH' } },
+    });
+    const imported = await c.unary.importFromArtifact({
+      dataset: name,
+      format: RecordFormat.RECORD_FORMAT_AUTO,
+      artifact: { sha256: blob.sha256, sizeBytes: blob.size, mediaType: '', uri: '' },
+      sourceName: 'from-another-service',
+      maxReportedRejections: 0,
+    });
+    expect(imported.upload?.detectedFormat).toBe(RecordFormat.RECORD_FORMAT_HH_RLHF);
+    expect([imported.upload?.acceptedCount, imported.upload?.rejectedCount]).toEqual([1, 1]);
+    expect(imported.rejected[0]).toMatchObject({ lineNumber: 2, fieldPath: 'chosen' });
+    expect(imported.upload?.raw?.sha256).toBe(blob.sha256);
+
+    // A declared body digest that does not match stages nothing.
+    const mismatch = await c.stream
+      .upload(
+        { dataset: name, format: RecordFormat.RECORD_FORMAT_AUTO, sha256: '0'.repeat(64) },
+        body,
+      )
+      .catch((e: unknown) => e);
+    expect(mismatch).toMatchObject({
+      code: status.INVALID_ARGUMENT,
+      details: { errorInfo: { reason: 'DIGEST_MISMATCH' } },
+    });
+    expect((await c.unary.getDataset({ name })).dataset?.stagedRecordCount).toBe(1);
+
+    // Curating twice: the second call has no staged records left, so it fails with
+    // CURATION_EMPTY and publishes curation_failed.
+    const first = await c.unary.curateDataset(
+      CurateDatasetRequest.fromPartial({ dataset: name, spec: {} }),
+    );
+    const v1 = first.version;
+    expect(v1?.trainCount).toBe(1);
+    const records = (await c.stream.readRecords({ version: v1?.ref })).flatMap((b) => b.records);
+    expect(records[0]?.content).toEqual({
+      $case: 'preference',
+      preference: {
+        prompt: [{ role: 2, content: 'Hi' }],
+        chosen: [{ role: 3, content: 'Hello!' }],
+        rejected: [{ role: 3, content: 'Go away.' }],
+      },
+    });
+    const empty = await c.unary
+      .curateDataset(CurateDatasetRequest.fromPartial({ dataset: name, spec: {} }))
+      .catch((e: unknown) => e);
+    expect(empty).toMatchObject({
+      code: status.FAILED_PRECONDITION,
+      details: { errorInfo: { reason: 'CURATION_EMPTY' } },
+    });
+    await expect
+      .poll(() => failed.map((f) => [f.dataset, f.reason]))
+      .toContainEqual([name, 'CURATION_EMPTY']);
+    await sub.stop();
     c.unary.close();
     c.stream.close();
   }, 60_000);
