@@ -7,6 +7,7 @@ import { RecordFormat } from '@lathe/contracts/lathe/datasets/v1/dataset';
 import type { RejectedRecord, Upload } from '@lathe/contracts/lathe/datasets/v1/dataset';
 import { LatheError } from '@lathe/service-kit';
 import { FormatKindMismatchError, ingestRecords } from '../domain/ingest-records.js';
+import { JsonArrayBodyError } from '../domain/record-source.js';
 import { recordsUploadedEvent } from '../events/dataset-events.js';
 import type { DatasetsDeps } from './datasets-deps.js';
 import { toUpload } from './proto-mapping.js';
@@ -146,6 +147,8 @@ export async function stageUpload(
       throw LatheError.invalidArgument([{ field: 'format', description: error.message }], {
         reason: ErrorReason.ERROR_REASON_RECORD_KIND_MISMATCH,
       });
+    if (error instanceof JsonArrayBodyError)
+      throw LatheError.invalidArgument([{ field: 'chunk', description: error.message }]);
     if (error instanceof ArtifactIntegrityError)
       throw LatheError.invalidArgument(
         [{ field: 'header.sha256', description: `does not match the body: ${error.message}` }],

@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import type { StagedRecord } from './ingest-records.js';
 import { FormatKindMismatchError, ingestRecords } from './ingest-records.js';
 import { jsonlLines } from './jsonl-lines.js';
+import { JsonArrayBodyError } from './record-source.js';
 
 function chunksOf(text: string, size: number): AsyncIterable<Uint8Array> {
   const bytes = Buffer.from(text, 'utf8');
@@ -137,5 +138,19 @@ describe('ingestRecords', () => {
     expect(result.rejected[0]?.reason).toBe(
       'a preference_pairs record cannot go into a sft dataset',
     );
+  });
+});
+
+describe('JSON array bodies', () => {
+  it('numbers each element by the line it starts on; a malformed array fails as a whole', async () => {
+    const text = `[\n  {"text": "one"},\n  {"text": ""},\n  {"text": "three"}\n]\n`;
+    const { result, staged } = await ingest(text, RecordFormat.RECORD_FORMAT_AUTO);
+    expect(staged.map((s) => s.line)).toEqual([2, 4]);
+    expect(result.rejected.map((r) => [r.line, r.reason])).toEqual([
+      [3, '"text" must be a non-empty string'],
+    ]);
+    await expect(
+      ingest('[{"text": "a"},\n{"text": ', RecordFormat.RECORD_FORMAT_AUTO),
+    ).rejects.toBeInstanceOf(JsonArrayBodyError);
   });
 });

@@ -1,7 +1,7 @@
 import { DatasetKind, RecordFormat } from '@lathe/contracts/lathe/datasets/v1/dataset';
 import type { CanonicalRecord } from './canonical-record.js';
 import { canonicalJson, recordId } from './canonical-record.js';
-import { jsonlLines } from './jsonl-lines.js';
+import { sourceLines } from './record-source.js';
 import type { ConcreteFormat } from './record-format.js';
 import { detectFormat, formatName, kindOfFormat, normalizeLine } from './record-format.js';
 
@@ -46,7 +46,7 @@ export interface IngestOptions {
 const EXCERPT_CHARS = 200;
 
 /**
- * Parses a JSONL body arriving as byte chunks: each non-blank line is parsed, normalized to the
+ * Parses a JSONL (or JSON array) body arriving as byte chunks: each non-blank line is parsed, normalized to the
  * canonical form and staged; each bad line is counted and (up to a limit) reported with its
  * number and reason. Memory stays bounded by one batch and the report, whatever the body size.
  *
@@ -72,15 +72,13 @@ export async function ingestRecords(
     if (rejected.length < options.maxReported)
       rejected.push({ line, reason, fieldPath, excerpt: text.slice(0, EXCERPT_CHARS) });
   };
-  for await (const { line, text } of jsonlLines(chunks)) {
-    if (text.trim() === '') continue;
-    let value: unknown;
-    try {
-      value = JSON.parse(text) as unknown;
-    } catch (cause) {
-      reject(line, text, `not valid JSON (${(cause as Error).message})`, '');
+  for await (const source of sourceLines(chunks)) {
+    const { line, text } = source;
+    if (!source.ok) {
+      reject(line, text, source.reason, '');
       continue;
     }
+    const value = source.value;
     if (format === undefined) {
       const seen = detectFormat(value);
       if (seen === undefined) {
