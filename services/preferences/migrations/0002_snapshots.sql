@@ -31,3 +31,6 @@ CREATE TABLE snapshot_pairs (
   gold          boolean NOT NULL,
   PRIMARY KEY (snapshot_id, line)
 );
+
+-- Lease expiry scans a task's pending assignments on every GetNextAssignment.
+CREATE INDEX assignments_pending ON assignments (task_id, lease_expire_time) WHERE state = 1;

@@ -20,6 +20,12 @@ export const preferencesEnvSchema = {
     'metadata store: postgres://... (schema "preferences"), pglite:memory or pglite:<dir>',
     'pglite:memory',
   ),
+  storeConnections: env.integer(
+    'LATHE_PREFERENCES_STORE_CONNECTIONS',
+    'PostgreSQL connections in the pool',
+    { min: 1, max: 1000 },
+    20,
+  ),
   natsUrl: env.optionalString(
     'NATS_URL',
     'NATS JetStream server for events; unset: an in-process bus (embedded mode)',

@@ -70,6 +70,7 @@ export async function startPreferences(
     schema: PREFERENCES_SERVICE,
     migrations: await loadMigrations(MIGRATIONS),
     applicationName: 'lathe-preferences',
+    maxConnections: config.storeConnections,
   });
   let bus: EventBus;
   try {
