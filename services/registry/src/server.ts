@@ -2,17 +2,19 @@ import { RegistryServiceService } from '@lathe/contracts/lathe/registry/v1/regis
 import type {
   DownloadModelResponse,
   RegisterAdapterRequest,
+  StoredFile,
 } from '@lathe/contracts/lathe/registry/v1/registry_service';
 import type {
   CallContext,
   MethodRoles,
   RequestRules,
   ServiceDescriptor,
+  RequestValidator,
   ServiceHandlers,
 } from '@lathe/service-kit';
 import { REGISTRY_DEFAULT_PORT, REGISTRY_SERVICE } from './config.js';
 import { downloadParts } from './domain/download.js';
-import type { Registry } from './domain/registry.js';
+import type { Registry, StoredFileRef } from './domain/registry.js';
 import type { TrainingFacts } from './domain/model-version.js';
 import { aliasChangeOut, exactSelectorOf, modelVersionOut, selectorOf } from './wire.js';
 
@@ -41,23 +43,36 @@ export const registryRoles: MethodRoles<Definition> = {
   deleteModelVersion: ADMIN,
 };
 
+/** Every stored file names an artifact by its sha256. */
+function storedFileRules(v: RequestValidator, files: readonly StoredFile[]): RequestValidator {
+  return v.check(files.length > 0, 'files', 'must list the model files').check(
+    files.every((f) => f.artifact !== undefined && /^[0-9a-f]{64}$/.test(f.artifact.sha256)),
+    'files',
+    'every file needs an artifact with a 64-hex sha256',
+  );
+}
+
 /** Request checks that need no storage. */
 export const registryRules: RequestRules<Definition> = {
   importModelFromPath: (r, v) => v.resourceName('name', r.name).required('path', r.path),
   registerAdapter: (r, v) =>
-    v
-      .resourceName('name', r.name)
-      .present('base', r.base)
-      .check(
-        r.files.length > 0,
-        'files',
-        'must list adapter_config.json and adapter_model.safetensors',
-      )
-      .check(
-        r.files.every((f) => f.artifact !== undefined && /^[0-9a-f]{64}$/.test(f.artifact.sha256)),
-        'files',
-        'every file needs an artifact with a 64-hex sha256',
-      ),
+    storedFileRules(v.resourceName('name', r.name).present('base', r.base), r.files),
+  registerFineTunedModel: (r, v) =>
+    storedFileRules(v.resourceName('name', r.name).present('base', r.base), r.files),
+  registerMergedModel: (r, v) =>
+    storedFileRules(
+      v.resourceName('name', r.name).present('base', r.base).present('adapter', r.adapter),
+      r.files,
+    ),
+  registerQuantizedModel: (r, v) =>
+    storedFileRules(
+      v
+        .resourceName('name', r.name)
+        .present('source', r.source)
+        .check(['nf4', 'fp4', 'int8'].includes(r.scheme), 'scheme', 'must be nf4, fp4 or int8')
+        .check(r.blockSize >= 0, 'blockSize', 'must not be negative'),
+      r.files,
+    ),
   mergeAdapter: (r, v) =>
     v
       .modelRef('adapter', r.adapter)
@@ -88,7 +103,19 @@ function actorOf(ctx: CallContext): string {
   return ctx.principal?.subject ?? 'anonymous';
 }
 
-function trainingOf(r: RegisterAdapterRequest, ctx: CallContext): TrainingFacts | undefined {
+/** StoredFile messages as the domain's file references (rules checked each has an artifact). */
+function storedFiles(files: readonly StoredFile[]): StoredFileRef[] {
+  return files.map((f) => ({
+    path: f.path,
+    sha256: f.artifact?.sha256 ?? '',
+    size: f.artifact?.sizeBytes ?? 0,
+  }));
+}
+
+function trainingOf(
+  r: Pick<RegisterAdapterRequest, 'trainingJobId' | 'dataset' | 'metrics' | 'labels'>,
+  ctx: CallContext,
+): TrainingFacts | undefined {
   if (r.trainingJobId === '' && r.dataset === undefined && Object.keys(r.metrics).length === 0)
     return undefined;
   // The trace of the run that produced the adapter travels in the caller's traceparent header.
@@ -128,15 +155,49 @@ export function createRegistryHandlers(registry: Registry): ServiceHandlers<Defi
             r.quantizedBase === undefined
               ? undefined
               : exactSelectorOf(r.quantizedBase, 'quantizedBase'),
-          files: r.files.map((f) => ({
-            path: f.path,
-            sha256: f.artifact?.sha256 ?? '',
-            size: f.artifact?.sizeBytes ?? 0,
-          })),
+          files: storedFiles(r.files),
           method: r.method,
           training: trainingOf(r, ctx),
           description: r.description,
           labels: r.labels,
+        }),
+      ),
+    }),
+    registerFineTunedModel: async (r, ctx) => ({
+      version: modelVersionOut(
+        await registry.registerFineTuned({
+          name: r.name,
+          base: exactSelectorOf(r.base, 'base'),
+          files: storedFiles(r.files),
+          training: trainingOf(r, ctx),
+          meta: { description: r.description, labels: r.labels },
+        }),
+      ),
+    }),
+    registerMergedModel: async (r) => ({
+      version: modelVersionOut(
+        await registry.registerMerged({
+          name: r.name,
+          base: exactSelectorOf(r.base, 'base'),
+          adapter: exactSelectorOf(r.adapter, 'adapter'),
+          files: storedFiles(r.files),
+          dtype: r.dtype,
+          meta: { description: r.description, labels: {} },
+        }),
+      ),
+    }),
+    registerQuantizedModel: async (r) => ({
+      version: modelVersionOut(
+        await registry.registerQuantized({
+          name: r.name,
+          source: exactSelectorOf(r.source, 'source'),
+          files: storedFiles(r.files),
+          scheme: r.scheme,
+          blockSize: r.blockSize,
+          doubleQuant: r.doubleQuant,
+          quantizationJobId: r.quantizationJobId,
+          bitsPerParameter: r.bitsPerParameter,
+          meta: { description: r.description, labels: {} },
         }),
       ),
     }),

@@ -1,15 +1,22 @@
 import { randomBytes } from 'node:crypto';
-import { cp, mkdir, readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { cp, mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
+import { join, relative } from 'node:path';
 import { status } from '@grpc/grpc-js';
 import { connectJetStreamBus, type EventBus, type EventType } from '@lathe/bus';
 import type { ModelVersionRef } from '@lathe/contracts/lathe/common/v1/model_ref';
 import { ModelKind, type ModelVersion } from '@lathe/contracts/lathe/registry/v1/model';
-import { RegisterAdapterRequest } from '@lathe/contracts/lathe/registry/v1/registry_service';
+import {
+  RegisterAdapterRequest,
+  RegisterFineTunedModelRequest,
+  RegisterMergedModelRequest,
+  RegisterQuantizedModelRequest,
+} from '@lathe/contracts/lathe/registry/v1/registry_service';
 import { uniqueName } from '@lathe/testkit';
 import {
   SeededRandom,
   createLoraConfig,
+  createQuantConfig,
+  quantizeModelDir,
   initLoraTensors,
   loadLlamaModel,
   saveLoraAdapter,
@@ -49,6 +56,21 @@ type AdapterFile = {
 async function storeAdapterFiles(fx: RegistryFixture, dir: string): Promise<AdapterFile[]> {
   const files: AdapterFile[] = [];
   for (const path of ['adapter_config.json', 'adapter_model.safetensors']) {
+    const info = await fx.runtime.artifacts.put(await readFile(join(dir, path)));
+    files.push({
+      path,
+      artifact: { sha256: info.sha256, sizeBytes: info.size, mediaType: '', uri: '' },
+    });
+  }
+  return files;
+}
+
+/** Puts every file of a model directory in the registry's artifact namespace. */
+async function storeFiles(fx: RegistryFixture, dir: string): Promise<AdapterFile[]> {
+  const files: AdapterFile[] = [];
+  for (const e of await readdir(dir, { recursive: true, withFileTypes: true })) {
+    if (!e.isFile()) continue;
+    const path = relative(dir, join(e.parentPath, e.name));
     const info = await fx.runtime.artifacts.put(await readFile(join(dir, path)));
     files.push({
       path,
@@ -315,6 +337,121 @@ describe.skipIf(STORIES_MISSING !== '')('registry on PostgreSQL, NATS and the ob
     ).resolves.toBeUndefined();
   }, 60_000);
 
+  it('registers quantized, merged and fully fine-tuned versions with their lineage; QLoRA adapters record the quantization', async () => {
+    const c = fx.client();
+    const qdir = join(tmp, 'stories-nf4');
+    await quantizeModelDir(
+      STORIES,
+      qdir,
+      createQuantConfig({ scheme: 'nf4', blockSize: 64, doubleQuant: true }),
+    );
+    const qfiles = await storeFiles(fx, qdir);
+    const quantRequest = RegisterQuantizedModelRequest.fromPartial({
+      name: 'stories260k-nf4',
+      source: base.ref!,
+      files: qfiles,
+      scheme: 'nf4',
+      blockSize: 64,
+      doubleQuant: true,
+      quantizationJobId: 'q-1',
+    });
+    const wrongScheme = await c
+      .registerQuantizedModel({ ...quantRequest, scheme: 'int8' })
+      .catch((e: unknown) => e);
+    expect(wrongScheme).toMatchObject({ code: status.INVALID_ARGUMENT });
+    expect(String((wrongScheme as Error).message)).toMatch(
+      /records scheme "nf4", the request says "int8"/,
+    );
+    const quantized = (await c.registerQuantizedModel(quantRequest)).version!;
+    expect(quantized.kind).toBe(ModelKind.MODEL_KIND_QUANTIZED);
+    expect(quantized.quantization).toMatchObject({
+      source: base.ref,
+      scheme: 'nf4',
+      blockSize: 64,
+      doubleQuant: true,
+    });
+
+    // A QLoRA adapter: trained on base, against the nf4 copy; valid with that copy only.
+    const model = await loadLlamaModel(STORIES);
+    const lora = createLoraConfig({ r: 2, alpha: 4, targetModules: ['q_proj'] });
+    const qloraDir = join(tmp, 'qlora');
+    await saveLoraAdapter(qloraDir, {
+      config: lora,
+      baseModel: STORIES,
+      tensors: initLoraTensors(model.config, lora, SeededRandom.fromSeed(9)),
+    });
+    const qlora = (
+      await c.registerAdapter(
+        RegisterAdapterRequest.fromPartial({
+          name: 'qlora-bot',
+          base: base.ref!,
+          quantizedBase: quantized.ref!,
+          files: await storeAdapterFiles(fx, qloraDir),
+        }),
+      )
+    ).version!;
+    expect(qlora.adapter).toMatchObject({ method: 'qlora', quantizedBase: quantized.ref });
+    const registry = fx.runtime.registry;
+    const qloraRecord = await registry.resolve({ name: 'qlora-bot', version: 1 });
+    await expect(
+      registry.checkAdapterFor(
+        qloraRecord,
+        await registry.resolve({ name: 'stories260k-nf4', version: 1 }),
+      ),
+    ).resolves.toBeUndefined();
+    await expect(
+      registry.checkAdapterFor(
+        qloraRecord,
+        await registry.resolve({ name: 'stories260k', version: 1 }),
+      ),
+    ).rejects.toThrow(
+      /quantization differs \(base is unquantized, adapter trained on nf4 \(block 64, double-quantized\)\)/,
+    );
+
+    const mergedDir = join(tmp, 'pulled-merged');
+    const mergedByHand = (
+      await c.registerMergedModel(
+        RegisterMergedModelRequest.fromPartial({
+          name: 'merged-by-hand',
+          base: base.ref!,
+          adapter: adapter.ref!,
+          files: await storeFiles(fx, mergedDir),
+          dtype: 'float32',
+        }),
+      )
+    ).version!;
+    expect(mergedByHand.merge).toMatchObject({
+      base: base.ref,
+      adapter: adapter.ref,
+      dtype: 'float32',
+    });
+
+    const tuned = (
+      await c.registerFineTunedModel(
+        RegisterFineTunedModelRequest.fromPartial({
+          name: 'stories-full',
+          base: base.ref!,
+          files: await storeFiles(fx, mergedDir),
+          trainingJobId: 'full-1',
+          metrics: { eval_loss: 1.5 },
+        }),
+      )
+    ).version!;
+    expect(tuned.kind).toBe(ModelKind.MODEL_KIND_BASE);
+    expect(tuned.training).toMatchObject({ jobId: 'full-1', metrics: { eval_loss: 1.5 } });
+    const misfit = await c
+      .registerFineTunedModel(
+        RegisterFineTunedModelRequest.fromPartial({
+          name: 'stories-bad',
+          base: base.ref!,
+          files: (await storeFiles(fx, mergedDir)).filter((f) => f.path !== 'model.safetensors'),
+        }),
+      )
+      .catch((e: unknown) => e);
+    expect(misfit).toMatchObject({ code: status.INVALID_ARGUMENT });
+    expect(String((misfit as Error).message)).toMatch(/no model\.safetensors/);
+  }, 180_000);
+
   it('moves an alias with compare-and-set: of two concurrent moves exactly one wins', async () => {
     const model = await loadLlamaModel(STORIES);
     const lora = createLoraConfig({
@@ -411,7 +548,14 @@ describe.skipIf(STORIES_MISSING !== '')('registry on PostgreSQL, NATS and the ob
         includeDeleted: false,
       }),
     ).rejects.toMatchObject({ code: status.NOT_FOUND });
+    // The merged weights are also listed by two versions registered from the same files: they
+    // stay until the last of them is deleted.
+    expect((await fx.runtime.registry.collectGarbage()).bytes).toBe(0);
+    for (const name of ['merged-by-hand', 'stories-full'])
+      await c.deleteModelVersion({ name, version: 1, force: false, reason: 'done' });
     const after = await fx.runtime.registry.collectGarbage();
-    expect(after.bytes).toBeGreaterThan(0); // the merged weights were only the merged version's
+    expect(after.bytes).toBeGreaterThan(0);
+    const again = await fx.runtime.registry.collectGarbage();
+    expect(again).toEqual({ blobs: 0, bytes: 0 });
   }, 60_000);
 });

@@ -4,7 +4,14 @@ import { join } from 'node:path';
 import type { ArtifactStore } from '@lathe/artifacts';
 import { ErrorReason } from '@lathe/contracts/lathe/common/v1/error_reason';
 import type { ImportModelRequest } from '@lathe/contracts/lathe/registry/v1/registry_service';
-import { ModelFileError, mergeAdapterDir, readLlamaConfig } from '@lathe/llm';
+import {
+  ModelFileError,
+  QuantizationError,
+  loadQuantizedModel,
+  mergeAdapterDir,
+  readBitsAndBytesConfig,
+  readLlamaConfig,
+} from '@lathe/llm';
 import { LatheError } from '@lathe/service-kit';
 import type { RegistryEvents } from '../events/registry-events.js';
 import type { NewVersion, RegistryStore } from '../store/registry-store.js';
@@ -14,6 +21,8 @@ import {
   ModelKindCode,
   Relation,
   type AdapterCompatibility,
+  type ArchitectureFacts,
+  type VersionDetails,
   type AliasMove,
   type ModelVersionRecord,
   type TrainingFacts,
@@ -331,6 +340,172 @@ export class Registry {
       await baseDir.remove();
       await adapterDir.remove();
     }
+  }
+
+  /**
+   * Registers a complete model whose files a job already put in the artifact store: staged,
+   * validated by `validate` (a ModelFileError or QuantizationError becomes INVALID_ARGUMENT
+   * MODEL_FILES_INVALID), then recorded with `details` and edges from `parents`.
+   */
+  private async registerStored(
+    kind: ModelKindCode,
+    name: string,
+    files: readonly StoredFileRef[],
+    validate: (dir: string, paths: readonly string[]) => Promise<ArchitectureFacts>,
+    details: Omit<VersionDetails, 'architecture'>,
+    parents: NewVersion['parents'],
+    meta: VersionMetadata,
+  ): Promise<ModelVersionRecord> {
+    await this.checkStored(files);
+    const staged = await stageFromStore(this.deps.artifacts, files, this.deps.workDir, 'stored');
+    try {
+      let architecture: ArchitectureFacts;
+      try {
+        architecture = await validate(
+          staged.dir,
+          files.map((f) => f.path),
+        );
+      } catch (error) {
+        if (error instanceof ModelFileError) throw modelFilesInvalid(error);
+        if (error instanceof QuantizationError)
+          throw LatheError.invalidArgument([{ field: 'files', description: error.message }], {
+            reason: ErrorReason.ERROR_REASON_MODEL_FILES_INVALID,
+            cause: error,
+          });
+        throw error;
+      }
+      return await this.record({
+        name,
+        kind,
+        files: files.map((f) => ({ path: f.path, sha256: f.sha256, size: f.size })),
+        details: { architecture, ...details },
+        parents,
+        ...meta,
+      });
+    } finally {
+      await staged.remove();
+    }
+  }
+
+  /** Registers the result of a full fine-tune of `base` (a complete BASE-kind model). */
+  async registerFineTuned(req: {
+    name: string;
+    base: ModelSelector;
+    files: readonly StoredFileRef[];
+    training: TrainingFacts | undefined;
+    meta: VersionMetadata;
+  }): Promise<ModelVersionRecord> {
+    const base = await this.resolve(req.base);
+    return this.registerStored(
+      ModelKindCode.base,
+      req.name,
+      req.files,
+      async (dir, paths) => (await validateModelDir(dir, paths)).architecture,
+      req.training === undefined ? {} : { training: req.training },
+      [{ ref: base.ref, relation: Relation.fineTunedFrom }],
+      req.meta,
+    );
+  }
+
+  /** Registers a merged model produced elsewhere, with lineage to its base and adapter. */
+  async registerMerged(req: {
+    name: string;
+    base: ModelSelector;
+    adapter: ModelSelector;
+    files: readonly StoredFileRef[];
+    dtype: string;
+    meta: VersionMetadata;
+  }): Promise<ModelVersionRecord> {
+    const base = await this.resolve(req.base);
+    const adapter = await this.resolve(req.adapter);
+    if (adapter.details.adapter === undefined)
+      throw LatheError.failedPrecondition(`"${versionName(adapter.ref)}" is not an adapter`, [
+        {
+          type: 'MODEL_KIND',
+          subject: `models/${adapter.ref.name}`,
+          description: 'not an adapter',
+        },
+      ]);
+    return this.registerStored(
+      ModelKindCode.merged,
+      req.name,
+      req.files,
+      async (dir, paths) => (await validateModelDir(dir, paths)).architecture,
+      {
+        merge: {
+          base: base.ref,
+          adapter: adapter.ref,
+          dtype: req.dtype === '' ? 'float32' : req.dtype,
+        },
+      },
+      [
+        { ref: base.ref, relation: Relation.mergedBase },
+        { ref: adapter.ref, relation: Relation.mergedAdapter },
+      ],
+      req.meta,
+    );
+  }
+
+  /**
+   * Registers a bitsandbytes-quantized copy of `source`: `@lathe/llm` loads it (every quantized
+   * weight decoded, every tensor the config implies checked), and the scheme declared in the
+   * request must be the one its config.json records.
+   */
+  async registerQuantized(req: {
+    name: string;
+    source: ModelSelector;
+    files: readonly StoredFileRef[];
+    scheme: string;
+    blockSize: number;
+    doubleQuant: boolean;
+    quantizationJobId: string;
+    bitsPerParameter: number;
+    meta: VersionMetadata;
+  }): Promise<ModelVersionRecord> {
+    const source = await this.resolve(req.source);
+    return this.registerStored(
+      ModelKindCode.quantized,
+      req.name,
+      req.files,
+      async (dir) => {
+        const bnb = await readBitsAndBytesConfig(dir);
+        const recorded =
+          bnb === undefined
+            ? 'none'
+            : bnb['load_in_8bit'] === true
+              ? 'int8'
+              : String(bnb['bnb_4bit_quant_type'] ?? 'none');
+        if (recorded !== req.scheme)
+          throw new ModelFileError(
+            join(dir, 'config.json'),
+            `quantization_config records scheme "${recorded}", the request says "${req.scheme}"`,
+          );
+        const model = await loadQuantizedModel(dir);
+        let parameterCount = 0;
+        for (const t of model.weights.values()) parameterCount += t.data.length;
+        return {
+          modelType: model.config.architecture,
+          parameterCount,
+          hiddenSize: model.config.hiddenSize,
+          numLayers: model.config.numLayers,
+          vocabSize: model.config.vocabSize,
+          contextLength: model.config.maxPositions,
+          dtype: req.scheme,
+        };
+      },
+      {
+        quantization: {
+          source: source.ref,
+          scheme: req.scheme,
+          blockSize: req.blockSize,
+          doubleQuant: req.doubleQuant,
+          quantizationJobId: req.quantizationJobId,
+          bitsPerParameter: req.bitsPerParameter,
+        },
+      },
+      [{ ref: source.ref, relation: Relation.quantizedFrom }],
+      req.meta,
+    );
   }
 
   /**
