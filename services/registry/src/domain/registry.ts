@@ -469,12 +469,15 @@ export class Registry {
       req.files,
       async (dir) => {
         const bnb = await readBitsAndBytesConfig(dir);
+        const fourBit = bnb?.['bnb_4bit_quant_type'];
         const recorded =
           bnb === undefined
             ? 'none'
             : bnb['load_in_8bit'] === true
               ? 'int8'
-              : String(bnb['bnb_4bit_quant_type'] ?? 'none');
+              : typeof fourBit === 'string'
+                ? fourBit
+                : 'none';
         if (recorded !== req.scheme)
           throw new ModelFileError(
             join(dir, 'config.json'),
