@@ -14,6 +14,7 @@ import type {
 } from '@lathe/service-kit';
 import { LatheError } from '@lathe/service-kit';
 import { curateDataset } from './app/curate-dataset.js';
+import { exportVersion } from './app/export-version.js';
 import type { DatasetsDeps } from './app/datasets-deps.js';
 import { toDataset, toDatasetVersion, toRemovedRecord, toStats } from './app/proto-mapping.js';
 import { stageUpload } from './app/stage-upload.js';
@@ -67,6 +68,7 @@ export const datasetRules: RequestRules<Definition> = {
       .check(r.offset >= 0, 'offset', 'must not be negative')
       .check(r.limit >= 0, 'limit', 'must not be negative'),
   listRemovedRecords: (r, v) => v.present('version', r.version),
+  exportDatasetVersion: (r, v) => v.present('version', r.version),
 };
 
 const DEFAULT_PAGE = 100;
@@ -295,6 +297,18 @@ export function datasetHandlers(deps: DatasetsDeps): ServiceHandlers<Definition>
         if (remaining <= 0) break;
       }
       if (batch.length > 0) yield flush();
+    },
+    exportDatasetVersion: async function* (r, ctx) {
+      const ref = r.version;
+      if (ref === undefined)
+        throw LatheError.invalidArgument([{ field: 'version', description: 'is required' }]);
+      const { dataset, version } = await requireVersion(
+        deps,
+        ref.dataset,
+        ref.version,
+        ref.manifestSha256,
+      );
+      yield* exportVersion(deps, dataset, version, r.split, r.format, ctx.signal);
     },
     listRemovedRecords: async (r) => {
       const ref = r.version;

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 // The datasets service as a real process on real PostgreSQL, NATS JetStream and the NATS object
 // store: upload, curate, read back and statistics, with restarts between the steps.
 import { fileURLToPath } from 'node:url';
@@ -11,6 +12,7 @@ import { PiiAction, PiiKind, RemovalReason } from '@lathe/contracts/lathe/datase
 import { DatasetKind, RecordFormat } from '@lathe/contracts/lathe/datasets/v1/dataset';
 import {
   CurateDatasetRequest,
+  ExportFormat,
   DatasetServiceService,
 } from '@lathe/contracts/lathe/datasets/v1/dataset_service';
 import type {
@@ -212,6 +214,49 @@ describe('the datasets service on real servers', () => {
     expect(resumed.flatMap((b) => b.records).map((r) => r.id)).toEqual(
       records.slice(1).map((r) => r.id),
     );
+
+    // Export: the header's digest and count describe exactly the chunks that follow.
+    const exported = await c.stream.exportVersion({ version: v?.ref });
+    const [head, ...chunks] = exported;
+    const file = Buffer.concat(
+      chunks.map((m) => (m.message?.$case === 'chunk' ? m.message.chunk : Buffer.alloc(0))),
+    );
+    expect(head?.message?.$case === 'header' && head.message.header).toMatchObject({
+      recordCount: 3,
+      file: { sha256: createHash('sha256').update(file).digest('hex'), sizeBytes: file.length },
+    });
+    expect(
+      file
+        .toString('utf8')
+        .trimEnd()
+        .split('\n')
+        .map((l) => (JSON.parse(l) as { id: string }).id),
+    ).toEqual(records.map((r) => r.id));
+    const asChat = await c.stream.exportVersion({
+      version: v?.ref,
+      format: ExportFormat.EXPORT_FORMAT_CHAT_JSONL,
+      split: DatasetSplit.DATASET_SPLIT_TRAIN,
+    });
+    const chatText = asChat
+      .slice(1)
+      .map((m) => (m.message?.$case === 'chunk' ? m.message.chunk.toString('utf8') : ''))
+      .join('');
+    expect(
+      chatText
+        .trimEnd()
+        .split('\n')
+        .map((l) =>
+          (JSON.parse(l) as { messages: { role: string }[] }).messages.map((m) => m.role),
+        ),
+    ).toEqual(train.map(() => ['user', 'assistant']));
+    await expect(
+      c.stream.exportVersion({
+        version: v?.ref,
+        format: ExportFormat.EXPORT_FORMAT_PREFERENCE_JSONL,
+      }),
+    ).rejects.toMatchObject({
+      details: { errorInfo: { reason: 'RECORD_KIND_MISMATCH' } },
+    });
 
     const stats = (await c.unary.getDatasetStats({ dataset: name, version: 0 })).stats;
     const trainStats = stats?.splits.find((s) => s.split === DatasetSplit.DATASET_SPLIT_TRAIN);

@@ -5,6 +5,8 @@ import { credentials, Metadata } from '@grpc/grpc-js';
 import type { ServiceError } from '@grpc/grpc-js';
 import { DatasetServiceClient } from '@lathe/contracts/lathe/datasets/v1/dataset_service';
 import type {
+  ExportDatasetVersionRequest,
+  ExportDatasetVersionResponse,
   ReadRecordsRequest,
   ReadRecordsResponse,
   UploadHeader,
@@ -90,6 +92,23 @@ export class DatasetsStreamClient {
     const out: ReadRecordsResponse[] = [];
     try {
       for await (const batch of stream) out.push(batch as ReadRecordsResponse);
+    } catch (error) {
+      throw fromServiceError(error as ServiceError);
+    }
+    return out;
+  }
+
+  /** Every message of an ExportDatasetVersion stream: the header, then the chunks. */
+  async exportVersion(
+    request: Partial<ExportDatasetVersionRequest>,
+  ): Promise<ExportDatasetVersionResponse[]> {
+    const stream = this.client.exportDatasetVersion(
+      { version: undefined, split: 0, format: 0, ...request },
+      this.metadata,
+    );
+    const out: ExportDatasetVersionResponse[] = [];
+    try {
+      for await (const message of stream) out.push(message as ExportDatasetVersionResponse);
     } catch (error) {
       throw fromServiceError(error as ServiceError);
     }
