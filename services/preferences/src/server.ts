@@ -23,6 +23,7 @@ import { taskAgreement } from './domain/task-agreement.js';
 import type { DatasetsWriter } from './clients/datasets.js';
 import type { OutboxRelay } from './events/outbox.js';
 import { snapshotTask } from './store/snapshots.js';
+import { importItems } from './store/import-items.js';
 import { createAnnotator, issueToken, revokeToken } from './store/annotators.js';
 import { listAssignments, nextAssignment } from './store/assignments.js';
 import { once } from './store/idempotency.js';
@@ -84,7 +85,9 @@ export const preferenceRules: RequestRules<Definition> = {
   importItemsFromDataset: (r, v) =>
     v
       .required('taskId', r.taskId)
-      .check(r.datasetVersion !== undefined, 'datasetVersion', 'is required'),
+      .check(r.datasetVersion !== undefined, 'datasetVersion', 'is required')
+      .check(r.maxItems >= 0, 'maxItems', 'must not be negative')
+      .check(r.goldFraction >= 0 && r.goldFraction <= 1, 'goldFraction', 'must be in [0, 1]'),
   getNextAssignment: (r, v) => v.required('taskId', r.taskId),
   listAssignments: (r, v) => v.required('taskId', r.taskId),
   submitJudgement: (r, v) =>
@@ -151,9 +154,23 @@ function nextToken(offset: number, count: number, total: number): string {
   return offset + count < total ? Buffer.from(String(offset + count)).toString('base64url') : '';
 }
 
+function needDatasets(deps: PreferenceDeps): DatasetsWriter {
+  if (deps.datasets !== undefined) return deps.datasets;
+  throw LatheError.failedPrecondition(
+    'snapshots and imports need the datasets service: set LATHE_PREFERENCES_DATASETS_ADDRESS',
+    [
+      {
+        type: 'CONFIGURATION',
+        subject: 'LATHE_PREFERENCES_DATASETS_ADDRESS',
+        description: 'not set',
+      },
+    ],
+  );
+}
+
 const DEFAULT_LEASE_MS = 30 * 60 * 1000;
 
-/** The rpcs, over the store. ImportItemsFromDataset is not built yet (UNIMPLEMENTED). */
+/** The rpcs, over the store and the datasets service. */
 export function preferenceHandlers(deps: PreferenceDeps): ServiceHandlers<Definition> {
   const { db, relay } = deps;
   return {
@@ -297,19 +314,17 @@ export function preferenceHandlers(deps: PreferenceDeps): ServiceHandlers<Defini
         computeTime: new Date(),
       };
     },
+    importItemsFromDataset: async (r) =>
+      importItems(db, needDatasets(deps), {
+        taskId: r.taskId,
+        version: r.datasetVersion ?? { dataset: '', version: 0, manifestSha256: '' },
+        split: r.split,
+        maxItems: r.maxItems,
+        goldFraction: r.goldFraction,
+        seed: r.seed,
+      }),
     snapshotToDataset: async (r) => {
-      if (deps.datasets === undefined)
-        throw LatheError.failedPrecondition(
-          'snapshots need the datasets service: set LATHE_PREFERENCES_DATASETS_ADDRESS',
-          [
-            {
-              type: 'CONFIGURATION',
-              subject: 'LATHE_PREFERENCES_DATASETS_ADDRESS',
-              description: 'not set',
-            },
-          ],
-        );
-      const answer = await snapshotTask(db, deps.datasets, r);
+      const answer = await snapshotTask(db, needDatasets(deps), r);
       relay.kick();
       return answer;
     },

@@ -439,4 +439,68 @@ describe('preferences flow on PostgreSQL and NATS', () => {
     );
     expect(closed).toEqual({ code: status.FAILED_PRECONDITION, reason: 'ASSIGNMENT_NOT_HELD' });
   });
+
+  it('imports items from the preference dataset version, a seeded sample with gold answers', async () => {
+    const { task } = await admin.createTask({
+      displayName: 'from dataset',
+      instructions: '',
+      annotatorsPerItem: 1,
+      assignmentLease: undefined,
+      allowTie: false,
+      requireRationale: false,
+      items: [],
+    });
+    const importTask = task?.id ?? '';
+    const version = { dataset: 'helpfulness-prefs', version: 1, manifestSha256: '' };
+    const imported = await admin.importItemsFromDataset({
+      taskId: importTask,
+      datasetVersion: version,
+      split: 0,
+      maxItems: 3,
+      goldFraction: 0.5,
+      seed: 11,
+    });
+    expect(imported).toEqual({ importedCount: 3, goldCount: 2 });
+    const { rows } = await h.svc.db.query<{
+      prompt: unknown;
+      candidates: { id: string; source: string }[];
+      gold_preferred: string | null;
+    }>(
+      'SELECT prompt, candidates, gold_preferred FROM items WHERE task_id = $1 ORDER BY position',
+      [importTask],
+    );
+    expect(rows).toHaveLength(3);
+    for (const row of rows) {
+      expect(row.candidates.map((c) => c.id).sort()).toEqual(['a', 'b']);
+      const chosen = row.candidates.find((c) => c.source === 'helpfulness-prefs@1:chosen');
+      if (row.gold_preferred !== null) expect(row.gold_preferred).toBe(chosen?.id);
+    }
+    expect(rows.filter((r) => r.gold_preferred !== null)).toHaveLength(2);
+    // The same seed picks the same records.
+    const { task: again } = await admin.createTask({
+      displayName: 'again',
+      instructions: '',
+      annotatorsPerItem: 1,
+      assignmentLease: undefined,
+      allowTie: false,
+      requireRationale: false,
+      items: [],
+    });
+    await admin.importItemsFromDataset({
+      taskId: again?.id ?? '',
+      datasetVersion: version,
+      split: 0,
+      maxItems: 3,
+      goldFraction: 0.5,
+      seed: 11,
+    });
+    const ids = async (t: string) =>
+      (
+        await h.svc.db.query<{ id: string }>(
+          'SELECT id FROM items WHERE task_id = $1 ORDER BY position',
+          [t],
+        )
+      ).rows.map((r) => r.id);
+    expect(await ids(again?.id ?? '')).toEqual(await ids(importTask));
+  });
 });

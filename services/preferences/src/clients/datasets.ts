@@ -4,9 +4,12 @@ import { Metadata } from '@grpc/grpc-js';
 import { DatasetKind, RecordFormat } from '@lathe/contracts/lathe/datasets/v1/dataset';
 import { DatasetServiceService } from '@lathe/contracts/lathe/datasets/v1/dataset_service';
 import type {
+  ReadRecordsResponse,
   UploadRecordsRequest,
   UploadRecordsResponse,
 } from '@lathe/contracts/lathe/datasets/v1/dataset_service';
+import type { Record as DatasetRecord } from '@lathe/contracts/lathe/datasets/v1/record';
+import type { DatasetSplit, DatasetVersionRef } from '@lathe/contracts/lathe/common/v1/dataset_ref';
 import type { DatasetVersion } from '@lathe/contracts/lathe/datasets/v1/dataset_version';
 import { createClient, fromServiceError, isLatheError, LatheError } from '@lathe/service-kit';
 import type { LatheClient } from '@lathe/service-kit';
@@ -26,6 +29,12 @@ export interface DatasetsWriter {
     seed: number;
     idempotencyKey: string;
   }): Promise<{ version: DatasetVersion; uploadId: string; rejected: number }>;
+  /** Every record of a version (one split, or all for UNSPECIFIED), in index order, at most `limit`. */
+  readRecords(
+    version: DatasetVersionRef,
+    split: DatasetSplit,
+    limit: number,
+  ): Promise<DatasetRecord[]>;
   close(): void;
 }
 
@@ -115,6 +124,26 @@ export function datasetsWriter(address: string, token: string | undefined): Data
         throw LatheError.internal(new Error('datasets CurateDataset answered no version'));
       return { version: curated.version, uploadId, rejected: uploaded.upload?.rejectedCount ?? 0 };
     },
+    readRecords: (version, split, limit) =>
+      new Promise((resolve, reject) => {
+        const md: GrpcMetadata = new Metadata();
+        if (token !== undefined) md.set('authorization', `Bearer ${token}`);
+        const def = DatasetServiceService.readRecords;
+        const call = client.channel.makeServerStreamRequest(
+          def.path,
+          def.requestSerialize,
+          def.responseDeserialize,
+          { version, split, offset: 0, pageToken: '', limit, batchSize: 0 },
+          md,
+          { deadline: Date.now() + DEADLINE_MS },
+        );
+        const records: DatasetRecord[] = [];
+        call.on('data', (batch: ReadRecordsResponse) => records.push(...batch.records));
+        call.on('error', (error: Parameters<typeof fromServiceError>[0]) =>
+          reject(fromServiceError(error)),
+        );
+        call.on('end', () => resolve(records));
+      }),
     close: () => client.close(),
   };
 }

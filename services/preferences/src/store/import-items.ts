@@ -1,0 +1,87 @@
+import type { DatasetVersionRef, DatasetSplit } from '@lathe/contracts/lathe/common/v1/dataset_ref';
+import { ErrorReason } from '@lathe/contracts/lathe/common/v1/error_reason';
+import type { Item } from '@lathe/contracts/lathe/preferences/v1/task';
+import { LatheError } from '@lathe/service-kit';
+import type { SqlClient } from '@lathe/store';
+import type { DatasetsWriter } from '../clients/datasets.js';
+import { addItems, loadTask } from './tasks.js';
+
+/** Records read at most per import: a task is for people to judge, not a whole corpus. */
+export const MAX_IMPORT_RECORDS = 100_000;
+
+// mulberry32: a small seeded generator, so that the same seed samples the same records.
+function seeded(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function shuffle<T>(values: T[], random: () => number): T[] {
+  for (let i = values.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [values[i], values[j]] = [values[j] as T, values[i] as T];
+  }
+  return values;
+}
+
+/**
+ * Adds one item per preference record of a dataset version: its prompt, and chosen and rejected
+ * as candidates "a" and "b" in a seeded random order (so the id tells annotators nothing). With
+ * `maxItems`, a seeded sample; `goldFraction` of the items become gold with the chosen response
+ * as the answer. The record id is kept as metadata `source_record`.
+ */
+export async function importItems(
+  db: SqlClient,
+  datasets: DatasetsWriter,
+  input: {
+    taskId: string;
+    version: DatasetVersionRef;
+    split: DatasetSplit;
+    maxItems: number;
+    goldFraction: number;
+    seed: number;
+  },
+): Promise<{ importedCount: number; goldCount: number }> {
+  await loadTask(db, input.taskId);
+  const records = await datasets.readRecords(input.version, input.split, MAX_IMPORT_RECORDS);
+  const random = seeded(input.seed);
+  const picked = shuffle([...records], random).slice(
+    0,
+    input.maxItems > 0 ? input.maxItems : records.length,
+  );
+  const goldCount = Math.round(picked.length * input.goldFraction);
+  const ref = `${input.version.dataset}@${String(input.version.version)}`;
+  const items: Item[] = picked.map((record, i) => {
+    if (record.content?.$case !== 'preference')
+      throw LatheError.failedPrecondition(
+        `dataset version ${ref} holds non-preference records (record ${record.id})`,
+        [{ type: 'DATASET_KIND', subject: ref, description: 'must be a preference dataset' }],
+        { reason: ErrorReason.ERROR_REASON_RECORD_KIND_MISMATCH },
+      );
+    const p = record.content.preference;
+    const chosenFirst = random() < 0.5;
+    const chosen = { id: chosenFirst ? 'a' : 'b', messages: p.chosen, source: `${ref}:chosen` };
+    const rejected = {
+      id: chosenFirst ? 'b' : 'a',
+      messages: p.rejected,
+      source: `${ref}:rejected`,
+    };
+    return {
+      id: `rec_${record.id.slice(0, 32)}`,
+      prompt: p.prompt,
+      candidates: chosenFirst ? [chosen, rejected] : [rejected, chosen],
+      gold:
+        i < goldCount
+          ? { preferredCandidateId: chosen.id, explanation: `chosen response of ${ref}` }
+          : undefined,
+      metadata: { source_record: record.id, source_dataset: ref },
+    };
+  });
+  await db.transaction((tx) => addItems(tx, input.taskId, items));
+  return { importedCount: items.length, goldCount };
+}
