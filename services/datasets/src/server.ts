@@ -1,3 +1,4 @@
+import type { DatasetVersionRef } from '@lathe/contracts/lathe/common/v1/dataset_ref';
 import { ErrorReason } from '@lathe/contracts/lathe/common/v1/error_reason';
 import type { PageRequest } from '@lathe/contracts/lathe/common/v1/paging';
 import { DatasetServiceService } from '@lathe/contracts/lathe/datasets/v1/dataset_service';
@@ -139,6 +140,16 @@ async function requireVersion(
   return { dataset, version };
 }
 
+/** The version a request's DatasetVersionRef names (its manifest digest checked when set). */
+function requireVersionRef(
+  deps: DatasetsDeps,
+  ref: DatasetVersionRef | undefined,
+): Promise<{ dataset: DatasetRow; version: VersionRow }> {
+  if (ref === undefined)
+    throw LatheError.invalidArgument([{ field: 'version', description: 'is required' }]);
+  return requireVersion(deps, ref.dataset, ref.version, ref.manifestSha256);
+}
+
 /** The chunks of an UploadRecords stream after its header. */
 async function* uploadChunks(
   rest: AsyncIterator<UploadRecordsRequest>,
@@ -266,9 +277,7 @@ export function datasetHandlers(deps: DatasetsDeps): ServiceHandlers<Definition>
       return { stats: { ...toStats(version), ref: toDatasetVersion(dataset, version).ref } };
     },
     readRecords: async function* (r, ctx): AsyncGenerator<ReadRecordsResponse> {
-      const ref = r.version;
-      if (ref === undefined) return;
-      const { version } = await requireVersion(deps, ref.dataset, ref.version, ref.manifestSha256);
+      const { version } = await requireVersionRef(deps, r.version);
       let offset = r.offset;
       if (r.pageToken !== '') {
         const m = /^([0-9a-f]{64}):(\d+)$/.exec(r.pageToken);
@@ -299,27 +308,11 @@ export function datasetHandlers(deps: DatasetsDeps): ServiceHandlers<Definition>
       if (batch.length > 0) yield flush();
     },
     exportDatasetVersion: async function* (r, ctx) {
-      const ref = r.version;
-      if (ref === undefined)
-        throw LatheError.invalidArgument([{ field: 'version', description: 'is required' }]);
-      const { dataset, version } = await requireVersion(
-        deps,
-        ref.dataset,
-        ref.version,
-        ref.manifestSha256,
-      );
+      const { dataset, version } = await requireVersionRef(deps, r.version);
       yield* exportVersion(deps, dataset, version, r.split, r.format, ctx.signal);
     },
     listRemovedRecords: async (r) => {
-      const ref = r.version;
-      if (ref === undefined)
-        throw LatheError.invalidArgument([{ field: 'version', description: 'is required' }]);
-      const { dataset, version } = await requireVersion(
-        deps,
-        ref.dataset,
-        ref.version,
-        ref.manifestSha256,
-      );
+      const { dataset, version } = await requireVersionRef(deps, r.version);
       const size = pageSize(r.page);
       const rows = await deps.store.listRemoved(
         dataset.id,

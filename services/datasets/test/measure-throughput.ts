@@ -15,6 +15,7 @@ import { createClient } from '@lathe/service-kit';
 import { REPO_ROOT, spawnService } from '@lathe/service-kit/testing';
 import { createTestDatabase, startNats } from '@lathe/testkit';
 import { DatasetsStreamClient } from '../src/client/datasets-stream-client.js';
+import { seededRandom } from './seeded-random.js';
 
 const RECORDS = Number(process.argv[2] ?? 100_000);
 const WORDS = [
@@ -40,24 +41,12 @@ const WORDS = [
   'letter',
 ];
 
-/** mulberry32, so every run uploads the same bytes. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /**
  * Synthetic chat JSONL in 1 MiB chunks: 2% exact duplicates, 2% near-duplicates (one word
  * changed), 1% malformed lines; the rest distinct 30-60 word answers.
  */
 function* syntheticBody(count: number, bytes: { total: number }): Generator<Uint8Array> {
-  const next = random(1);
+  const next = seededRandom(1);
   const sentence = (n: number): string =>
     Array.from(
       { length: n },

@@ -6,18 +6,7 @@ import { curateRecords } from './curate-records.js';
 import type { SourceRecord } from './curate-records.js';
 import { resolveCurationOptions } from './curation-options.js';
 import { jaccard, lshBands, MinHasher, shingleHashes } from './minhash.js';
-
-/** mulberry32: a small seeded generator, so the constructed set is the same on every run. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom } from '../../test/seeded-random.js';
 
 const SHINGLE = 3;
 const THRESHOLD = 0.7;
@@ -27,7 +16,7 @@ const THRESHOLD = 0.7;
  * replacing 1, 2, 3, 5, 8, 12 or 20 words: true shingle Jaccard from about 0.93 down to 0.2.
  */
 function constructedPairs(): { original: string; variant: string; truth: number }[] {
-  const next = random(42);
+  const next = seededRandom(42);
   const word = (): string => `w${Math.floor(next() * 5000)}`;
   const edits = [1, 2, 3, 5, 8, 12, 20];
   const pairs = [];
