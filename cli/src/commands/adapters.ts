@@ -1,14 +1,12 @@
 import { resolve } from 'node:path';
 import { ModelKind } from '@lathe/contracts/lathe/registry/v1/model';
-import { downloadToDir, resumePointOf } from '@lathe/registry';
-import { CommandArgs } from '../command-args.js';
+import { adapterBaseDifferences, downloadToDir, resumePointOf } from '@lathe/registry';
 import { reportFailure } from '../report-failure.js';
 import {
   REGISTRY_FLAGS,
-  REGISTRY_FLAG_TYPES,
   parseModelRef,
+  parseRegistryCommand,
   registryClient,
-  splitPositionals,
 } from './registry-connection.js';
 
 /** One line for `lathe --help`. */
@@ -16,7 +14,7 @@ export const summary = 'list registered LoRA adapters, or pull one into a direct
 
 /** Every flag; printed by `lathe adapters --help`. */
 export const usage = `usage: lathe adapters list [--prefix P]
-       lathe adapters pull NAME@VERSION|NAME@ALIAS --out DIR
+       lathe adapters pull NAME@VERSION|NAME@ALIAS --out DIR [--base NAME@VERSION|ALIAS]
 
 list   one line per adapter model: name, latest version, aliases
 pull   downloads the adapter's files into DIR, each checked against the sha256 the registry
@@ -25,6 +23,8 @@ pull   downloads the adapter's files into DIR, each checked against the sha256 t
 options:
   --prefix P        list only names starting with P
   --out DIR         where pull writes (created)
+  --base REF        refuse (exit 1, saying what differs) unless the adapter fits this base:
+                    its own base, or for QLoRA the quantized copy it was trained against
 ${REGISTRY_FLAGS}
   -h, --help        this help`;
 
@@ -34,29 +34,25 @@ ${REGISTRY_FLAGS}
  * @returns 0 done, 1 refused by the registry or unreachable, 2 a usage error
  */
 export async function run(argv: string[]): Promise<number> {
-  const { words, flags } = splitPositionals(argv);
-  let args: CommandArgs | 'help';
-  try {
-    args = CommandArgs.parse(flags, { prefix: 'string', out: 'string', ...REGISTRY_FLAG_TYPES });
-    if (args !== 'help') {
+  const parsed = parseRegistryCommand(
+    'adapters',
+    usage,
+    argv,
+    { prefix: 'string', out: 'string', base: 'string' },
+    (words, args) => {
       if (words[0] === 'pull') {
         if (words.length !== 2)
           throw new Error('expected: lathe adapters pull NAME@ALIAS --out DIR');
         parseModelRef(words[1] ?? '');
+        const base = args.string('base');
+        if (base !== undefined) parseModelRef(base);
         args.required('out');
       } else if (words[0] !== 'list' || words.length !== 1)
         throw new Error('expected: lathe adapters list | lathe adapters pull NAME@ALIAS --out DIR');
-    }
-  } catch (err) {
-    process.stderr.write(
-      `lathe adapters: ${(err as Error).message}\n(see lathe adapters --help)\n`,
-    );
-    return 2;
-  }
-  if (args === 'help') {
-    process.stdout.write(`${usage}\n`);
-    return 0;
-  }
+    },
+  );
+  if (typeof parsed === 'number') return parsed;
+  const { words, args } = parsed;
   const client = registryClient({ registry: args.string('registry'), token: args.string('token') });
   try {
     if (words[0] === 'list') {
@@ -79,6 +75,18 @@ export async function run(argv: string[]): Promise<number> {
     const out = resolve(args.required('out'));
     // Resolve an alias once, so a resumed pull keeps fetching the same version.
     const { version } = await client.getModelVersion({ ref, includeDeleted: false });
+    const baseText = args.string('base');
+    if (baseText !== undefined && version !== undefined) {
+      const base = await client.getModelVersion({
+        ref: parseModelRef(baseText),
+        includeDeleted: false,
+      });
+      const diffs = base.version === undefined ? [] : adapterBaseDifferences(version, base.version);
+      if (diffs.length > 0)
+        throw new Error(
+          `adapter ${ref.name}@${String(version.ref?.version ?? 0)} is not valid with ${baseText}: ${diffs.join('; ')}`,
+        );
+    }
     const exact = {
       name: ref.name,
       selector: { $case: 'version' as const, version: version?.ref?.version ?? 0 },

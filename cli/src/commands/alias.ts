@@ -1,11 +1,5 @@
-import { CommandArgs } from '../command-args.js';
 import { reportFailure } from '../report-failure.js';
-import {
-  REGISTRY_FLAGS,
-  REGISTRY_FLAG_TYPES,
-  registryClient,
-  splitPositionals,
-} from './registry-connection.js';
+import { REGISTRY_FLAGS, parseRegistryCommand, registryClient } from './registry-connection.js';
 
 /** One line for `lathe --help`. */
 export const summary = 'point a model alias (e.g. prod) at a version, compare-and-set';
@@ -29,23 +23,19 @@ ${REGISTRY_FLAGS}
  * @returns 0 moved, 1 refused (e.g. a concurrent move) or unreachable, 2 a usage error
  */
 export async function run(argv: string[]): Promise<number> {
-  const { words, flags } = splitPositionals(argv);
-  let args: CommandArgs | 'help';
-  try {
-    args = CommandArgs.parse(flags, { expect: 'string', reason: 'string', ...REGISTRY_FLAG_TYPES });
-    if (
-      args !== 'help' &&
-      (words.length !== 4 || words[0] !== 'set' || !/^[0-9]+$/.test(words[2] ?? ''))
-    )
-      throw new Error('expected: lathe alias set NAME VERSION ALIAS');
-  } catch (err) {
-    process.stderr.write(`lathe alias: ${(err as Error).message}\n(see lathe alias --help)\n`);
-    return 2;
-  }
-  if (args === 'help') {
-    process.stdout.write(`${usage}\n`);
-    return 0;
-  }
+  const parsed = parseRegistryCommand(
+    'alias',
+    usage,
+    argv,
+    { expect: 'string', reason: 'string' },
+    (words, args) => {
+      if (words.length !== 4 || words[0] !== 'set' || !/^[0-9]+$/.test(words[2] ?? ''))
+        throw new Error('expected: lathe alias set NAME VERSION ALIAS');
+      args.integer('expect');
+    },
+  );
+  if (typeof parsed === 'number') return parsed;
+  const { words, args } = parsed;
   const [, name = '', versionText = '', alias = ''] = words;
   const client = registryClient({ registry: args.string('registry'), token: args.string('token') });
   try {

@@ -1,13 +1,7 @@
 import { resolve } from 'node:path';
 import { uploadModelDir } from '@lathe/registry';
-import { CommandArgs } from '../command-args.js';
 import { reportFailure } from '../report-failure.js';
-import {
-  REGISTRY_FLAGS,
-  REGISTRY_FLAG_TYPES,
-  registryClient,
-  splitPositionals,
-} from './registry-connection.js';
+import { REGISTRY_FLAGS, parseRegistryCommand, registryClient } from './registry-connection.js';
 
 /** One line for `lathe --help`. */
 export const summary = 'import a Hugging Face model directory into the registry';
@@ -32,25 +26,19 @@ ${REGISTRY_FLAGS}
  * @returns 0 done, 1 refused by the registry or unreachable, 2 a usage error
  */
 export async function run(argv: string[]): Promise<number> {
-  const { words, flags } = splitPositionals(argv);
-  let args: CommandArgs | 'help';
-  try {
-    args = CommandArgs.parse(flags, {
-      name: 'string',
-      description: 'string',
-      ...REGISTRY_FLAG_TYPES,
-    });
-    if (args !== 'help' && (words.length !== 2 || words[0] !== 'import'))
-      throw new Error('expected: lathe models import DIR --name NAME');
-    if (args !== 'help') args.required('name');
-  } catch (err) {
-    process.stderr.write(`lathe models: ${(err as Error).message}\n(see lathe models --help)\n`);
-    return 2;
-  }
-  if (args === 'help') {
-    process.stdout.write(`${usage}\n`);
-    return 0;
-  }
+  const parsed = parseRegistryCommand(
+    'models',
+    usage,
+    argv,
+    { name: 'string', description: 'string' },
+    (words, args) => {
+      if (words.length !== 2 || words[0] !== 'import')
+        throw new Error('expected: lathe models import DIR --name NAME');
+      args.required('name');
+    },
+  );
+  if (typeof parsed === 'number') return parsed;
+  const { words, args } = parsed;
   const client = registryClient({ registry: args.string('registry'), token: args.string('token') });
   try {
     const dir = resolve(words[1] ?? '');

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LocalArtifactStore } from '@lathe/artifacts';
@@ -114,8 +114,40 @@ describe.skipIf(missing !== '')(
       expect(list.code, list.stderr).toBe(0);
       expect(list.stdout).toBe('helper\t1\tprod=1\n');
 
+      // Another base (the same model plus one file, so another manifest) does not fit the adapter.
+      const copy = join(dir, 'stories-copy');
+      await cp(MODEL, copy, { recursive: true });
+      await writeFile(join(copy, 'NOTES.md'), 'a copy\n');
+      expect((await runLathe(['models', 'import', copy, '--name', 'copy', ...flags()])).code).toBe(
+        0,
+      );
+      const misfit = await runLathe([
+        'adapters',
+        'pull',
+        'helper@prod',
+        '--out',
+        join(dir, 'no'),
+        '--base',
+        'copy@1',
+        ...flags(),
+      ]);
+      expect(misfit.code).toBe(1);
+      expect(misfit.stderr).toMatch(
+        /adapter helper@1 is not valid with copy@1: base files differ \(manifest [0-9a-f]{12}…, adapter trained on [0-9a-f]{12}…\)/,
+      );
+      expect(existsSync(join(dir, 'no'))).toBe(false);
+
       const out = join(dir, 'pulled');
-      const pull = await runLathe(['adapters', 'pull', 'helper@prod', '--out', out, ...flags()]);
+      const pull = await runLathe([
+        'adapters',
+        'pull',
+        'helper@prod',
+        '--out',
+        out,
+        '--base',
+        'stories@1',
+        ...flags(),
+      ]);
       expect(pull.code, pull.stderr).toBe(0);
       for (const path of ['adapter_config.json', 'adapter_model.safetensors'])
         expect(

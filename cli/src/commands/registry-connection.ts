@@ -1,3 +1,4 @@
+import { CommandArgs } from '../command-args.js';
 import { RegistryServiceService } from '@lathe/contracts/lathe/registry/v1/registry_service';
 import { createClient, type LatheClient } from '@lathe/service-kit';
 
@@ -49,4 +50,33 @@ export function parseModelRef(text: string): {
   return /^[0-9]+$/.test(sel)
     ? { name, selector: { $case: 'version', version: Number(sel) } }
     : { name, selector: { $case: 'alias', alias: sel } };
+}
+
+/**
+ * Parses `lathe <command> <words...> --flags` for the registry commands: prints the usage on
+ * --help (exit 0) and one usage error line on anything `check` or the flag parser refuses
+ * (exit 2); otherwise returns the words and flags.
+ */
+export function parseRegistryCommand(
+  command: string,
+  usage: string,
+  argv: readonly string[],
+  spec: Readonly<Record<string, 'string' | 'boolean'>>,
+  check: (words: readonly string[], args: CommandArgs) => void,
+): { words: string[]; args: CommandArgs } | number {
+  const { words, flags } = splitPositionals(argv);
+  try {
+    const args = CommandArgs.parse(flags, { ...spec, ...REGISTRY_FLAG_TYPES });
+    if (args === 'help') {
+      process.stdout.write(`${usage}\n`);
+      return 0;
+    }
+    check(words, args);
+    return { words, args };
+  } catch (err) {
+    process.stderr.write(
+      `lathe ${command}: ${(err as Error).message}\n(see lathe ${command} --help)\n`,
+    );
+    return 2;
+  }
 }

@@ -16,3 +16,4 @@ export { downloadToDir, resumePointOf } from './client/download-to-dir.js';
 export type { DownloadToDirOptions, ResumePoint } from './client/download-to-dir.js';
 export { uploadModelDir } from './client/upload-model-dir.js';
 export type { UploadModelDirOptions } from './client/upload-model-dir.js';
+export { adapterBaseDifferences } from './client/adapter-fit.js';
