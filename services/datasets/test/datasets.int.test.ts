@@ -398,6 +398,19 @@ describe('the datasets service on real servers', () => {
     await expect
       .poll(() => failed.map((f) => [f.dataset, f.reason]))
       .toContainEqual([name, 'CURATION_EMPTY']);
+    // Two curations racing for the same uploads: one version, the other call refused.
+    await c.stream.upload({ dataset: name, format: RecordFormat.RECORD_FORMAT_AUTO }, body);
+    const raced = await Promise.allSettled([
+      c.unary.curateDataset(CurateDatasetRequest.fromPartial({ dataset: name, spec: {} })),
+      c.unary.curateDataset(CurateDatasetRequest.fromPartial({ dataset: name, spec: {} })),
+    ]);
+    expect(raced.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    const refused = raced.find((r) => r.status === 'rejected');
+    expect([status.ABORTED, status.FAILED_PRECONDITION]).toContain(
+      (refused?.reason as { code: number }).code,
+    );
+    const versions = await c.unary.listDatasetVersions({ dataset: name, page: undefined });
+    expect(versions.versions.map((x) => x.ref?.version)).toEqual([2, 1]);
     await sub.stop();
     c.unary.close();
     c.stream.close();

@@ -19,7 +19,8 @@ import { CurationSpecError, resolveCurationOptions } from '../domain/curation-op
 import type { VersionManifest } from '../domain/version-manifest.js';
 import { removalCounts, stableStringify } from '../domain/version-manifest.js';
 import { curationFailedEvent, versionCreatedEvent } from '../events/dataset-events.js';
-import type { DatasetRow, UploadRow, VersionRow } from '../store/datasets-store.js';
+import type { DatasetRow, NewVersion, UploadRow, VersionRow } from '../store/datasets-store.js';
+import { UploadsTakenError } from '../store/datasets-store.js';
 import type { DatasetsDeps } from './datasets-deps.js';
 import {
   canonicalOf,
@@ -150,6 +151,17 @@ export async function curateDataset(
   }
 }
 
+/** Records the version; losing a race for the uploads is ABORTED (re-read and retry). */
+async function insertVersion(deps: DatasetsDeps, version: NewVersion): Promise<VersionRow> {
+  try {
+    return await deps.store.insertVersion(version);
+  } catch (error) {
+    if (error instanceof UploadsTakenError)
+      throw LatheError.aborted(error.message, { cause: error });
+    throw error;
+  }
+}
+
 function respond(dataset: DatasetRow, row: VersionRow): CurateDatasetResponse {
   const version = toDatasetVersion(dataset, row);
   return { version, stats: { ...toStats(row), ref: version.ref } };
@@ -236,7 +248,7 @@ async function curateNew(
     statistics: { train: outcome.train, eval: outcome.eval },
   };
   const manifestBlob = await deps.artifacts.put(Buffer.from(stableStringify(manifest), 'utf8'));
-  const row = await deps.store.insertVersion({
+  const row = await insertVersion(deps, {
     datasetId: dataset.id,
     manifestSha256: manifestBlob.sha256,
     manifestSize: manifestBlob.size,

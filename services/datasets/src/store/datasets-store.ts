@@ -139,6 +139,14 @@ function versionRow(r: Record<string, unknown>): VersionRow {
   };
 }
 
+/** Some uploads of a new version were included in another version meanwhile. */
+export class UploadsTakenError extends Error {
+  constructor(readonly uploadIds: readonly string[]) {
+    super(`uploads ${uploadIds.join(', ')} were curated into another version concurrently`);
+    this.name = 'UploadsTakenError';
+  }
+}
+
 /** The datasets service's schema: every SQL statement of the service lives here. */
 export class DatasetsStore {
   constructor(private readonly sql: SqlClient) {}
@@ -325,10 +333,13 @@ export class DatasetsStore {
       const row = rows[0];
       if (row === undefined) throw new Error('inserting a version returned no row');
       const created = versionRow(row);
-      await tx.query('UPDATE uploads SET curated_in_version = $1 WHERE id = ANY($2::text[])', [
-        created.version,
-        v.uploadIds,
-      ]);
+      // Only uploads still waiting: a concurrent curation that took them first wins, and this
+      // transaction rolls back instead of putting the same records in two versions.
+      const taken = await tx.query(
+        'UPDATE uploads SET curated_in_version = $1 WHERE id = ANY($2::text[]) AND curated_in_version = 0',
+        [created.version, v.uploadIds],
+      );
+      if (taken.rowCount !== v.uploadIds.length) throw new UploadsTakenError(v.uploadIds);
       await insertRemoved(tx, v.datasetId, created.version, v.removed);
       return created;
     });
