@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { cp, mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
-import { status } from '@grpc/grpc-js';
+import { Metadata, status } from '@grpc/grpc-js';
 import { connectJetStreamBus, type EventBus, type EventType } from '@lathe/bus';
 import type { ModelVersionRef } from '@lathe/contracts/lathe/common/v1/model_ref';
 import { ModelKind, type ModelVersion } from '@lathe/contracts/lathe/registry/v1/model';
@@ -147,6 +147,21 @@ describe.skipIf(STORIES_MISSING !== '')('registry on PostgreSQL, NATS and the ob
       .toBe(1);
   }, 120_000);
 
+  it('numbers concurrent registrations of the same bytes once', async () => {
+    const c = fx.client();
+    const request = { name: 'stories-twice', path: STORIES, description: '', labels: {} };
+    const [a, b] = await Promise.all([
+      c.importModelFromPath(request),
+      c.importModelFromPath(request),
+    ]);
+    expect(a.version!.ref).toEqual(b.version!.ref);
+    expect(a.version!.ref!.version).toBe(1);
+    const outside = await c
+      .importModelFromPath({ ...request, path: '/etc' })
+      .catch((e: unknown) => e);
+    expect(outside).toMatchObject({ code: status.PERMISSION_DENIED });
+  }, 60_000);
+
   it('refuses a truncated safetensors upload and shows no version', async () => {
     const c = fx.client();
     const err = await uploadModelDir(c.channel, 'truncated', STORIES, {
@@ -202,7 +217,13 @@ describe.skipIf(STORIES_MISSING !== '')('registry on PostgreSQL, NATS and the ob
       idempotencyKey: '',
       quantizedBase: undefined,
     };
-    adapter = (await c.registerAdapter(request)).version!;
+    // The trainer's call carries its run's trace context; the registry records the trace id.
+    const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
+    const metadata = new Metadata();
+    metadata.set('traceparent', `00-${traceId}-00f067aa0ba902b7-01`);
+    adapter = (await c.registerAdapter(request, { metadata })).version!;
+    const recorded = await fx.runtime.registry.resolve({ name: 'support-bot', version: 1 });
+    expect(recorded.details.training?.traceId).toBe(traceId);
     expect(adapter.kind).toBe(ModelKind.MODEL_KIND_ADAPTER);
     expect(adapter.adapter).toMatchObject({ base: base.ref, r: 4, alpha: 8, method: 'lora' });
     expect(adapter.training).toMatchObject({
