@@ -30,10 +30,9 @@ export const preferencesEnvSchema = {
     'NATS_URL',
     'NATS JetStream server for events; unset: an in-process bus (embedded mode)',
   ),
-  webHost: env.string(
+  webHost: env.optionalString(
     'LATHE_PREFERENCES_WEB_HOST',
-    'address of the annotators web page',
-    '0.0.0.0',
+    'address of the annotators web page; unset: the gRPC address (LATHE_GRPC_HOST)',
   ),
   webPort: env.port(
     'LATHE_PREFERENCES_WEB_PORT',

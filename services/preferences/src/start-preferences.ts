@@ -117,30 +117,51 @@ export async function startPreferences(
   const health = new HealthImplementation({ '': 'SERVING', [descriptor.fullName]: 'SERVING' });
   health.addToServer(server);
   reflectionFor(descriptor.fullName, descriptor.protoFile, protoDir).addToServer(server);
-  const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(
-      `${settings.host}:${String(settings.port)}`,
-      serverCredentials(settings.tls),
-      (error, bound) => {
-        if (error === null) resolve(bound);
-        else
-          reject(
-            new Error(
-              `cannot listen on ${settings.host}:${String(settings.port)}: ${error.message}`,
-              { cause: error },
-            ),
-          );
-      },
-    );
-  });
-  const web = await startWebPage({
-    db,
-    relay,
-    verifier,
-    host: config.webHost,
-    port: config.webPort,
-    log,
-  });
+  // Anything started so far is released when a listener cannot bind, so the process can exit.
+  const release = async (): Promise<void> => {
+    server.forceShutdown();
+    datasets?.close();
+    await relay.stop();
+    await bus.close();
+    await db.close();
+  };
+  let port: number;
+  let web: Awaited<ReturnType<typeof startWebPage>>;
+  try {
+    port = await new Promise<number>((resolve, reject) => {
+      server.bindAsync(
+        `${settings.host}:${String(settings.port)}`,
+        serverCredentials(settings.tls),
+        (error, bound) => {
+          if (error === null) resolve(bound);
+          else
+            reject(
+              new Error(
+                `cannot listen on ${settings.host}:${String(settings.port)}: ${error.message}`,
+                { cause: error },
+              ),
+            );
+        },
+      );
+    });
+    const webHost = config.webHost ?? settings.host;
+    web = await startWebPage({
+      db,
+      relay,
+      verifier,
+      host: webHost,
+      port: config.webPort,
+      log,
+    }).catch((error: unknown) => {
+      throw new Error(
+        `cannot listen on ${webHost}:${String(config.webPort)} for the web page (LATHE_PREFERENCES_WEB_PORT): ${error instanceof Error ? error.message : String(error)}`,
+        { cause: error },
+      );
+    });
+  } catch (error) {
+    await release();
+    throw error;
+  }
   return {
     port,
     webPort: web.port,

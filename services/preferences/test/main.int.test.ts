@@ -1,3 +1,4 @@
+import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { status } from '@grpc/grpc-js';
 import {
@@ -94,4 +95,20 @@ describe('the preferences service process', () => {
       ],
     });
   });
+
+  it('exits 1, releasing what it opened, when the web page port is taken', async () => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const address = taken.address();
+    const port = typeof address === 'object' && address !== null ? address.port : 0;
+    try {
+      const run = await runUntilExit(ENTRY, {
+        LATHE_AUTH_MODE: 'none',
+        LATHE_PREFERENCES_WEB_PORT: String(port),
+      });
+      expect(run.code).toBe(1);
+    } finally {
+      taken.close();
+    }
+  }, 60_000);
 });
