@@ -375,7 +375,7 @@ describe('the datasets service on real servers', () => {
     // Curating twice: the second call has no staged records left, so it fails with
     // CURATION_EMPTY and publishes curation_failed.
     const first = await c.unary.curateDataset(
-      CurateDatasetRequest.fromPartial({ dataset: name, spec: {} }),
+      CurateDatasetRequest.fromPartial({ dataset: name, spec: {}, idempotencyKey: 'k1' }),
     );
     const v1 = first.version;
     expect(v1?.trainCount).toBe(1);
@@ -387,6 +387,24 @@ describe('the datasets service on real servers', () => {
         chosen: [{ role: 3, content: 'Hello!' }],
         rejected: [{ role: 3, content: 'Go away.' }],
       },
+    });
+    // The same idempotency key returns the same version; with another request it is refused.
+    const again = await c.unary.curateDataset(
+      CurateDatasetRequest.fromPartial({ dataset: name, spec: {}, idempotencyKey: 'k1' }),
+    );
+    expect(again.version?.ref).toEqual(v1?.ref);
+    const reused = await c.unary
+      .curateDataset(
+        CurateDatasetRequest.fromPartial({
+          dataset: name,
+          spec: { dedupeExact: true },
+          idempotencyKey: 'k1',
+        }),
+      )
+      .catch((e: unknown) => e);
+    expect(reused).toMatchObject({
+      code: status.ABORTED,
+      details: { errorInfo: { reason: 'IDEMPOTENCY_KEY_REUSED' } },
     });
     const empty = await c.unary
       .curateDataset(CurateDatasetRequest.fromPartial({ dataset: name, spec: {} }))

@@ -83,6 +83,36 @@ describe('the datasets service process', () => {
       status.ALREADY_EXISTS,
       'DATASET_ALREADY_EXISTS',
     ]);
+    await c.createDataset(
+      CreateDatasetRequest.fromPartial({
+        name: 'a-prefs',
+        kind: DatasetKind.DATASET_KIND_PREFERENCE,
+        labels: { team: 'x' },
+      }),
+    );
+    const page1 = await c.listDatasets({
+      page: { pageSize: 1, pageToken: '' },
+      kind: 0,
+      labels: {},
+    });
+    expect(page1.datasets.map((d) => d.name)).toEqual(['a-prefs']);
+    const page2 = await c.listDatasets({
+      page: { pageSize: 1, pageToken: page1.page?.nextPageToken ?? '' },
+      kind: 0,
+      labels: {},
+    });
+    expect([page2.datasets.map((d) => d.name), page2.page?.nextPageToken]).toEqual([
+      ['support-chats'],
+      '',
+    ]);
+    const sft = await c.listDatasets({
+      page: undefined,
+      kind: DatasetKind.DATASET_KIND_SFT,
+      labels: {},
+    });
+    expect(sft.datasets.map((d) => d.name)).toEqual(['support-chats']);
+    const labelled = await c.listDatasets({ page: undefined, kind: 0, labels: { team: 'x' } });
+    expect(labelled.datasets.map((d) => d.name)).toEqual(['a-prefs']);
     const missing = await failure(c.getDataset({ name: 'absent' }));
     expect([missing.code, missing.rawMessage]).toEqual([
       status.NOT_FOUND,

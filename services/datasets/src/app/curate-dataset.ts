@@ -127,7 +127,23 @@ export async function curateDataset(
     });
   if (request.idempotencyKey !== '') {
     const earlier = await deps.store.versionByKey(dataset.id, request.idempotencyKey);
-    if (earlier !== undefined) return respond(dataset, earlier);
+    if (earlier !== undefined) {
+      const same =
+        Buffer.from(
+          CurationSpec.encode(request.spec ?? CurationSpec.fromPartial({})).finish(),
+        ).equals(earlier.spec) &&
+        request.baseVersion === earlier.baseVersion &&
+        request.description === earlier.description;
+      if (!same)
+        throw LatheError.aborted(
+          `idempotency key "${request.idempotencyKey}" of dataset "${dataset.name}" was used for version ${earlier.version} with a different request`,
+          {
+            reason: ErrorReason.ERROR_REASON_IDEMPOTENCY_KEY_REUSED,
+            metadata: { idempotencyKey: request.idempotencyKey },
+          },
+        );
+      return respond(dataset, earlier);
+    }
   }
   try {
     return await curateNew(deps, dataset, request);
