@@ -16,6 +16,7 @@ import { REGISTRY_DEFAULT_PORT, REGISTRY_SERVICE } from './config.js';
 import { downloadParts } from './domain/download.js';
 import type { Registry, StoredFileRef } from './domain/registry.js';
 import type { TrainingFacts } from './domain/model-version.js';
+import { pageOf } from './paging.js';
 import { aliasChangeOut, exactSelectorOf, modelVersionOut, selectorOf } from './wire.js';
 
 type Definition = typeof RegistryServiceService;
@@ -213,25 +214,27 @@ export function createRegistryHandlers(registry: Registry): ServiceHandlers<Defi
       version: modelVersionOut(await registry.resolve(selectorOf(r.ref, 'ref'), r.includeDeleted)),
     }),
     listModelVersions: async (r) => {
-      const versions = await registry.store.listVersions(r.name, r.includeDeleted);
-      return {
-        versions: versions.map(modelVersionOut),
-        page: { nextPageToken: '', totalSize: versions.length },
-      };
+      const all = await registry.store.listVersions(r.name, r.includeDeleted);
+      const { items, page } = pageOf(all, r.page, [r.name, r.includeDeleted]);
+      return { versions: items.map(modelVersionOut), page };
     },
     listModels: async (r) => {
-      const models = await registry.store.listModels(r.kind, r.namePrefix);
+      const wanted = Object.entries(r.labels);
+      const all = (await registry.store.listModels(r.kind, r.namePrefix)).filter((m) =>
+        wanted.every(([k, v]) => m.labels[k] === v),
+      );
+      const { items, page } = pageOf(all, r.page, [r.kind, r.namePrefix, wanted.sort()]);
       return {
-        models: models.map((m) => ({
+        models: items.map((m) => ({
           name: m.name,
           kind: m.kind,
           latestVersion: m.latestVersion,
           aliases: { ...m.aliases },
-          description: '',
+          description: m.description,
           createTime: m.createTime,
           updateTime: m.updateTime,
         })),
-        page: { nextPageToken: '', totalSize: models.length },
+        page,
       };
     },
     setAlias: async (r, ctx) => ({
@@ -247,11 +250,9 @@ export function createRegistryHandlers(registry: Registry): ServiceHandlers<Defi
       ),
     }),
     getAliasHistory: async (r) => {
-      const changes = await registry.aliasHistory(r.name, r.alias);
-      return {
-        changes: changes.map(aliasChangeOut),
-        page: { nextPageToken: '', totalSize: changes.length },
-      };
+      const all = await registry.aliasHistory(r.name, r.alias);
+      const { items, page } = pageOf(all, r.page, [r.name, r.alias]);
+      return { changes: items.map(aliasChangeOut), page };
     },
     deleteModelVersion: async (r) => ({
       version: modelVersionOut(await registry.deleteVersion(r.name, r.version, r.force)),

@@ -149,13 +149,40 @@ describe.skipIf(STORIES_MISSING !== '')('registry on PostgreSQL, NATS and the ob
 
   it('numbers concurrent registrations of the same bytes once', async () => {
     const c = fx.client();
-    const request = { name: 'stories-twice', path: STORIES, description: '', labels: {} };
+    const request = {
+      name: 'stories-twice',
+      path: STORIES,
+      description: 'twice',
+      labels: { team: 'a' },
+    };
     const [a, b] = await Promise.all([
       c.importModelFromPath(request),
       c.importModelFromPath(request),
     ]);
     expect(a.version!.ref).toEqual(b.version!.ref);
     expect(a.version!.ref!.version).toBe(1);
+    const labelled = await c.listModels({
+      kind: 0,
+      namePrefix: '',
+      labels: { team: 'a' },
+      page: undefined,
+    });
+    expect(labelled.models.map((m) => [m.name, m.description])).toEqual([
+      ['stories-twice', 'twice'],
+    ]);
+    const names: string[] = [];
+    let token = '';
+    do {
+      const page = await c.listModels({
+        kind: 0,
+        namePrefix: '',
+        labels: {},
+        page: { pageSize: 1, pageToken: token },
+      });
+      names.push(...page.models.map((m) => m.name));
+      token = page.page!.nextPageToken;
+    } while (token !== '');
+    expect(names).toEqual(['stories-twice', 'stories260k']); // one per page, by name
     const outside = await c
       .importModelFromPath({ ...request, path: '/etc' })
       .catch((e: unknown) => e);

@@ -165,9 +165,13 @@ export class RegistryStore {
       create_time: Date;
       update_time: Date;
       aliases: Record<string, number> | null;
+      labels: Record<string, string> | null;
+      description: string | null;
     }>(
-      `SELECT m.*, (SELECT jsonb_object_agg(a.alias, a.version) FROM aliases a WHERE a.model = m.name) AS aliases
-       FROM models m WHERE ($1 = 0 OR m.kind = $1) AND starts_with(m.name, $2) AND m.latest_version > 0
+      `SELECT m.*, (SELECT jsonb_object_agg(a.alias, a.version) FROM aliases a WHERE a.model = m.name) AS aliases,
+         l.labels, l.description
+       FROM models m LEFT JOIN model_versions l ON l.model = m.name AND l.version = m.latest_version
+       WHERE ($1 = 0 OR m.kind = $1) AND starts_with(m.name, $2) AND m.latest_version > 0
        ORDER BY m.name`,
       [kind, namePrefix],
     );
@@ -176,6 +180,8 @@ export class RegistryStore {
       kind: m.kind as ModelKindCode,
       latestVersion: m.latest_version,
       aliases: m.aliases ?? {},
+      labels: m.labels ?? {},
+      description: m.description ?? '',
       createTime: m.create_time,
       updateTime: m.update_time,
     }));
@@ -366,6 +372,9 @@ export interface ModelSummary {
   readonly kind: ModelKindCode;
   readonly latestVersion: number;
   readonly aliases: Readonly<Record<string, number>>;
+  /** Labels and description of the latest version. */
+  readonly labels: Readonly<Record<string, string>>;
+  readonly description: string;
   readonly createTime: Date;
   readonly updateTime: Date;
 }
