@@ -16,15 +16,16 @@ export const usage = `usage: lathe dev [flags]
 Starts the five services (datasets, preferences, quantization, training, registry) as their own
 processes on 127.0.0.1 with authentication off, then runs the main job with the compute engine:
 a LoRA fine-tune of the model on the SFT data, and a greedy sample generated with the new adapter.
-A second run reuses the adapter the first one made (--fresh trains again). The services answer
-health checks and reflection; the RPCs that later work fills in answer UNIMPLEMENTED, so today the
-job runs the engine directly rather than through the training service.
+A second run reuses the adapter and the services' state the first one made (--fresh trains
+again). The training service does not run jobs yet (its RPCs answer UNIMPLEMENTED), so today the
+job drives the compute engine directly rather than through the mesh.
 
 options (default in brackets):
   --model DIR          Hugging Face model directory [$LATHE_SHARED_DIR/models/stories260K,
                        where LATHE_SHARED_DIR defaults to the folder 'shared' beside the checkout]
   --data FILE          SFT data, JSONL or JSON [$LATHE_SHARED_DIR/data/sft/alpaca_tiny.json]
-  --work DIR           where the run's outputs go [.lathe/dev]
+  --work DIR           where the run's outputs and the services' state (PGlite databases,
+                       artifacts) go [.lathe/dev]
   --max-steps N        LoRA optimizer steps [60]
   --prompt TEXT        prompt of the sample [Once upon a time]
   --max-new-tokens N   length of the sample [64]
@@ -82,6 +83,7 @@ export async function run(argv: string[]): Promise<number> {
   const root = findRepoRoot(fileURLToPath(new URL('.', import.meta.url)));
   const shared = process.env['LATHE_SHARED_DIR'] ?? resolve(root, '..', 'shared');
   const job = !args.flag('no-job');
+  const work = resolve(args.string('work') ?? join('.lathe', 'dev'));
   const model = args.string('model') ?? join(shared, 'models', 'stories260K');
   const data = args.string('data') ?? join(shared, 'data', 'sft', 'alpaca_tiny.json');
   if (job) {
@@ -101,7 +103,11 @@ export async function run(argv: string[]): Promise<number> {
   process.stderr.write('lathe dev: starting the mesh ...\n');
   let mesh: LocalMesh;
   try {
-    mesh = await startLocalMesh({ root, basePort: numbers.basePort });
+    mesh = await startLocalMesh({
+      root,
+      basePort: numbers.basePort,
+      stateDir: join(work, 'mesh'),
+    });
   } catch (err) {
     return reportFailure(err);
   }
@@ -109,7 +115,7 @@ export async function run(argv: string[]): Promise<number> {
     for (const m of mesh.members)
       process.stderr.write(`  ${m.service.padEnd(12)} 127.0.0.1:${m.port}  pid ${m.pid}\n`);
     if (job) {
-      const code = await runMainJob(args, numbers, model, data);
+      const code = await runMainJob(args, numbers, work, model, data);
       if (code !== 0) return code;
     }
     if (!job || args.flag('keep-running')) {
@@ -130,10 +136,10 @@ export async function run(argv: string[]): Promise<number> {
 async function runMainJob(
   args: CommandArgs,
   numbers: JobNumbers,
+  work: string,
   model: string,
   data: string,
 ): Promise<number> {
-  const work = resolve(args.string('work') ?? join('.lathe', 'dev'));
   const adapter = join(work, 'lora');
   const reuse = !args.flag('fresh') && existsSync(join(adapter, 'adapter_model.safetensors'));
   if (reuse) {

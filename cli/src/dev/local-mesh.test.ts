@@ -25,7 +25,7 @@ function accepts(port: number): Promise<boolean> {
 describe.skipIf(!built)('local mesh (needs `pnpm build`: services/*/dist missing)', () => {
   test('starts the five services on consecutive ports and stops them all', async () => {
     const basePort = 41000 + Math.floor(Math.random() * 5000);
-    const mesh = await startLocalMesh({ root, basePort });
+    const mesh = await startLocalMesh({ root, basePort, webPort: 0 });
     try {
       expect(mesh.members.map((m) => m.service)).toEqual([...MESH_SERVICES]);
       expect(mesh.members.map((m) => m.port)).toEqual([0, 1, 2, 3, 4].map((i) => basePort + i));
@@ -38,10 +38,10 @@ describe.skipIf(!built)('local mesh (needs `pnpm build`: services/*/dist missing
 
   test('a service that cannot start is named and the others are stopped', async () => {
     const basePort = 46000 + Math.floor(Math.random() * 5000);
-    const first = await startLocalMesh({ root, basePort });
+    const first = await startLocalMesh({ root, basePort, webPort: 0 });
     try {
       // Same ports again: every service of the second mesh finds its port taken.
-      await expect(startLocalMesh({ root, basePort })).rejects.toThrow(
+      await expect(startLocalMesh({ root, basePort, webPort: 0 })).rejects.toThrow(
         /^(datasets|preferences|quantization|training|registry) exited with code 1 while starting: .*start failed: cannot listen on 127\.0\.0\.1:\d+.*EADDRINUSE/,
       );
     } finally {

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 
@@ -34,6 +34,13 @@ export interface LocalMeshOptions {
   readonly basePort?: number;
   /** Milliseconds to wait for every service to log `listening`. Default 30 000. */
   readonly startTimeoutMs?: number;
+  /**
+   * Folder for the services' state (PGlite databases, artifacts, scratch), so a second run finds
+   * what the first made. Default: in-memory databases and `.lathe/` in the working directory.
+   */
+  readonly stateDir?: string;
+  /** Port of the annotators' web page (preferences). Default 8062; 0 picks a free one. */
+  readonly webPort?: number;
   /** Where each service's JSON log lines go (its stdout and stderr). */
   readonly onLog?: (service: string, line: string) => void;
 }
@@ -59,6 +66,7 @@ export function findRepoRoot(from: string): string {
 export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMesh> {
   const basePort = options.basePort ?? 50061;
   const timeoutMs = options.startTimeoutMs ?? 30_000;
+  if (options.stateDir !== undefined) mkdirSync(join(options.stateDir, 'db'), { recursive: true });
   const children: ChildProcess[] = [];
   const stop = async (): Promise<void> => {
     await Promise.all(children.map(stopChild));
@@ -75,6 +83,8 @@ export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMe
             LATHE_GRPC_HOST: '127.0.0.1',
             [`LATHE_${service.toUpperCase()}_PORT`]: String(port),
             LATHE_AUTH_MODE: 'none',
+            LATHE_PREFERENCES_WEB_PORT: String(options.webPort ?? 8062),
+            ...(options.stateDir === undefined ? {} : stateEnv(service, options.stateDir)),
           },
           stdio: ['ignore', 'pipe', 'pipe'],
         });
@@ -87,6 +97,26 @@ export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMe
   } catch (error) {
     await stop();
     throw error;
+  }
+}
+
+/** Embedded storage of one service under `dir`: its own PGlite database, shared artifact root. */
+function stateEnv(service: string, dir: string): Record<string, string> {
+  const db = `pglite:${join(dir, 'db', service)}`;
+  const artifacts = join(dir, 'artifacts');
+  switch (service) {
+    case 'datasets':
+      return { LATHE_DATASETS_DATABASE_URL: db, LATHE_DATASETS_ARTIFACT_DIR: artifacts };
+    case 'preferences':
+      return { LATHE_PREFERENCES_STORE_URL: db };
+    case 'registry':
+      return {
+        LATHE_REGISTRY_STORE_URL: db,
+        LATHE_REGISTRY_ARTIFACTS: artifacts,
+        LATHE_REGISTRY_WORK_DIR: join(dir, 'registry-work'),
+      };
+    default:
+      return {};
   }
 }
 

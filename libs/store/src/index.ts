@@ -18,5 +18,6 @@ export {
   type AppliedMigration,
 } from './migrate.js';
 export { loadMigrations } from './load-migrations.js';
+export { packageMigrationsDir } from './package-migrations-dir.js';
 export { parseStoreBackend, type StoreBackend } from './store-backend.js';
 export { openStore, type OpenStoreOptions, type OpenedStore } from './open-store.js';

@@ -1,4 +1,3 @@
-import { fileURLToPath } from 'node:url';
 import { Server } from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
 import { connectJetStreamBus, InProcessBroker } from '@lathe/bus';
@@ -14,7 +13,7 @@ import {
   serverCredentials,
 } from '@lathe/service-kit';
 import type { Environment, Logger } from '@lathe/service-kit';
-import { loadMigrations, openStore, parseStoreBackend } from '@lathe/store';
+import { loadMigrations, openStore, packageMigrationsDir, parseStoreBackend } from '@lathe/store';
 import type { SqlClient } from '@lathe/store';
 import { createPreferencesVerifier } from './auth/preferences-verifier.js';
 import { hashTokenSecret } from './auth/token-secret.js';
@@ -40,7 +39,7 @@ export interface RunningPreferences {
   shutdown(graceMs: number): Promise<{ forced: boolean }>;
 }
 
-const MIGRATIONS = fileURLToPath(new URL('../migrations', import.meta.url));
+const MIGRATIONS = packageMigrationsDir(import.meta.url);
 
 /**
  * Validates `environment` (throws the kit's ConfigError naming a bad variable), opens the store
