@@ -7,7 +7,12 @@ inside the loss), weights read from safetensors with struct + numpy, optional PE
 adapter, autograd for the gradients. Writes the gradients under their PEFT / HF names to a
 safetensors file with the loss in its metadata.
 
+With --dpo SPEC (JSON: beta, loss_type sigmoid|ipo, label_smoothing, weights [P], reference
+[2P] summed log-probs; rows 0..P-1 chosen, P..2P-1 rejected) the loss is DPO's instead, and its
+metrics go into the metadata. The metadata always holds each row's summed target log-probs.
+
 usage: llama-reference.py --model DIR [--adapter DIR] --tokens FILE --out FILE [--threads N]
+                          [--dpo SPEC]
 """
 import argparse
 import json
@@ -84,6 +89,7 @@ def main():
     ap.add_argument("--tokens", required=True)
     ap.add_argument("--out", required=True)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--dpo")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -165,10 +171,37 @@ def main():
     shift_logits = logits[:, :-1].reshape(-1, logits.shape[-1])
     shift_labels = labels[:, 1:].reshape(-1)
     count = int((shift_labels != -100).sum())
-    loss = torch.nn.functional.cross_entropy(shift_logits, shift_labels, ignore_index=-100, reduction="sum") / count
+    token_nll = torch.nn.functional.cross_entropy(shift_logits, shift_labels, ignore_index=-100, reduction="none")
+    row_logps = -token_nll.view(B, T - 1).sum(1)
+    meta = {"sequence_log_probs": json.dumps([float(v) for v in row_logps])}
+    if args.dpo:
+        spec = json.load(open(args.dpo))
+        P = B // 2
+        beta, eps = spec["beta"], spec.get("label_smoothing", 0.0)
+        ref = torch.tensor(spec["reference"], dtype=torch.float32)
+        pol = row_logps
+        if spec["loss_type"] == "ipo":  # TRL: IPO on mean per-token log-probs
+            n = (labels[:, 1:] != -100).sum(1).float()
+            pol, ref = pol / n, ref / n
+        d = (pol[:P] - ref[:P]) - (pol[P:] - ref[P:])
+        if spec["loss_type"] == "ipo":
+            losses = (d - 1 / (2 * beta)) ** 2
+        else:
+            ls = torch.nn.functional.logsigmoid
+            losses = -(1 - eps) * ls(beta * d) - eps * ls(-beta * d)
+        w = torch.tensor(spec["weights"], dtype=torch.float32)
+        loss = (losses * w).sum() / w.sum()
+        rc, rr = beta * (pol[:P] - ref[:P]).detach(), beta * (pol[P:] - ref[P:]).detach()
+        meta["metrics"] = json.dumps({
+            "loss": float(loss), "rewards/chosen": float(rc.mean()), "rewards/rejected": float(rr.mean()),
+            "rewards/accuracies": float((rc > rr).float().mean()), "rewards/margins": float((rc - rr).mean()),
+            "logps/chosen": float(pol[:P].mean()), "logps/rejected": float(pol[P:].mean()),
+        })
+    else:
+        loss = token_nll.sum() / count
     loss.backward()
     grads = {name: t.grad if t.grad is not None else torch.zeros_like(t) for name, t in trainable.items()}
-    write_safetensors(args.out, grads, {"loss": repr(float(loss)), "tokens": str(count)})
+    write_safetensors(args.out, grads, {"loss": repr(float(loss)), "tokens": str(count), **meta})
 
 
 if __name__ == "__main__":

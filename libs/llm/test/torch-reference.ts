@@ -26,9 +26,12 @@ export function runTorchReference(args: {
   adapter?: string;
   tokens: string;
   out: string;
+  /** A DPO spec file (see llama-reference.py): the loss is DPO's instead of the mean NLL. */
+  dpo?: string;
 }): void {
   const argv = [LLAMA_REFERENCE, '--model', args.model, '--tokens', args.tokens, '--out', args.out];
   if (args.adapter !== undefined) argv.push('--adapter', args.adapter);
+  if (args.dpo !== undefined) argv.push('--dpo', args.dpo);
   const r = spawnSync(SYSTEM_PYTHON, argv, { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`PyTorch reference failed (${r.status}): ${r.stderr}`);
 }

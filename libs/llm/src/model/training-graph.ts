@@ -35,6 +35,16 @@ export interface CausalLmGraph {
 }
 
 /**
+ * Replaces the summed-NLL loss with another built from the rows' summed target log-probs (for
+ * DPO): returns the scalar loss to differentiate; it may add inputs and outputs of its own.
+ */
+export type SequenceObjective = (
+  g: GraphBuilder,
+  sequenceLogProbs: Tensor,
+  lossWeight: Tensor,
+) => Tensor;
+
+/**
  * The causal-LM graph of the model-graph contract. Inputs: `input_ids`, `position_ids`,
  * `segment_ids`, `labels` (int64 [B, T], labels already shifted, −100 ignored), `loss_weight`
  * (float scalar), the trainable tensors, and LoRA dropout masks when dropout > 0. Outputs:
@@ -45,6 +55,7 @@ export function buildCausalLmGraph(
   model: LlamaModel,
   method: EngineMethod,
   withGradients: boolean,
+  objective?: SequenceObjective,
 ): CausalLmGraph {
   const { config } = model;
   const g = new GraphBuilder({ name: `lathe-${config.architecture}-${method.method}` });
@@ -87,9 +98,12 @@ export function buildCausalLmGraph(
   );
   const logits = g.gemm(hidden, head, undefined, { transB: true }); // [N, V]
   const nll = tokenNll(g, logits, flat(labels)); // [N], 0 where ignored
-  const loss = g.mul(g.reduceSum(nll, [0]), lossWeight);
+  const sequenceLogProbs = g.neg(g.reduceSum(g.reshape(nll, batchShape), [1])); // [B]
+  const loss = objective
+    ? objective(g, sequenceLogProbs, lossWeight)
+    : g.mul(g.reduceSum(nll, [0]), lossWeight);
   g.output(LOSS_OUTPUT, loss);
-  g.output(SEQUENCE_LOG_PROBS_OUTPUT, g.neg(g.reduceSum(g.reshape(nll, batchShape), [1]))); // [B]
+  g.output(SEQUENCE_LOG_PROBS_OUTPUT, sequenceLogProbs);
   if (withGradients) {
     const grads = gradients(g, loss, weights.trainableInputs);
     weights.trainables.forEach((t, i) => {
