@@ -1,7 +1,7 @@
 import {
   TextGenerator,
   TextTokenizer,
-  loadLlamaModel,
+  loadModelForInference,
   loadLoraAdapter,
   validateSampling,
   type SamplingOptions,
@@ -23,7 +23,8 @@ Continues the prompt token by token. Stops at the tokenizer's EOS (and BOS, as l
 the config's eos_token_id, any --stop-ids, or after N new tokens.
 
 required:
-  --model DIR          Hugging Face model directory (config.json, *.safetensors, tokenizer.json)
+  --model DIR          Hugging Face model directory (config.json, *.safetensors, tokenizer.json);
+                       a bitsandbytes-quantized one (lathe quantize, "bnb-4bit") is dequantized
   --prompt TEXT        prompt text, encoded with the model's tokenizer (BOS added), or
   --prompt-ids LIST    prompt token ids, comma-separated, used as given
   --max-new-tokens N   most tokens to generate
@@ -76,7 +77,7 @@ export async function run(argv: string[]): Promise<number> {
     return 2;
   }
   try {
-    const model = await loadLlamaModel(options.model);
+    const model = await loadModelForInference(options.model);
     const tokenizer = await TextTokenizer.load(options.model, model.config.vocabSize);
     const adapter =
       options.adapter === undefined

@@ -149,6 +149,7 @@ export { dequantize4bitInGraph } from './quant/dequantize-in-graph.js';
 export { quantizeModelDir } from './quant/quantize-model-dir.js';
 export type { QuantizationReport, TensorQuantReport } from './quant/quantize-model-dir.js';
 export {
+  loadModelForInference,
   loadQuantizedModel,
   readBitsAndBytesConfig,
   readQuantizedWeights,

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { parseLlamaConfig } from '../config/llama-config.js';
 import { ModelFileError } from '../config/model-file-error.js';
-import { parameterShapes, type LlamaModel } from '../model/llama-model.js';
+import { loadLlamaModel, parameterShapes, type LlamaModel } from '../model/llama-model.js';
 import type { Float32Tensor } from '../safetensors/read-safetensors.js';
 import { tensorToFloat32 } from '../safetensors/to-float32.js';
 import { decode4bitWeight, decodeInt8Weight, quantStateOwner } from './bnb-decode.js';
@@ -101,4 +101,15 @@ export async function loadQuantizedModel(dir: string): Promise<LlamaModel> {
   }
   if (config.tieWordEmbeddings) weights.delete('lm_head.weight');
   return { config, weights };
+}
+
+/**
+ * Loads a model directory for inference whatever its storage: a bitsandbytes 4-bit/8-bit
+ * checkpoint (Lathe's or a published "bnb-4bit" one) is dequantized to fp32, any other is loaded
+ * as it is by {@link loadLlamaModel}.
+ */
+export async function loadModelForInference(dir: string): Promise<LlamaModel> {
+  return (await readBitsAndBytesConfig(dir)) === undefined
+    ? loadLlamaModel(dir)
+    : loadQuantizedModel(dir);
 }

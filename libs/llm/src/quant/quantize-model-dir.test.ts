@@ -4,7 +4,11 @@ import { describe, expect, it } from 'vitest';
 import { loadLlamaModel } from '../model/llama-model.js';
 import { readSafetensors } from '../safetensors/read-safetensors.js';
 import { encodeSafetensors } from '../safetensors/write-safetensors.js';
-import { loadQuantizedModel, readQuantizedWeights } from './load-quantized-model.js';
+import {
+  loadModelForInference,
+  loadQuantizedModel,
+  readQuantizedWeights,
+} from './load-quantized-model.js';
 import { createQuantConfig } from './quant-config.js';
 import { dequantizeTensor, quantizeTensor } from './quantized-tensor.js';
 import { quantizeModelDir } from './quantize-model-dir.js';
@@ -139,5 +143,10 @@ describe('quantizeModelDir', () => {
       quantizeTensor(name, base.weights.get(name)!, createQuantConfig()),
     );
     expect(q.weights.get(name)?.data).toEqual(expected.data);
+    // The inference loader picks the right reader by the directory's config.
+    expect((await loadModelForInference(out)).weights.get(name)?.data).toEqual(expected.data);
+    expect((await loadModelForInference(dir)).weights.get(name)?.data).toEqual(
+      base.weights.get(name)?.data,
+    );
   });
 });
