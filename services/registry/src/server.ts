@@ -76,6 +76,17 @@ export const registryRules: RequestRules<Definition> = {
     ),
   mergeAdapter: (r, v) =>
     v
+      .check(
+        r.dtype === '' || r.dtype === 'float32',
+        'dtype',
+        'only float32 merges are written today (float16 and bfloat16 are not implemented)',
+      )
+      .check(
+        r.outputAlias === '' ||
+          (/^[a-z][a-z0-9-]{0,62}$/.test(r.outputAlias) && !/^[0-9]+$/.test(r.outputAlias)),
+        'outputAlias',
+        'must be an alias name',
+      )
       .modelRef('adapter', r.adapter)
       .check(
         r.outputName === '' || /^[a-z0-9][a-z0-9.-]{0,62}$/.test(r.outputName),
@@ -161,6 +172,7 @@ export function createRegistryHandlers(registry: Registry): ServiceHandlers<Defi
           training: trainingOf(r, ctx),
           description: r.description,
           labels: r.labels,
+          idempotencyKey: r.idempotencyKey,
         }),
       ),
     }),
@@ -171,7 +183,7 @@ export function createRegistryHandlers(registry: Registry): ServiceHandlers<Defi
           base: exactSelectorOf(r.base, 'base'),
           files: storedFiles(r.files),
           training: trainingOf(r, ctx),
-          meta: { description: r.description, labels: r.labels },
+          meta: { description: r.description, labels: r.labels, idempotencyKey: r.idempotencyKey },
         }),
       ),
     }),
@@ -183,7 +195,7 @@ export function createRegistryHandlers(registry: Registry): ServiceHandlers<Defi
           adapter: exactSelectorOf(r.adapter, 'adapter'),
           files: storedFiles(r.files),
           dtype: r.dtype,
-          meta: { description: r.description, labels: {} },
+          meta: { description: r.description, labels: {}, idempotencyKey: r.idempotencyKey },
         }),
       ),
     }),
@@ -198,18 +210,38 @@ export function createRegistryHandlers(registry: Registry): ServiceHandlers<Defi
           doubleQuant: r.doubleQuant,
           quantizationJobId: r.quantizationJobId,
           bitsPerParameter: r.bitsPerParameter,
-          meta: { description: r.description, labels: {} },
+          meta: { description: r.description, labels: {}, idempotencyKey: r.idempotencyKey },
         }),
       ),
     }),
-    mergeAdapter: async (r) => ({
-      version: modelVersionOut(
-        await registry.mergeAdapter(selectorOf(r.adapter, 'adapter'), r.outputName, {
-          description: '',
-          labels: {},
-        }),
-      ),
-    }),
+    mergeAdapter: async (r, ctx) => {
+      const adapter = selectorOf(r.adapter, 'adapter');
+      const outputName = r.outputName === '' ? `${adapter.name}-merged` : r.outputName;
+      // The alias moves only if nobody moved it while the merge ran (compare-and-set).
+      const aliasBefore =
+        r.outputAlias === ''
+          ? 0
+          : ((await registry.store.aliasTarget(outputName, r.outputAlias)) ?? 0);
+      const merged = await registry.mergeAdapter(adapter, outputName, {
+        description: '',
+        labels: {},
+        idempotencyKey: r.idempotencyKey,
+      });
+      if (r.outputAlias !== '' && aliasBefore !== merged.ref.version)
+        await registry.setAlias({
+          name: outputName,
+          alias: r.outputAlias,
+          to: merged.ref.version,
+          expected: aliasBefore,
+          actor: actorOf(ctx),
+          reason: `merge of ${adapter.name}`,
+        });
+      return {
+        version: modelVersionOut(
+          await registry.resolve({ name: outputName, version: merged.ref.version }),
+        ),
+      };
+    },
     getModelVersion: async (r) => ({
       version: modelVersionOut(await registry.resolve(selectorOf(r.ref, 'ref'), r.includeDeleted)),
     }),

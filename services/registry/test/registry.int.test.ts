@@ -332,11 +332,22 @@ describe.skipIf(STORIES_MISSING !== '')('registry on PostgreSQL, NATS and the ob
         adapter: { name: 'support-bot', selector: { $case: 'version', version: 1 } },
         outputName: 'support-bot-merged',
         dtype: '',
-        outputAlias: '',
+        outputAlias: 'latest',
         idempotencyKey: '',
       })
     ).version!;
     expect(merged.kind).toBe(ModelKind.MODEL_KIND_MERGED);
+    expect(merged.aliases).toEqual(['latest']);
+    const f16 = await c
+      .mergeAdapter({
+        adapter: { name: 'support-bot', selector: { $case: 'version', version: 1 } },
+        outputName: '',
+        dtype: 'float16',
+        outputAlias: '',
+        idempotencyKey: '',
+      })
+      .catch((e: unknown) => e);
+    expect(f16).toMatchObject({ code: status.INVALID_ARGUMENT });
     expect(merged.merge).toMatchObject({ base: base.ref, adapter: adapter.ref });
     const dir = join(tmp, 'pulled-merged');
     await downloadToDir(
@@ -513,9 +524,21 @@ describe.skipIf(STORIES_MISSING !== '')('registry on PostgreSQL, NATS and the ob
     const files = await storeAdapterFiles(fx, dir);
     const a = fx.client();
     const b = fx.client();
-    const v2 = (await a.registerAdapter(plainAdapterRequest('support-bot', base.ref!, files)))
-      .version!;
+    const keyed = {
+      ...plainAdapterRequest('support-bot', base.ref!, files),
+      idempotencyKey: 'job-2',
+    };
+    const v2 = (await a.registerAdapter(keyed)).version!;
     expect(v2.ref!.version).toBe(2);
+    // A trainer retrying with its key gets the same version; the key with other files is refused.
+    expect((await a.registerAdapter(keyed)).version!.ref).toEqual(v2.ref);
+    const reused = await a
+      .registerAdapter({ ...keyed, files: await storeAdapterFiles(fx, adapterDir) })
+      .catch((e: unknown) => e);
+    expect(reused).toMatchObject({ code: status.ABORTED });
+    expect(
+      (reused as { details: { errorInfo: { reason: string } } }).details.errorInfo.reason,
+    ).toBe('IDEMPOTENCY_KEY_REUSED');
     const results = await Promise.allSettled([
       a.setAlias({
         name: 'support-bot',
@@ -567,7 +590,7 @@ describe.skipIf(STORIES_MISSING !== '')('registry on PostgreSQL, NATS and the ob
     expect(got.version!.aliases).toEqual(['prod']);
     await expect
       .poll(() => seen.filter((s) => s.startsWith('lathe.registry.alias_moved')).length)
-      .toBe(2);
+      .toBe(3); // support-bot-merged@latest by the merge, then the race winner and the promotion
   }, 120_000);
 
   it('deletes only unreferenced versions and collects unreferenced blobs', async () => {
@@ -583,13 +606,18 @@ describe.skipIf(STORIES_MISSING !== '')('registry on PostgreSQL, NATS and the ob
     expect(await fx.runtime.artifacts.has(stray.digest)).toBe(false);
     for (const f of base.files)
       expect(await fx.runtime.artifacts.has(`sha256:${f.artifact!.sha256}`)).toBe(true);
+    const aliased = await c
+      .deleteModelVersion({ name: 'support-bot-merged', version: 1, force: false, reason: 'done' })
+      .catch((e: unknown) => e);
+    expect(String((aliased as Error).message)).toMatch(/in use: alias latest/);
     const merged = await c.deleteModelVersion({
       name: 'support-bot-merged',
       version: 1,
-      force: false,
+      force: true,
       reason: 'done',
     });
     expect(merged.version!.state).toBe(2);
+    expect(merged.version!.aliases).toEqual([]);
     await expect(
       c.getModelVersion({
         ref: { name: 'support-bot-merged', selector: { $case: 'version', version: 1 } },

@@ -40,6 +40,8 @@ export type ModelSelector =
 export interface VersionMetadata {
   readonly description: string;
   readonly labels: Readonly<Record<string, string>>;
+  /** A retry with the same key returns the first version; other files with it are ABORTED. */
+  readonly idempotencyKey?: string | undefined;
 }
 
 /** What the registry needs: its tables, its artifact namespace, its events and a scratch dir. */
@@ -329,6 +331,7 @@ export class Registry {
         },
         description: req.description,
         labels: req.labels,
+        idempotencyKey: req.idempotencyKey,
         parents: [
           { ref: base.ref, relation: Relation.adapterOf },
           ...(quantized === undefined

@@ -58,6 +58,8 @@ export interface NewVersion {
   readonly details: VersionDetails;
   readonly description: string;
   readonly labels: Readonly<Record<string, string>>;
+  /** Client-chosen key: a retry with it returns the version it first created. */
+  readonly idempotencyKey?: string | undefined;
   /** Origins of this version: each becomes an edge origin -> new version. */
   readonly parents: ReadonlyArray<{ readonly ref: VersionRef; readonly relation: Relation }>;
 }
@@ -88,6 +90,25 @@ export class RegistryStore {
           `model "${v.name}" holds kind ${kindName(row.kind)} versions; cannot add a ${kindName(v.kind)} version`,
           [{ type: 'MODEL_KIND', subject: `models/${v.name}`, description: 'kind differs' }],
         );
+      const key = v.idempotencyKey ?? '';
+      if (key !== '') {
+        const keyed = await tx.query<{ version: number; manifest_sha256: string }>(
+          'SELECT version, manifest_sha256 FROM model_versions WHERE model = $1 AND idempotency_key = $2',
+          [v.name, key],
+        );
+        const first = keyed.rows[0];
+        if (first !== undefined) {
+          if (first.manifest_sha256 !== v.manifestSha256)
+            throw LatheError.aborted(
+              `idempotency key "${key}" already registered ${v.name}@${String(first.version)} with other files`,
+              {
+                reason: ErrorReason.ERROR_REASON_IDEMPOTENCY_KEY_REUSED,
+                metadata: { idempotencyKey: key },
+              },
+            );
+          return { version: first.version, fresh: false };
+        }
+      }
       const existing = await tx.query<{ version: number }>(
         'SELECT version FROM model_versions WHERE model = $1 AND manifest_sha256 = $2',
         [v.name, v.manifestSha256],
@@ -98,7 +119,8 @@ export class RegistryStore {
       const total = v.files.reduce((s, f) => s + f.size, 0);
       await tx.query(
         `INSERT INTO model_versions (model, version, manifest_sha256, kind, files, total_size_bytes,
-           details, description, labels) VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7::jsonb, $8, $9::jsonb)`,
+           details, description, labels, idempotency_key)
+         VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7::jsonb, $8, $9::jsonb, NULLIF($10, ''))`,
         [
           v.name,
           version,
@@ -109,6 +131,7 @@ export class RegistryStore {
           JSON.stringify(v.details),
           v.description,
           JSON.stringify(v.labels),
+          key,
         ],
       );
       await tx.query('UPDATE models SET latest_version = $2, update_time = now() WHERE name = $1', [
