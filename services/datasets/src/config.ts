@@ -28,6 +28,14 @@ export const datasetsStorageEnvSchema = {
     'artifact store: "local" (a directory) or "nats" (JetStream Object Store bucket lathe-datasets)',
     'local',
   ),
+  registryAddr: env.optionalString(
+    'LATHE_DATASETS_REGISTRY_ADDR',
+    'registry address (host:port) for the tokenizers of token-length filters; unset: such filters are refused',
+  ),
+  registryToken: env.optionalString(
+    'LATHE_DATASETS_REGISTRY_TOKEN',
+    'bearer token (model-reader) for the registry; unset: none',
+  ),
   artifactDir: env.string(
     'LATHE_DATASETS_ARTIFACT_DIR',
     'root directory of the local artifact store',

@@ -10,6 +10,7 @@ import type { SqlClient } from '@lathe/store';
 import { connect } from '@nats-io/transport-node';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { DatasetsDeps } from './app/datasets-deps.js';
+import { RegistryTokenizers } from './clients/registry-tokenizers.js';
 import type { datasetsStorageEnvSchema } from './config.js';
 import { datasetEvents } from './events/dataset-events.js';
 import { DatasetsStore } from './store/datasets-store.js';
@@ -68,10 +69,22 @@ export async function openDatasetsDeps(
         `LATHE_DATASETS_ARTIFACT_STORE must be "local" or "nats", got "${config.artifactStore}"`,
       );
     }
+    const tokenizers =
+      config.registryAddr === undefined
+        ? undefined
+        : new RegistryTokenizers(config.registryAddr, config.registryToken);
+    if (tokenizers !== undefined)
+      opened.push({
+        close: () => {
+          tokenizers.close();
+          return Promise.resolve();
+        },
+      });
     return {
       store: new DatasetsStore(sql),
       artifacts,
       bus,
+      ...(tokenizers === undefined ? {} : { tokenizers }),
       close: async () => {
         for (const o of opened.reverse()) await o.close();
       },

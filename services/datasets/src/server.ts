@@ -250,7 +250,7 @@ export function datasetHandlers(deps: DatasetsDeps): ServiceHandlers<Definition>
         stream.destroy();
       }
     },
-    curateDataset: (r) => curateDataset(deps, r),
+    curateDataset: (r, ctx) => curateDataset(deps, r, ctx.signal),
     getDatasetVersion: async (r) => {
       const { dataset, version } = await requireVersion(deps, r.dataset, r.version);
       return { version: toDatasetVersion(dataset, version) };

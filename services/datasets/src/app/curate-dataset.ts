@@ -15,6 +15,7 @@ import { isLatheError, LatheError, reasonName } from '@lathe/service-kit';
 import type { CanonicalRecord } from '../domain/canonical-record.js';
 import type { KeptRecord, SourceRecord } from '../domain/curate-records.js';
 import { curateRecords } from '../domain/curate-records.js';
+import { countRecordTokens } from '../domain/token-count.js';
 import { CurationSpecError, resolveCurationOptions } from '../domain/curation-options.js';
 import type { VersionManifest } from '../domain/version-manifest.js';
 import { removalCounts, stableStringify } from '../domain/version-manifest.js';
@@ -119,6 +120,7 @@ async function* sourceRecords(
 export async function curateDataset(
   deps: DatasetsDeps,
   request: CurateDatasetRequest,
+  signal: AbortSignal,
 ): Promise<CurateDatasetResponse> {
   const dataset = await deps.store.getDataset(request.dataset);
   if (dataset === undefined)
@@ -146,7 +148,7 @@ export async function curateDataset(
     }
   }
   try {
-    return await curateNew(deps, dataset, request);
+    return await curateNew(deps, dataset, request, signal);
   } catch (error) {
     const reason = isLatheError(error)
       ? error.details.errorInfo.reason
@@ -187,6 +189,7 @@ async function curateNew(
   deps: DatasetsDeps,
   dataset: DatasetRow,
   request: CurateDatasetRequest,
+  signal: AbortSignal,
 ): Promise<CurateDatasetResponse> {
   let options;
   try {
@@ -203,6 +206,22 @@ async function curateNew(
       throw LatheError.notFound('dataset version', `${dataset.name}@${request.baseVersion}`, {
         reason: ErrorReason.ERROR_REASON_DATASET_VERSION_NOT_FOUND,
       });
+  }
+  let countTokens: ((record: CanonicalRecord) => number) | undefined;
+  if (options.tokenLength !== undefined) {
+    if (deps.tokenizers === undefined)
+      throw LatheError.failedPrecondition(
+        'spec.tokenLength needs the registry to fetch the tokenizer: set LATHE_DATASETS_REGISTRY_ADDR',
+        [
+          {
+            type: 'CONFIGURATION',
+            subject: 'LATHE_DATASETS_REGISTRY_ADDR',
+            description: 'not set',
+          },
+        ],
+      );
+    const tokenizer = await deps.tokenizers.load(options.tokenLength.tokenizer, signal);
+    countTokens = (record) => countRecordTokens(tokenizer, record);
   }
   const writers = { train: new JsonlBlobWriter(deps), eval: new JsonlBlobWriter(deps) };
   let outcome;
@@ -223,10 +242,11 @@ async function curateNew(
           // Provenance stays out of the blob so that its digest depends on content alone.
           uploadId: '',
           sourceLine: 0,
-          tokenCount: 0,
+          tokenCount: kept.tokenCount,
         });
         await writer.write(JSON.stringify(record));
       },
+      countTokens,
     );
   } catch (error) {
     writers.train.abort();

@@ -1,5 +1,6 @@
 import type { ArtifactStore } from '@lathe/artifacts';
 import type { EventBus } from '@lathe/bus';
+import type { TokenizerSource } from '../clients/registry-tokenizers.js';
 import type { DatasetsStore } from '../store/datasets-store.js';
 
 /** What the service's handlers work with: its schema, its artifact namespace and the bus. */
@@ -7,4 +8,6 @@ export interface DatasetsDeps {
   readonly store: DatasetsStore;
   readonly artifacts: ArtifactStore;
   readonly bus: EventBus;
+  /** Tokenizers for TokenLengthFilter; undefined when no registry is configured. */
+  readonly tokenizers?: TokenizerSource;
 }

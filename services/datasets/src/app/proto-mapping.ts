@@ -32,6 +32,8 @@ export const REMOVAL_REASON: Readonly<Record<RemovalKind, RemovalReason>> = {
   exact_duplicate: RemovalReason.REMOVAL_REASON_EXACT_DUPLICATE,
   near_duplicate: RemovalReason.REMOVAL_REASON_NEAR_DUPLICATE,
   empty_turn: RemovalReason.REMOVAL_REASON_EMPTY_TURN,
+  too_short: RemovalReason.REMOVAL_REASON_TOO_SHORT,
+  too_long: RemovalReason.REMOVAL_REASON_TOO_LONG,
   junk: RemovalReason.REMOVAL_REASON_JUNK,
   pii: RemovalReason.REMOVAL_REASON_PII,
 };
@@ -131,7 +133,7 @@ function splitStats(split: DatasetSplit, f: SplitFigures): SplitStats {
     split,
     recordCount: f.recordCount,
     characters: distributionOf(f.characters),
-    tokens: undefined,
+    tokens: f.tokens === undefined ? undefined : distributionOf(f.tokens),
     turns: distributionOf(f.turns),
   };
 }

@@ -16,7 +16,8 @@ export interface SourceRecord {
 }
 
 /** Why a record was removed (the contract's RemovalReason, by name). */
-export type RemovalKind = 'exact_duplicate' | 'near_duplicate' | 'empty_turn' | 'junk' | 'pii';
+export type RemovalKind =
+  'exact_duplicate' | 'near_duplicate' | 'empty_turn' | 'too_short' | 'too_long' | 'junk' | 'pii';
 
 /** A removed record with its evidence. */
 export interface Removal {
@@ -36,6 +37,8 @@ export interface KeptRecord {
   readonly id: string;
   readonly record: CanonicalRecord;
   readonly source: SourceRecord;
+  /** Tokens under the curation tokenizer; 0 when curation used none. */
+  readonly tokenCount: number;
 }
 
 /** What a curation run did. */
@@ -51,7 +54,8 @@ const EXCERPT_CHARS = 200;
 
 /**
  * Runs the recipe over records in order, as the contract orders the steps: exact dedupe,
- * near-duplicates, filters (empty turns, junk, PII), then the split. The first record of a group
+ * near-duplicates, filters (empty turns, token length with `countTokens`, junk, PII), then the
+ * split. The first record of a group
  * of duplicates is kept. Kept records go to `keep` as they are decided (awaited, so a slow sink
  * slows the run rather than filling memory); removals are returned with their evidence.
  *
@@ -62,6 +66,7 @@ export async function curateRecords(
   input: AsyncIterable<SourceRecord>,
   options: CurationOptions,
   keep: (kept: KeptRecord) => Promise<void> | void,
+  countTokens?: (record: CanonicalRecord) => number,
 ): Promise<CurationOutcome> {
   const seen = new Set<string>();
   const hasher =
@@ -126,6 +131,19 @@ export async function curateRecords(
         continue;
       }
     }
+    let tokens = 0;
+    if (options.tokenLength !== undefined && countTokens !== undefined) {
+      const { minTokens, maxTokens } = options.tokenLength;
+      tokens = countTokens(source.record);
+      if (minTokens > 0 && tokens < minTokens) {
+        remove('too_short', `${tokens} tokens < min ${minTokens}`);
+        continue;
+      }
+      if (maxTokens > 0 && tokens > maxTokens) {
+        remove('too_long', `${tokens} tokens > max ${maxTokens}`);
+        continue;
+      }
+    }
     if (options.junk !== undefined) {
       const hit = findJunk(source.record, options.junk);
       if (hit !== undefined) {
@@ -145,6 +163,9 @@ export async function curateRecords(
         record = found.redacted;
         id = recordId(record);
         redactedCount++;
+        // Placeholders change the text, so the kept record is counted again.
+        if (countTokens !== undefined && options.tokenLength !== undefined)
+          tokens = countTokens(record);
       }
     }
     // Only records that survive every step are indexed, so a removed record never causes
@@ -152,8 +173,9 @@ export async function curateRecords(
     seen.add(source.id);
     if (index !== undefined && signature !== undefined) index.add(source.id, signature);
     const split = isEvalRecord(id, options.splitSeed, options.evalFraction) ? 'eval' : 'train';
-    (split === 'eval' ? evalSplit : train).add(record);
-    await keep({ split, id, record, source });
+    const counted = options.tokenLength !== undefined && countTokens !== undefined;
+    (split === 'eval' ? evalSplit : train).add(record, counted ? tokens : undefined);
+    await keep({ split, id, record, source, tokenCount: tokens });
   }
   return {
     inputCount,

@@ -1,3 +1,4 @@
+import type { ModelRef } from '@lathe/contracts/lathe/common/v1/model_ref';
 import type { CurationSpec } from '@lathe/contracts/lathe/datasets/v1/curation';
 import { PiiAction, PiiKind } from '@lathe/contracts/lathe/datasets/v1/curation';
 import type { FieldViolation } from '@lathe/service-kit';
@@ -9,6 +10,10 @@ export interface CurationOptions {
   readonly dedupeExact: boolean;
   readonly nearDuplicates: MinHashOptions | undefined;
   readonly dropEmptyTurns: boolean;
+  /** Token bounds (0: none) and the registry model whose tokenizer counts. */
+  readonly tokenLength:
+    | { readonly tokenizer: ModelRef; readonly minTokens: number; readonly maxTokens: number }
+    | undefined;
   readonly junk: JunkOptions | undefined;
   readonly pii: { readonly action: 'redact' | 'drop'; readonly kinds: PiiKindName[] } | undefined;
   readonly evalFraction: number;
@@ -75,12 +80,26 @@ export function resolveCurationOptions(spec: CurationSpec | undefined): Curation
       seed: Number(BigInt(n.seed) & 0xffffffffn),
     };
   }
-  if (s.tokenLength !== undefined)
-    v.push({
-      field: 'spec.tokenLength',
-      description:
-        'is not supported yet: counting tokens needs the registry to resolve the tokenizer model',
-    });
+  let tokenLength: CurationOptions['tokenLength'];
+  if (s.tokenLength !== undefined) {
+    const t = s.tokenLength;
+    if (t.tokenizer === undefined || t.tokenizer.name === '' || t.tokenizer.selector === undefined)
+      v.push({
+        field: 'spec.tokenLength.tokenizer',
+        description: 'must name a registry model and its version or alias',
+      });
+    if (t.minTokens < 0)
+      v.push({ field: 'spec.tokenLength.minTokens', description: 'must not be negative' });
+    if (t.maxTokens < 0)
+      v.push({ field: 'spec.tokenLength.maxTokens', description: 'must not be negative' });
+    if (t.maxTokens > 0 && t.minTokens > t.maxTokens)
+      v.push({
+        field: 'spec.tokenLength.minTokens',
+        description: `${t.minTokens} is above maxTokens ${t.maxTokens}`,
+      });
+    if (t.tokenizer !== undefined)
+      tokenLength = { tokenizer: t.tokenizer, minTokens: t.minTokens, maxTokens: t.maxTokens };
+  }
   let junk: JunkOptions | undefined;
   if (s.junk !== undefined) {
     junk = {
@@ -128,6 +147,7 @@ export function resolveCurationOptions(spec: CurationSpec | undefined): Curation
     dedupeExact: s.dedupeExact,
     nearDuplicates,
     dropEmptyTurns: s.dropEmptyTurns,
+    tokenLength,
     junk,
     pii,
     evalFraction,

@@ -19,6 +19,8 @@ export interface SplitFigures {
   readonly recordCount: number;
   readonly characters: DistributionFigures;
   readonly turns: DistributionFigures;
+  /** Tokens per record, when curation counted them. */
+  readonly tokens?: DistributionFigures;
   /** Turns per role over the split. */
   readonly roleCounts: Readonly<Record<string, number>>;
   /** Records per character-length bucket, keyed `<=64`, ..., `>8192`. */
@@ -54,11 +56,13 @@ function bucketOf(chars: number): string {
 export class SplitAccumulator {
   private readonly chars: number[] = [];
   private readonly turns: number[] = [];
+  private readonly tokens: number[] = [];
   private readonly roles = new Map<string, number>();
   private readonly histogram = new Map<string, number>();
 
   /** Counts one kept record. */
-  add(record: CanonicalRecord): void {
+  add(record: CanonicalRecord, tokens?: number): void {
+    if (tokens !== undefined) this.tokens.push(tokens);
     const length = [...recordText(record)].length;
     this.chars.push(length);
     const turns = recordTurns(record);
@@ -77,6 +81,7 @@ export class SplitAccumulator {
       recordCount: this.chars.length,
       characters: distribution(this.chars),
       turns: distribution(this.turns),
+      ...(this.tokens.length === 0 ? {} : { tokens: distribution(this.tokens) }),
       roleCounts: sortedObject(this.roles),
       characterHistogram: sortedObject(this.histogram),
     };
