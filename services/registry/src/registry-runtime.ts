@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { LocalArtifactStore, NatsArtifactStore, type ArtifactStore } from '@lathe/artifacts';
 import { InProcessBroker, connectJetStreamBus, type EventBus } from '@lathe/bus';
-import { loadMigrations, openStore, parseStoreBackend } from '@lathe/store';
+import { loadMigrations, openStore, packageMigrationsDir, parseStoreBackend } from '@lathe/store';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { Registry } from './domain/registry.js';
 import { REGISTRY_EVENTS, RegistryEvents } from './events/registry-events.js';
@@ -39,7 +39,7 @@ export async function openRegistryRuntime(config: RegistryRuntimeConfig): Promis
     const { client } = await openStore({
       backend: parseStoreBackend(config.storeUrl),
       schema: 'registry',
-      migrations: await loadMigrations(new URL('../migrations', import.meta.url).pathname),
+      migrations: await loadMigrations(packageMigrationsDir(import.meta.url)),
       applicationName: 'lathe-registry',
     });
     closers.push(() => client.close());
