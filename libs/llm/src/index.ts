@@ -43,7 +43,7 @@ export {
   buildCausalLmGraph,
   gradOutputName,
 } from './model/training-graph.js';
-export type { CausalLmGraph } from './model/training-graph.js';
+export type { CausalLmGraph, SequenceObjective } from './model/training-graph.js';
 export { createLlamaEngine } from './model/llama-engine.js';
 export type { LlamaEngineOptions } from './model/llama-engine.js';
 
@@ -154,3 +154,36 @@ export {
   readBitsAndBytesConfig,
   readQuantizedWeights,
 } from './quant/load-quantized-model.js';
+
+// Direct Preference Optimization (D).
+export {
+  BETA_INPUT,
+  LABEL_SMOOTHING_INPUT,
+  PAIR_LOSSES_OUTPUT,
+  PAIR_WEIGHTS_INPUT,
+  REFERENCE_LOG_PROBS_INPUT,
+  RESPONSE_SCALE_INPUT,
+  dpoObjective,
+} from './dpo/dpo-objective.js';
+export type { DpoLossType } from './dpo/dpo-objective.js';
+export { DpoEngine, createDpoLossConfig } from './dpo/dpo-engine.js';
+export type { DpoLossConfig, DpoStepResult } from './dpo/dpo-engine.js';
+export { dpoMetrics } from './dpo/dpo-metrics.js';
+export type { DpoMetrics } from './dpo/dpo-metrics.js';
+export { ReferenceScorer } from './dpo/reference-scorer.js';
+export { pairBatch, responseLengths } from './dpo/preference-pair.js';
+export type { PreferencePair } from './dpo/preference-pair.js';
+export { normalizePreferenceRecord } from './dpo/preference-example.js';
+export type {
+  NormalizedPreference,
+  PreferenceExample,
+  PreferenceFormat,
+} from './dpo/preference-example.js';
+export { loadPreferenceData } from './dpo/load-preference-data.js';
+export type { PreferenceData } from './dpo/load-preference-data.js';
+export { createPairLimits, tokenizePairs } from './dpo/tokenize-pairs.js';
+export type { PairLimits, PairReport, SkippedPair, TokenizedPairs } from './dpo/tokenize-pairs.js';
+export { evaluatePairs, trainDpo } from './dpo/train-dpo.js';
+export type { DpoEvent, DpoTrainOptions, DpoTrainResult } from './dpo/train-dpo.js';
+export { buildStoryPairs } from './dpo/story-pairs.js';
+export type { StoryPairRecord } from './dpo/story-pairs.js';
