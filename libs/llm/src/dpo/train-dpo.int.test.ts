@@ -1,0 +1,91 @@
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadLlamaModel } from '../model/llama-model.js';
+import { loadLoraAdapter } from '../peft/adapter-files.js';
+import { TextTokenizer } from '../tokenizer/text-tokenizer.js';
+import { buildStoryPairs } from './story-pairs.js';
+import { trainDpo, type DpoEvent } from './train-dpo.js';
+
+const stories = resolve(import.meta.dirname, '../../../../../shared/models/stories260K');
+const skip = existsSync(stories) ? '' : `${stories} is absent`;
+if (skip) console.warn(`skipping DPO training test: ${skip}`);
+
+describe.skipIf(skip !== '')('DPO training on constructed story pairs (stories260K)', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'lathe-dpo-train-'));
+    const model = await loadLlamaModel(stories);
+    const tokenizer = await TextTokenizer.load(stories);
+    // Chosen: the model's own next sentence; rejected: the same words shuffled.
+    const records = await buildStoryPairs(model, tokenizer, { count: 160, seed: 1 });
+    const lines = (rs: typeof records): string => rs.map((r) => JSON.stringify(r)).join('\n');
+    await writeFile(join(dir, 'train.jsonl'), lines(records.slice(0, 128)));
+    // Two held-out records the report must count: an identical pair and an empty response.
+    const held = [
+      ...records.slice(128),
+      { prompt: 'Tom ran.', chosen: ' Yes.', rejected: ' Yes.' },
+    ];
+    await writeFile(
+      join(dir, 'eval.jsonl'),
+      `${lines(held)}\n${JSON.stringify({ prompt: 'A', chosen: '', rejected: ' b' })}`,
+    );
+  }, 60_000);
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('raises held-out reward accuracy and lowers the held-out DPO loss', async () => {
+    const events: DpoEvent[] = [];
+    const outDir = join(dir, 'out');
+    const result = await trainDpo(
+      {
+        modelDir: stories,
+        dataPath: join(dir, 'train.jsonl'),
+        evalDataPath: join(dir, 'eval.jsonl'),
+        outDir,
+        lr: 1e-3,
+        batchSize: 8,
+        epochs: 2,
+        evalEvery: 8,
+        session: { intraOpThreads: 1 },
+      },
+      (e) => events.push(e),
+    );
+    expect(result.steps).toBe(32);
+    expect(result.report.eval).toMatchObject({
+      kept: 32,
+      emptyResponse: 1,
+      identicalResponses: 1,
+      skipped: [
+        { index: 32, reason: 'identical responses' },
+        { index: 33, reason: 'empty response' },
+      ],
+    });
+    const first = result.evals[0]?.metrics;
+    const last = result.evals.at(-1)?.metrics;
+    // Untrained (B = 0): the policy is the reference, so every reward is 0 and the loss ln 2.
+    expect(first?.loss).toBeCloseTo(Math.LN2, 6);
+    expect(first?.['rewards/margins']).toBe(0);
+    expect(last?.['rewards/accuracies']).toBeGreaterThan(0.8);
+    expect(last?.loss).toBeLessThan(0.45);
+    expect(last?.['rewards/margins']).toBeGreaterThan(0.5);
+    console.info(
+      `held-out DPO (${result.evals.length} evaluations): ${result.evals
+        .map(
+          (e) =>
+            `step ${e.step}: loss ${e.metrics.loss.toFixed(4)} acc ${e.metrics['rewards/accuracies'].toFixed(3)}`,
+        )
+        .join('; ')}`,
+    );
+    expect(events.filter((e) => e.type === 'step')).toHaveLength(32);
+    const adapter = await loadLoraAdapter(outDir);
+    expect(adapter.config.r).toBe(8);
+    const saved = JSON.parse(await readFile(join(outDir, 'dpo_metrics.json'), 'utf8')) as {
+      steps: number;
+    };
+    expect(saved.steps).toBe(32);
+  }, 120_000);
+});
