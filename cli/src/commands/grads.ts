@@ -7,6 +7,8 @@ import {
 } from '@lathe/llm';
 import { CommandArgs } from '../command-args.js';
 import { reportFailure } from '../report-failure.js';
+import { runDpoGrads } from './grads-dpo.js';
+import { rawFlag } from './dpo-flags.js';
 
 /** One line for `lathe --help`. */
 export const summary =
@@ -31,7 +33,9 @@ required:
   --out FILE      gradients (.safetensors, fp32)
 options:
   --adapter DIR   PEFT LoRA adapter whose A and B are the trainable tensors
-  -h, --help      this help`;
+  -h, --help      this help
+
+DPO on token-id pairs instead: lathe grads --objective dpo --help`;
 
 /**
  * `lathe grads`.
@@ -39,6 +43,7 @@ options:
  * @returns 0 done, 1 a model/file problem, 2 a usage error
  */
 export async function run(argv: string[]): Promise<number> {
+  if (rawFlag(argv, 'objective') !== undefined) return runDpoGrads(argv);
   let args: CommandArgs | 'help';
   try {
     args = CommandArgs.parse(

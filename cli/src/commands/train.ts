@@ -3,6 +3,8 @@ import { ProgressReporter, type ProgressMode } from '../progress-bar.js';
 import { CommandArgs } from '../command-args.js';
 import { UsageError } from '../usage-error.js';
 import { reportFailure } from '../report-failure.js';
+import { rawFlag } from './dpo-flags.js';
+import { runDpoTrain } from './train-dpo.js';
 
 /** One line for `lathe --help`. */
 export const summary =
@@ -49,7 +51,9 @@ options (default in brackets):
   --progress bar|lines|json|none   bar on a terminal, lines in logs, JSON Lines events [auto]
   -h, --help               this help
 
-Ctrl-C stops between steps after writing a checkpoint; --resume continues exactly.`;
+Ctrl-C stops between steps after writing a checkpoint; --resume continues exactly.
+
+Preference data (DPO): lathe train --method dpo --help`;
 
 const TARGETS = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'];
 
@@ -157,6 +161,7 @@ function parse(argv: string[]): { options: TrainOptions; progress: ProgressMode 
  * @returns 0 done, 1 a data/model/training problem, 2 a usage error, 130 cancelled
  */
 export async function run(argv: string[]): Promise<number> {
+  if (rawFlag(argv, 'method') === 'dpo') return runDpoTrain(argv);
   let parsed: ReturnType<typeof parse>;
   try {
     parsed = parse(argv);

@@ -187,3 +187,6 @@ export { evaluatePairs, trainDpo } from './dpo/train-dpo.js';
 export type { DpoEvent, DpoTrainOptions, DpoTrainResult } from './dpo/train-dpo.js';
 export { buildStoryPairs } from './dpo/story-pairs.js';
 export type { StoryPairRecord } from './dpo/story-pairs.js';
+export { parsePairTokens, readPairTokens } from './dpo/read-pair-tokens.js';
+export { computeDpoGradients } from './dpo/compute-dpo-gradients.js';
+export type { DpoGradientsOptions, DpoGradientsResult } from './dpo/compute-dpo-gradients.js';
