@@ -5,6 +5,8 @@ import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadLlamaModel } from '../model/llama-model.js';
 import { loadLoraAdapter } from '../peft/adapter-files.js';
+import { createQuantConfig } from '../quant/quant-config.js';
+import { quantizeModelDir } from '../quant/quantize-model-dir.js';
 import { TextTokenizer } from '../tokenizer/text-tokenizer.js';
 import { buildStoryPairs } from './story-pairs.js';
 import { trainDpo, type DpoEvent } from './train-dpo.js';
@@ -87,5 +89,26 @@ describe.skipIf(skip !== '')('DPO training on constructed story pairs (stories26
       steps: number;
     };
     expect(saved.steps).toBe(32);
+  }, 120_000);
+
+  it('trains LoRA on an NF4 base (QLoRA): starts at ln 2, lowers the held-out loss', async () => {
+    const nf4 = join(dir, 'nf4');
+    await quantizeModelDir(stories, nf4, createQuantConfig({ scheme: 'nf4' }));
+    const result = await trainDpo({
+      modelDir: nf4,
+      dataPath: join(dir, 'train.jsonl'),
+      evalDataPath: join(dir, 'eval.jsonl'),
+      outDir: join(dir, 'out-nf4'),
+      lr: 1e-3,
+      batchSize: 8,
+      maxSteps: 8,
+      session: { intraOpThreads: 1 },
+    });
+    const [first, last] = [result.evals[0]?.metrics, result.evals.at(-1)?.metrics];
+    expect(first?.loss).toBeCloseTo(Math.LN2, 6);
+    expect(last?.loss).toBeLessThan(0.6);
+    console.info(
+      `NF4 base: held-out loss ${first?.loss} -> ${last?.loss}, accuracy ${last?.['rewards/accuracies']}`,
+    );
   }, 120_000);
 });

@@ -10,6 +10,7 @@ import { saveLoraAdapter } from '../peft/adapter-files.js';
 import { createLoraConfig, type LoraOptions } from '../peft/lora-config.js';
 import { initLoraTensors } from '../peft/lora-init.js';
 import { saveHfModel } from '../merge/save-hf-model.js';
+import { loadQuantizedModel, readBitsAndBytesConfig } from '../quant/load-quantized-model.js';
 import type { Float32Tensor } from '../safetensors/read-safetensors.js';
 import { TextTokenizer } from '../tokenizer/text-tokenizer.js';
 import type { EngineMethod } from '../train/training-engine.js';
@@ -27,7 +28,10 @@ import {
 
 /** Options of {@link trainDpo}; every default is stated. */
 export interface DpoTrainOptions {
-  /** The base model (Hugging Face layout). The policy starts from it. */
+  /**
+   * The base model (Hugging Face layout, or a bitsandbytes-quantized one for QLoRA: dequantized
+   * on load). The policy starts from it.
+   */
   readonly modelDir: string;
   /** Preference data (see `loadPreferenceData` for the layouts). */
   readonly dataPath: string;
@@ -112,7 +116,14 @@ export async function trainDpo(
     throw new RangeError(`batch-size: must be a positive integer (got ${batchSize})`);
   if (!Number.isInteger(epochs) || epochs < 1)
     throw new RangeError(`epochs: must be a positive integer (got ${epochs})`);
-  const model = await loadLlamaModel(options.modelDir);
+  // A bitsandbytes 4-bit/8-bit base is dequantized once: LoRA on it computes QLoRA's forward and
+  // gradients (W = dequant(q)), though the frozen weights sit in memory as fp32.
+  const quantized = (await readBitsAndBytesConfig(options.modelDir)) !== undefined;
+  if (quantized && method === 'full')
+    throw new RangeError(`${options.modelDir}: a quantized model can be trained with LoRA only`);
+  const model = quantized
+    ? await loadQuantizedModel(options.modelDir)
+    : await loadLlamaModel(options.modelDir);
   const tokenizer = await TextTokenizer.load(options.modelDir, model.config.vocabSize);
   const rng = SeededRandom.fromSeed(seed);
 
