@@ -69,6 +69,21 @@ describe.skipIf(noModel !== '')('DPO on stories260K', () => {
     return { engine, values, ref };
   }
 
+  async function runFull(
+    loss: DpoLossConfig,
+  ): Promise<{ engine: DpoEngine; values: Map<string, Float32Array>; ref: Float32Array }> {
+    const engine = await DpoEngine.create(model, { method: 'full' }, loss, {
+      session: { intraOpThreads: 1 },
+    });
+    const values = new Map(
+      [...engine.trainableShapes.keys()].map(
+        (n) => [n, model.weights.get(n)?.data ?? new Float32Array()] as const,
+      ),
+    );
+    const ref = await reference.sequenceLogProbs(pairBatch(pairs));
+    return { engine, values, ref };
+  }
+
   it('a zero-initialized LoRA B gives loss ln 2 and zero rewards', async () => {
     const lora = createLoraConfig({ r: 8, alpha: 16, targetModules: ['q_proj', 'v_proj'] });
     const tensors = initLoraTensors(model.config, lora, SeededRandom.fromSeed(3));
@@ -91,16 +106,17 @@ describe.skipIf(noModel !== '')('DPO on stories260K', () => {
   });
 
   describe.skipIf(noTorch !== '')('against PyTorch', () => {
-    async function compare(loss: DpoLossConfig): Promise<void> {
+    async function compare(loss: DpoLossConfig, full = false): Promise<void> {
       const lora = createLoraConfig({ r: 4, alpha: 8, targetModules: [...PROJECTIONS] });
       const tensors = initLoraTensors(model.config, lora, SeededRandom.fromSeed(1));
       for (const [name, t] of tensors) {
         if (name.includes('lora_B'))
           t.data.set(SeededRandom.fromSeed(2).split(name).uniformArray(t.data.length, -0.2, 0.2));
       }
-      const adapterDir = join(dir, `adapter-${loss.lossType}`);
-      await saveLoraAdapter(adapterDir, { config: lora, baseModel: stories, tensors });
-      const { engine, values, ref } = await run(lora, tensors, loss);
+      const adapterDir = full ? undefined : join(dir, `adapter-${loss.lossType}`);
+      if (adapterDir)
+        await saveLoraAdapter(adapterDir, { config: lora, baseModel: stories, tensors });
+      const { engine, values, ref } = full ? await runFull(loss) : await run(lora, tensors, loss);
       const weightSum = pairs.reduce((a, p) => a + (p.weight ?? 1), 0);
       let ours;
       try {
@@ -141,7 +157,13 @@ describe.skipIf(noModel !== '')('DPO on stories260K', () => {
         }),
       );
       const out = join(dir, `dpo-${loss.lossType}.safetensors`);
-      runTorchReference({ model: stories, adapter: adapterDir, tokens, out, dpo: spec });
+      runTorchReference({
+        model: stories,
+        ...(adapterDir ? { adapter: adapterDir } : {}),
+        tokens,
+        out,
+        dpo: spec,
+      });
       const expected = await readSafetensors(out);
       const torchMetrics = JSON.parse(expected.metadata['metrics'] ?? '{}') as Record<
         string,
@@ -165,12 +187,16 @@ describe.skipIf(noModel !== '')('DPO on stories260K', () => {
       }
       expect(ours.grads.size).toBe(expected.tensors.size);
       console.info(
-        `DPO ${loss.lossType} (β ${loss.beta}, ε ${loss.labelSmoothing}): loss ${ours.loss} vs ${torchMetrics['loss']}, worst metric error ${worstMetric.toExponential(2)}, worst gradient error ${worst.toExponential(2)} over ${ours.grads.size} tensors`,
+        `DPO ${full ? 'full' : 'LoRA'} ${loss.lossType} (β ${loss.beta}, ε ${loss.labelSmoothing}): loss ${ours.loss} vs ${torchMetrics['loss']}, worst metric error ${worstMetric.toExponential(2)}, worst gradient error ${worst.toExponential(2)} over ${ours.grads.size} tensors`,
       );
     }
 
     it('sigmoid loss with label smoothing and pair weights', async () => {
       await compare(createDpoLossConfig({ beta: 0.5, labelSmoothing: 0.1 }));
+    });
+
+    it('full fine-tuning: every weight, policy = reference (d = 0, gradients still flow)', async () => {
+      await compare(createDpoLossConfig({ beta: 0.1 }), true);
     });
 
     it('ipo loss on length-normalized log-probs', async () => {

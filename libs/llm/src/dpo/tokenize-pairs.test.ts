@@ -1,5 +1,7 @@
 import { existsSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { TextTokenizer } from '../tokenizer/text-tokenizer.js';
 import { loadPreferenceData } from './load-preference-data.js';
@@ -89,6 +91,45 @@ describe.skipIf(skip !== '')('tokenizePairs (stories260K tokenizer)', () => {
       tokenizer.encode(long, { addSpecialTokens: false }).slice(-15),
     );
     expect(full.length).toBeGreaterThan(16);
+  });
+
+  it("renders chat prompts with the tokenizer's chat template when it has one", async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'lathe-dpo-template-'));
+    try {
+      await copyFile(join(stories, 'tokenizer.json'), join(dir, 'tokenizer.json'));
+      const config = JSON.parse(
+        await readFile(join(stories, 'tokenizer_config.json'), 'utf8'),
+      ) as object;
+      const template =
+        '{{ bos_token }}{% for m in messages %}[{{ m.role }}] {{ m.content }}{{ eos_token }}{% endfor %}' +
+        '{% if add_generation_prompt %}[assistant] {% endif %}';
+      await writeFile(
+        join(dir, 'tokenizer_config.json'),
+        JSON.stringify({ ...config, chat_template: template }),
+      );
+      const templated = await TextTokenizer.load(dir);
+      const { pairs } = tokenizePairs(
+        [
+          {
+            kind: 'chat',
+            prompt: [{ role: 'user', content: 'Hi Tom' }],
+            chosen: 'Hello Lily',
+            rejected: 'Go',
+            weight: 1,
+          },
+        ],
+        templated,
+        createPairLimits(),
+      );
+      const [pair] = pairs;
+      expect(templated.decode(pair?.prompt ?? [], true)).toMatch(
+        /^<s> ?\[user\] Hi Tom<\/s> ?\[assistant\]/,
+      );
+      expect(templated.decode(pair?.chosen ?? [], true)).toMatch(/Hello Lily<\/s>$/);
+      expect(templated.decode(pair?.rejected ?? [], true)).toMatch(/Go<\/s>$/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('refuses limits that leave no room for a response', () => {
