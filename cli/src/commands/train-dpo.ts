@@ -48,6 +48,8 @@ options (default in brackets):
   --lora-r N, --lora-alpha X, --lora-dropout X, --lora-targets LIST   [8, 16, 0, q_proj,v_proj]
   --seed N                 split, order, LoRA init, dropout [42]
   --skip-bad-records       leave out bad records (counted) instead of stopping [stop]
+  --weight-by-agreement    weight each pair by its "provenance.agreement" (snapshots of the
+                           preferences service) instead of "weight" [off]
   --progress lines|json|none   step/eval lines on stderr, or JSON Lines events on stdout [lines]
 
 Not yet: checkpoints and --resume for DPO runs, QLoRA (a 4-bit base).`;
@@ -76,6 +78,7 @@ const FLAGS = {
   'lora-targets': 'string',
   seed: 'string',
   'skip-bad-records': 'boolean',
+  'weight-by-agreement': 'boolean',
   progress: 'string',
 } as const;
 
@@ -131,6 +134,7 @@ function parse(argv: string[]): { options: DpoTrainOptions; progress: string } |
     maxGradNorm: args.number('max-grad-norm'),
     seed: args.integer('seed'),
     skipBadRecords: args.flag('skip-bad-records'),
+    agreementWeights: args.flag('weight-by-agreement'),
   };
   return { options, progress };
 }

@@ -27,7 +27,7 @@ export interface PreferenceData {
  */
 export async function loadPreferenceData(
   path: string,
-  options: { skipBadRecords?: boolean } = {},
+  options: { skipBadRecords?: boolean; agreementWeights?: boolean } = {},
 ): Promise<PreferenceData> {
   const parsed = await readDataFile(path);
   const examples: PreferenceExample[] = [];
@@ -35,7 +35,9 @@ export async function loadPreferenceData(
   const formats = new Map<PreferenceFormat, number>();
   const rejected = [...parsed.rejected];
   for (const record of parsed.records) {
-    const n = normalizePreferenceRecord(record.value);
+    const n = normalizePreferenceRecord(record.value, {
+      agreementWeights: options.agreementWeights ?? false,
+    });
     if (!n.ok) {
       rejected.push({ line: record.line, reason: n.reason });
       continue;

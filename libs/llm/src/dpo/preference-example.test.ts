@@ -110,3 +110,34 @@ describe('normalizePreferenceRecord', () => {
     expect(normalizePreferenceRecord(value)).toEqual({ ok: false, reason });
   });
 });
+
+describe('agreement weights', () => {
+  const snapshotLine = {
+    prompt: [{ role: 'user', content: 'Tell a story.' }],
+    chosen: [{ role: 'assistant', content: 'Once upon a time.' }],
+    rejected: [{ role: 'assistant', content: 'No.' }],
+    provenance: { agreement: 0.75, votes: 3, judgements: 4 },
+  };
+  it("weights a snapshot pair by its annotators' agreement", () => {
+    expect(normalizePreferenceRecord(snapshotLine, { agreementWeights: true })).toMatchObject({
+      ok: true,
+      example: { weight: 0.75 },
+    });
+    expect(normalizePreferenceRecord(snapshotLine)).toMatchObject({
+      ok: true,
+      example: { weight: 1 },
+    });
+  });
+  it('refuses a record without agreement when weighting by it', () => {
+    expect(
+      normalizePreferenceRecord(
+        { prompt: 'q', chosen: 'a', rejected: 'b' },
+        { agreementWeights: true },
+      ),
+    ).toEqual({
+      ok: false,
+      reason:
+        '"provenance.agreement" must be a number in (0, 1] to weight by agreement (got undefined)',
+    });
+  });
+});

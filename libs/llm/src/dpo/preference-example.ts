@@ -39,13 +39,30 @@ const HH_TURN = /\n\n(Human|Assistant): ?/g;
  *   is the longest run of turns both share that ends right before an assistant turn;
  * - ShareGPT `{conversations: [{from, value}], chosen: {from, value}, rejected: {from, value}}`;
  * - StackExchange `{question, response_j (preferred), response_k}`.
- * An optional numeric `weight` (> 0) scales the pair's loss.
+ * An optional numeric `weight` (> 0) scales the pair's loss; with `agreementWeights` the weight
+ * is instead `provenance.agreement` (the share of annotators who chose the winner, as Lathe's
+ * preferences service writes it into snapshots), required on every record.
  */
-export function normalizePreferenceRecord(value: unknown): NormalizedPreference {
+export function normalizePreferenceRecord(
+  value: unknown,
+  options: { agreementWeights?: boolean } = {},
+): NormalizedPreference {
   if (typeof value !== 'object' || value === null || Array.isArray(value))
     return { ok: false, reason: 'a preference record must be a JSON object' };
   const r = value as Record<string, unknown>;
-  const weight = r['weight'] ?? 1;
+  let weight: unknown = r['weight'] ?? 1;
+  if (options.agreementWeights) {
+    const provenance = r['provenance'];
+    weight =
+      typeof provenance === 'object' && provenance !== null
+        ? (provenance as Record<string, unknown>)['agreement']
+        : undefined;
+    if (typeof weight !== 'number' || !(weight > 0 && weight <= 1))
+      return {
+        ok: false,
+        reason: `"provenance.agreement" must be a number in (0, 1] to weight by agreement (got ${JSON.stringify(weight)})`,
+      };
+  }
   if (typeof weight !== 'number' || !(weight > 0) || !Number.isFinite(weight))
     return {
       ok: false,

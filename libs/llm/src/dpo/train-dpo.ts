@@ -63,6 +63,8 @@ export interface DpoTrainOptions {
   readonly maxGradNorm?: number;
   /** Seed of the split, the order, LoRA init and dropout. Default 42. */
   readonly seed?: number;
+  /** Weight each pair by its `provenance.agreement` (preferences-service snapshots). */
+  readonly agreementWeights?: boolean;
   /** Leave out bad records (counted) instead of failing on the first one. */
   readonly skipBadRecords?: boolean;
   readonly session?: LlamaEngineOptions['session'];
@@ -129,12 +131,14 @@ export async function trainDpo(
 
   const data = await loadPreferenceData(options.dataPath, {
     skipBadRecords: options.skipBadRecords ?? false,
+    agreementWeights: options.agreementWeights ?? false,
   });
   let train = tokenizePairs(data.examples, tokenizer, limits);
   let held;
   if (options.evalDataPath !== undefined) {
     const evalData = await loadPreferenceData(options.evalDataPath, {
       skipBadRecords: options.skipBadRecords ?? false,
+      agreementWeights: options.agreementWeights ?? false,
     });
     held = tokenizePairs(evalData.examples, tokenizer, limits);
   } else {
