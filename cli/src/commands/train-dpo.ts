@@ -52,7 +52,8 @@ options (default in brackets):
                            preferences service) instead of "weight" [off]
   --progress lines|json|none   step/eval lines on stderr, or JSON Lines events on stdout [lines]
 
-Not yet: checkpoints and --resume for DPO runs, QLoRA (a 4-bit base).`;
+Ctrl-C stops between steps and saves what was trained so far (exit 130). Not yet:
+checkpoints and --resume for DPO runs; a 4-bit base is dequantized to fp32 in memory.`;
 
 const FLAGS = {
   method: 'string',
@@ -173,22 +174,34 @@ export async function runDpoTrain(argv: string[]): Promise<number> {
     return 0;
   }
   const { progress } = parsed;
+  const controller = new AbortController();
+  const stop = (): void => controller.abort();
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
   try {
-    const result = await trainDpo(parsed.options, (e) => {
-      if (progress === 'json') process.stdout.write(`${JSON.stringify(e)}\n`);
-      else if (progress === 'lines') process.stderr.write(`${describe(e)}\n`);
-    });
+    const result = await trainDpo(
+      parsed.options,
+      (e) => {
+        if (progress === 'json') process.stdout.write(`${JSON.stringify(e)}\n`);
+        else if (progress === 'lines') process.stderr.write(`${describe(e)}\n`);
+      },
+      controller.signal,
+    );
     const first = result.evals[0]?.metrics;
     const last = result.evals.at(-1)?.metrics;
     const evalText =
       first && last
         ? `; held-out loss ${first.loss.toFixed(4)} -> ${last.loss.toFixed(4)}, rewards/accuracies ${first['rewards/accuracies'].toFixed(3)} -> ${last['rewards/accuracies'].toFixed(3)}`
         : '';
+    const done = result.status === 'cancelled' ? 'stopped' : 'done';
     process.stderr.write(
-      `done: ${result.steps} steps${evalText}; wrote ${parsed.options.outDir}\n`,
+      `${done}: ${result.steps} steps${evalText}; wrote ${parsed.options.outDir}\n`,
     );
-    return 0;
+    return result.status === 'cancelled' ? 130 : 0;
   } catch (err) {
     return reportFailure(err);
+  } finally {
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
   }
 }

@@ -111,4 +111,27 @@ describe.skipIf(skip !== '')('DPO training on constructed story pairs (stories26
       `NF4 base: held-out loss ${first?.loss} -> ${last?.loss}, accuracy ${last?.['rewards/accuracies']}`,
     );
   }, 120_000);
+
+  it('stops between steps when aborted and saves what was trained', async () => {
+    const controller = new AbortController();
+    const outDir = join(dir, 'out-cancelled');
+    const result = await trainDpo(
+      {
+        modelDir: stories,
+        dataPath: join(dir, 'train.jsonl'),
+        evalDataPath: join(dir, 'eval.jsonl'),
+        outDir,
+        lr: 1e-3,
+        batchSize: 8,
+        session: { intraOpThreads: 1 },
+      },
+      (e) => {
+        if (e.type === 'step' && e.step === 3) controller.abort();
+      },
+      controller.signal,
+    );
+    expect(result).toMatchObject({ status: 'cancelled', steps: 3 });
+    expect(result.evals.map((e) => e.step)).toEqual([0, 3]);
+    expect((await loadLoraAdapter(outDir)).tensors.size).toBeGreaterThan(0);
+  }, 120_000);
 });

@@ -92,6 +92,8 @@ export type DpoEvent =
 /** What a DPO run leaves behind. */
 export interface DpoTrainResult {
   readonly steps: number;
+  /** 'cancelled' when `signal` stopped the run early (what was trained so far is saved). */
+  readonly status: 'completed' | 'cancelled';
   readonly evals: { step: number; metrics: DpoMetrics }[];
   readonly report: { train: PairReport; eval: PairReport };
 }
@@ -100,11 +102,13 @@ export interface DpoTrainResult {
  * DPO fine-tuning: tokenizes the pairs (every skip and truncation counted), scores them once
  * under the frozen reference (cached for all epochs), then runs AdamW steps on the DPO loss
  * (pair-weighted mean over a step's pairs) and evaluates the held-out pairs. Writes the adapter
- * (LoRA) or the model (full) plus `dpo_metrics.json`. No checkpoints or resume yet.
+ * (LoRA) or the model (full) plus `dpo_metrics.json`. No checkpoints or resume yet; aborting
+ * `signal` stops between steps and saves what was trained so far.
  */
 export async function trainDpo(
   options: DpoTrainOptions,
   onEvent: (e: DpoEvent) => void = () => undefined,
+  signal?: AbortSignal,
 ): Promise<DpoTrainResult> {
   const loss = createDpoLossConfig(options.loss);
   const limits = createPairLimits(options.limits);
@@ -208,9 +212,12 @@ export async function trainDpo(
     };
     await evaluate(0);
     let step = 0;
-    for (let epoch = 0; epoch < epochs && step < totalSteps; epoch++) {
+    // Aborting stops between steps; the adapter trained so far is evaluated and saved (there
+    // is no DPO checkpoint to resume from yet).
+    const go = (): boolean => step < totalSteps && signal?.aborted !== true;
+    for (let epoch = 0; epoch < epochs && go(); epoch++) {
       const order = rng.split(`epoch-${epoch}`).shuffle(train.pairs.map((_, i) => i));
-      for (let s = 0; s < stepsPerEpoch && step < totalSteps; s++) {
+      for (let s = 0; s < stepsPerEpoch && go(); s++) {
         const idx = order.slice(s * batchSize, (s + 1) * batchSize);
         const pairs = idx.map((i) => train.pairs[i] as PreferencePair);
         const weightSum = pairs.reduce((a, p) => a + (p.weight ?? 1), 0);
@@ -241,7 +248,7 @@ export async function trainDpo(
       join(options.outDir, 'dpo_metrics.json'),
       `${JSON.stringify({ loss, limits, steps: step, evals, report }, null, 2)}\n`,
     );
-    return { steps: step, evals, report };
+    return { steps: step, status: step < totalSteps ? 'cancelled' : 'completed', evals, report };
   } finally {
     await engine.close();
   }
