@@ -9,7 +9,7 @@ import { createQuantConfig } from '../quant/quant-config.js';
 import { quantizeModelDir } from '../quant/quantize-model-dir.js';
 import { TextTokenizer } from '../tokenizer/text-tokenizer.js';
 import { buildStoryPairs } from './story-pairs.js';
-import { trainDpo, type DpoEvent } from './train-dpo.js';
+import { trainDpo, type DpoEvent, type DpoTrainOptions } from './train-dpo.js';
 
 const stories = resolve(import.meta.dirname, '../../../../../shared/models/stories260K');
 const skip = existsSync(stories) ? '' : `${stories} is absent`;
@@ -38,23 +38,22 @@ describe.skipIf(skip !== '')('DPO training on constructed story pairs (stories26
   afterAll(async () => {
     await rm(dir, { recursive: true, force: true });
   });
+  /** The shared settings: LoRA r8 q/v, lr 1e-3, 8 pairs per step, the held-out file. */
+  const run = (outDir: string): DpoTrainOptions => ({
+    modelDir: stories,
+    dataPath: join(dir, 'train.jsonl'),
+    evalDataPath: join(dir, 'eval.jsonl'),
+    outDir,
+    lr: 1e-3,
+    batchSize: 8,
+    session: { intraOpThreads: 1 },
+  });
 
   it('raises held-out reward accuracy and lowers the held-out DPO loss', async () => {
     const events: DpoEvent[] = [];
     const outDir = join(dir, 'out');
-    const result = await trainDpo(
-      {
-        modelDir: stories,
-        dataPath: join(dir, 'train.jsonl'),
-        evalDataPath: join(dir, 'eval.jsonl'),
-        outDir,
-        lr: 1e-3,
-        batchSize: 8,
-        epochs: 2,
-        evalEvery: 8,
-        session: { intraOpThreads: 1 },
-      },
-      (e) => events.push(e),
+    const result = await trainDpo({ ...run(outDir), epochs: 2, evalEvery: 8 }, (e) =>
+      events.push(e),
     );
     expect(result.steps).toBe(32);
     expect(result.report.eval).toMatchObject({
@@ -94,16 +93,7 @@ describe.skipIf(skip !== '')('DPO training on constructed story pairs (stories26
   it('trains LoRA on an NF4 base (QLoRA): starts at ln 2, lowers the held-out loss', async () => {
     const nf4 = join(dir, 'nf4');
     await quantizeModelDir(stories, nf4, createQuantConfig({ scheme: 'nf4' }));
-    const result = await trainDpo({
-      modelDir: nf4,
-      dataPath: join(dir, 'train.jsonl'),
-      evalDataPath: join(dir, 'eval.jsonl'),
-      outDir: join(dir, 'out-nf4'),
-      lr: 1e-3,
-      batchSize: 8,
-      maxSteps: 8,
-      session: { intraOpThreads: 1 },
-    });
+    const result = await trainDpo({ ...run(join(dir, 'out-nf4')), modelDir: nf4, maxSteps: 8 });
     const [first, last] = [result.evals[0]?.metrics, result.evals.at(-1)?.metrics];
     expect(first?.loss).toBeCloseTo(Math.LN2, 6);
     expect(last?.loss).toBeLessThan(0.6);
@@ -116,15 +106,7 @@ describe.skipIf(skip !== '')('DPO training on constructed story pairs (stories26
     const controller = new AbortController();
     const outDir = join(dir, 'out-cancelled');
     const result = await trainDpo(
-      {
-        modelDir: stories,
-        dataPath: join(dir, 'train.jsonl'),
-        evalDataPath: join(dir, 'eval.jsonl'),
-        outDir,
-        lr: 1e-3,
-        batchSize: 8,
-        session: { intraOpThreads: 1 },
-      },
+      run(outDir),
       (e) => {
         if (e.type === 'step' && e.step === 3) controller.abort();
       },
