@@ -1,4 +1,7 @@
-import { RegistryServiceService } from '@lathe/contracts/lathe/registry/v1/registry_service';
+import {
+  LineageDirection,
+  RegistryServiceService,
+} from '@lathe/contracts/lathe/registry/v1/registry_service';
 import type {
   DownloadModelResponse,
   RegisterAdapterRequest,
@@ -16,8 +19,16 @@ import { REGISTRY_DEFAULT_PORT, REGISTRY_SERVICE } from './config.js';
 import { downloadParts } from './domain/download.js';
 import type { Registry, StoredFileRef } from './domain/registry.js';
 import type { TrainingFacts } from './domain/model-version.js';
+import { walkLineage } from './domain/lineage.js';
 import { pageOf } from './paging.js';
-import { aliasChangeOut, exactSelectorOf, modelVersionOut, selectorOf } from './wire.js';
+import {
+  aliasChangeOut,
+  exactSelectorOf,
+  lineageDirectionOf,
+  lineageOut,
+  modelVersionOut,
+  selectorOf,
+} from './wire.js';
 
 type Definition = typeof RegistryServiceService;
 
@@ -104,7 +115,19 @@ export const registryRules: RequestRules<Definition> = {
       .check(r.expectedCurrentVersion >= 0, 'expectedCurrentVersion', 'must not be negative'),
   getAliasHistory: (r, v) => v.resourceName('name', r.name).resourceName('alias', r.alias),
   getLineage: (r, v) =>
-    v.modelRef('ref', r.ref).check(r.maxDepth >= 0, 'maxDepth', 'must not be negative'),
+    v
+      .modelRef('ref', r.ref)
+      .check(r.maxDepth >= 0, 'maxDepth', 'must not be negative')
+      .check(
+        [
+          LineageDirection.LINEAGE_DIRECTION_UNSPECIFIED,
+          LineageDirection.LINEAGE_DIRECTION_UPSTREAM,
+          LineageDirection.LINEAGE_DIRECTION_DOWNSTREAM,
+          LineageDirection.LINEAGE_DIRECTION_BOTH,
+        ].includes(r.direction),
+        'direction',
+        'must be UNSPECIFIED (both), UPSTREAM, DOWNSTREAM or BOTH',
+      ),
   downloadModel: (r, v) =>
     v.modelRef('ref', r.ref).check(r.resumeOffset >= 0, 'resumeOffset', 'must not be negative'),
   deleteModelVersion: (r, v) =>
@@ -285,6 +308,17 @@ export function createRegistryHandlers(registry: Registry): ServiceHandlers<Defi
       const all = await registry.aliasHistory(r.name, r.alias);
       const { items, page } = pageOf(all, r.page, [r.name, r.alias]);
       return { changes: items.map(aliasChangeOut), page };
+    },
+    getLineage: async (r) => {
+      // Lineage outlives files: a deleted version still answers with its edges.
+      const start = await registry.resolve(selectorOf(r.ref, 'ref'), true);
+      const graph = await walkLineage(
+        registry.store,
+        start,
+        lineageDirectionOf(r.direction),
+        r.maxDepth,
+      );
+      return lineageOut(graph);
     },
     deleteModelVersion: async (r) => ({
       version: modelVersionOut(await registry.deleteVersion(r.name, r.version, r.force)),

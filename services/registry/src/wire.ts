@@ -1,11 +1,15 @@
 // Protobuf <-> domain conversions of the registry's messages.
 import type { ModelRef, ModelVersionRef } from '@lathe/contracts/lathe/common/v1/model_ref';
 import {
+  ModelKind,
   ModelVersionState,
   type AliasChange,
   type ModelVersion,
 } from '@lathe/contracts/lathe/registry/v1/model';
+import type { GetLineageResponse } from '@lathe/contracts/lathe/registry/v1/registry_service';
+import { LineageDirection } from '@lathe/contracts/lathe/registry/v1/registry_service';
 import { LatheError } from '@lathe/service-kit';
+import type { LineageDirection as Direction, LineageGraph } from './domain/lineage.js';
 import type { ModelSelector } from './domain/registry.js';
 import type { AliasMove, ModelVersionRecord, VersionRef } from './domain/model-version.js';
 
@@ -92,4 +96,27 @@ export function modelVersionOut(v: ModelVersionRecord): ModelVersion {
 /** An alias move as the contract's AliasChange. */
 export function aliasChangeOut(m: AliasMove): AliasChange {
   return { ...m };
+}
+
+/** The request's direction as the walk's (UNSPECIFIED means both, as the contract says). */
+export function lineageDirectionOf(d: LineageDirection): Direction {
+  if (d === LineageDirection.LINEAGE_DIRECTION_UPSTREAM) return 'upstream';
+  if (d === LineageDirection.LINEAGE_DIRECTION_DOWNSTREAM) return 'downstream';
+  return 'both';
+}
+
+/** A walked lineage graph as the contract's GetLineageResponse. */
+export function lineageOut(g: LineageGraph): GetLineageResponse {
+  return {
+    nodes: g.nodes.map((n) =>
+      n.type === 'model'
+        ? { node: { $case: 'model', model: refOut(n.ref) }, kind: n.kind, deleted: n.deleted }
+        : {
+            node: { $case: 'dataset', dataset: { ...n.dataset } },
+            kind: ModelKind.MODEL_KIND_UNSPECIFIED,
+            deleted: false,
+          },
+    ),
+    edges: g.edges.map((e) => ({ fromIndex: e.from, toIndex: e.to, relation: e.relation })),
+  };
 }

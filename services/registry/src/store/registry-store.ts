@@ -318,6 +318,45 @@ export class RegistryStore {
     }));
   }
 
+  /**
+   * Every edge touching a version, deleted ends included (lineage outlives files): `upstream`
+   * are its origins (edges into it), `downstream` what derives from it (edges out of it).
+   */
+  async edgesOf(
+    name: string,
+    version: number,
+  ): Promise<{ upstream: EdgeEnd[]; downstream: EdgeEnd[] }> {
+    const r = await this.sql.query<{
+      dir: string;
+      model: string;
+      version: number;
+      manifest_sha256: string;
+      kind: number;
+      deleted: boolean;
+      relation: number;
+    }>(
+      `SELECT 'up' AS dir, v.model, v.version, v.manifest_sha256, v.kind, v.deleted, e.relation
+         FROM version_edges e JOIN model_versions v ON v.model = e.from_model AND v.version = e.from_version
+         WHERE e.to_model = $1 AND e.to_version = $2
+       UNION ALL
+       SELECT 'down' AS dir, v.model, v.version, v.manifest_sha256, v.kind, v.deleted, e.relation
+         FROM version_edges e JOIN model_versions v ON v.model = e.to_model AND v.version = e.to_version
+         WHERE e.from_model = $1 AND e.from_version = $2
+       ORDER BY model, version, relation`,
+      [name, version],
+    );
+    const end = (x: (typeof r.rows)[number]): EdgeEnd => ({
+      ref: { name: x.model, version: x.version, manifestSha256: x.manifest_sha256 },
+      kind: x.kind as ModelKindCode,
+      deleted: x.deleted,
+      relation: x.relation as Relation,
+    });
+    return {
+      upstream: r.rows.filter((x) => x.dir === 'up').map(end),
+      downstream: r.rows.filter((x) => x.dir === 'down').map(end),
+    };
+  }
+
   /** Live versions derived from this one (what keeps it from being deleted). */
   async dependents(name: string, version: number): Promise<VersionRef[]> {
     const r = await this.sql.query<{ model: string; version: number; manifest_sha256: string }>(
@@ -387,6 +426,14 @@ export class RegistryStore {
     );
     return new Set(r.rows.map((x) => x.sha256));
   }
+}
+
+/** The other end of an edge seen from one version, with how the two relate. */
+export interface EdgeEnd {
+  readonly ref: VersionRef;
+  readonly kind: ModelKindCode;
+  readonly deleted: boolean;
+  readonly relation: Relation;
 }
 
 /** One model as listed. */
