@@ -1,11 +1,13 @@
 import { fileURLToPath } from 'node:url';
+import { status } from '@grpc/grpc-js';
 import {
   GetLineageRequest,
   RegistryServiceService,
 } from '@lathe/contracts/lathe/registry/v1/registry_service';
 import { describeServiceProcess } from '@lathe/service-kit/testing';
 
-// GetLineage is the rpc still answering UNIMPLEMENTED, so the shared suite checks that path on it.
+// Every rpc is built, so the kit's suite checks GetLineage answering NOT_FOUND for a version the
+// empty embedded store does not hold (instead of UNIMPLEMENTED).
 describeServiceProcess({
   entry: fileURLToPath(new URL('../src/main.ts', import.meta.url)),
   service: 'registry',
@@ -27,4 +29,5 @@ describeServiceProcess({
         ref: { name: 'llama', selector: { $case: 'version', version: 1 } },
       }),
     ),
+  validCode: status.NOT_FOUND,
 });
