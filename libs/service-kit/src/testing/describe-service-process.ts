@@ -35,7 +35,7 @@ export interface ServiceProcessSpec<D> {
    * whose every rpc is built passes the code its domain answers, e.g. NOT_FOUND for a lookup of
    * something absent on an empty store.
    */
-  readonly validCode?: number;
+  readonly validCode?: status;
   /** Extra environment for the process under test, e.g. a scratch directory or port `0`. */
   readonly env?: Readonly<Record<string, string>>;
   /** The rpc's protobuf method name, `CreateDataset`. */
