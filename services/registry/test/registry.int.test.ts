@@ -30,7 +30,7 @@ import {
   AliasMovedEvent,
   ModelRegisteredEvent,
 } from '../src/events/registry-events.js';
-import { maxLogProbDifference } from './logits.js';
+import { maxLogProbDifference } from '@lathe/llm/testing';
 import {
   STORIES,
   STORIES_MISSING,

@@ -1,4 +1,5 @@
-// Next-token log-probabilities of a merged model against base + unmerged adapter branch.
+// Test support, exported as `@lathe/llm/testing`: next-token log-probabilities of a merged model
+// against base + unmerged adapter branch, for every package that checks a merge (CLI, registry).
 import { mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { GraphSession, tensorData, writeModelFile } from '@lathe/graph';
@@ -10,7 +11,7 @@ import {
   loadLlamaModel,
   loadLoraAdapter,
   type LlamaModel,
-} from '@lathe/llm';
+} from '../src/index.js';
 
 function logSoftmax(logits: Float32Array): Float64Array {
   let max = -Infinity;
