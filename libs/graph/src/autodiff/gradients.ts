@@ -13,6 +13,14 @@ export interface GradientOptions {
   readonly seed?: Tensor;
   /** Return zeros instead of throwing for a `wrt` tensor the loss does not depend on. Default false. */
   readonly allowUnused?: boolean;
+  /**
+   * Rematerialization: for a tensor the backward pass reads, a builder of a fresh copy (or
+   * undefined to read the forward tensor). Called at most once per tensor, while the backward is
+   * emitted, so the copy's nodes sit beside their backward consumers and the forward tensor can be
+   * freed after its last forward use (e.g. a 4-bit weight dequantized again instead of kept in
+   * fp32 from the forward to the backward). Default: none.
+   */
+  readonly recompute?: (t: Tensor) => Tensor | undefined;
 }
 
 /**
@@ -50,6 +58,17 @@ export function gradients(
       (loss.rank === 0 ? g.scalarLike(loss, 1) : g.constantOfShape(g.shape(loss), 1, loss.dtype)),
   );
 
+  const copies = new Map<string, Tensor>();
+  const reread = (t: Tensor | undefined): Tensor | undefined => {
+    if (t === undefined || options.recompute === undefined) return t;
+    let copy = copies.get(t.name);
+    if (copy === undefined) {
+      copy = options.recompute(t) ?? t;
+      copies.set(t.name, copy);
+    }
+    return copy;
+  };
+
   for (let i = nodes.length - 1; i >= 0; i--) {
     const node = nodes[i];
     if (!node) continue;
@@ -64,7 +83,9 @@ export function gradients(
     );
     if (!needsGrad.some(Boolean)) continue;
     if (!def?.grad) throw new Error(`no gradient rule for ${node.opType}`);
-    const inputGrads = def.grad({ g, node, gradOutputs, needsGrad });
+    const inputs = node.inputs.map(reread);
+    const seen = inputs.every((t, k) => t === node.inputs[k]) ? node : { ...node, inputs };
+    const inputGrads = def.grad({ g, node: seen, gradOutputs, needsGrad });
     node.inputs.forEach((input, k) => {
       const grad = inputGrads[k];
       if (input && needsGrad[k] && grad) add(input, grad);

@@ -38,7 +38,7 @@ export function toOrtOptions(options: SessionOptions): InferenceSession.SessionO
   const extra: Record<string, unknown> = {};
   if (options.prepackWeights === false) extra['session'] = { disable_prepacking: '1' };
   if (options.disabledOptimizers && options.disabledOptimizers.length > 0) {
-    extra['optimization'] = { disable_specified_optimizers: options.disabledOptimizers.join(',') };
+    extra['optimization'] = { disable_specified_optimizers: options.disabledOptimizers.join(';') };
   }
   return {
     executionProviders: [options.executionProvider ?? 'cpu'],

@@ -3,6 +3,12 @@ import type { LlamaConfig } from '../config/llama-config.js';
 import type { LoraConfig } from '../peft/lora-config.js';
 import type { LoraModuleSpec } from '../peft/peft-names.js';
 import type { Float32Tensor } from '../safetensors/read-safetensors.js';
+import {
+  declare4bitWeight,
+  emitDequantize4bit,
+  type FourBitGraphWeight,
+} from '../quant/dequantize-in-graph.js';
+import type { Quantized4bit } from '../quant/quantized-tensor.js';
 import type { DecoderWeights } from './decoder-graph.js';
 import { ExternalWeights } from './external-weights.js';
 import { projectionHasBias, projectionModule, type Projection } from './llama-model.js';
@@ -31,6 +37,11 @@ export function dropoutMaskName(module: string): string {
  * Gemm operands), with
  * optional LoRA adapters as inputs: y = x·Wᵀ + b + scale·(mask ⊙ x)·Aᵀ·Bᵀ (Hu et al. 2021,
  * eq. 3; PEFT applies dropout to the adapter's input only).
+ *
+ * Weights given 4-bit (`quantized`) stay 4-bit in the graph (QLoRA, Dettmers et al. 2023): their
+ * packed codes and absmax are the initializers and the fp32 matrix is computed where it is used;
+ * {@link FrozenDecoderWeights.recompute} gives the backward pass a fresh copy, so no fp32 copy of
+ * a quantized weight lives from the forward to the backward.
  */
 export class FrozenDecoderWeights implements DecoderWeights {
   private readonly cache = new Map<string, Tensor>();
@@ -43,6 +54,8 @@ export class FrozenDecoderWeights implements DecoderWeights {
   readonly dropoutMasks: { name: string; width: number }[] = [];
   /** The frozen weights' data, written beside the model file as ONNX external data. */
   readonly external = new ExternalWeights();
+  /** Declared 4-bit weights by the name of their forward fp32 tensor. */
+  private readonly fourBit = new Map<string, FourBitGraphWeight>();
 
   /**
    * @param lora adapters (config and PEFT module specs) to add as trainable inputs, or undefined
@@ -56,6 +69,7 @@ export class FrozenDecoderWeights implements DecoderWeights {
       readonly config: LoraConfig;
       readonly modules: readonly LoraModuleSpec[];
     },
+    private readonly quantized: ReadonlyMap<string, Quantized4bit> = new Map(),
   ) {
     for (const spec of lora?.modules ?? []) {
       const a = g.input(spec.aName, 'float32', spec.aShape);
@@ -79,12 +93,29 @@ export class FrozenDecoderWeights implements DecoderWeights {
   weight(name: string): Tensor {
     const cached = this.cache.get(name);
     if (cached) return cached;
+    const q = this.quantized.get(name);
+    if (q) {
+      const declared = declare4bitWeight(this.g, name, q, (data) => this.external.add(data));
+      const t = emitDequantize4bit(this.g, declared);
+      this.fourBit.set(t.name, declared);
+      this.cache.set(name, t);
+      return t;
+    }
     const w = this.weights.get(name);
     if (!w) throw new Error(`model has no weight "${name}"`);
     const t = this.g.initializer(name, 'float32', w.shape, this.external.add(w.data));
     this.cache.set(name, t);
     return t;
   }
+
+  /**
+   * For {@link gradients}' `recompute` option: a fresh fp32 copy of a 4-bit weight's forward
+   * tensor (emitted where the backward reads it), undefined for any other tensor.
+   */
+  readonly recompute = (t: Tensor): Tensor | undefined => {
+    const declared = this.fourBit.get(t.name);
+    return declared && emitDequantize4bit(this.g, declared);
+  };
 
   linear(x: Tensor, layer: number, projection: Projection): Tensor {
     const module = projectionModule(layer, projection);

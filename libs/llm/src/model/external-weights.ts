@@ -14,11 +14,11 @@ import { writeModelFile, type ExternalDataRef, type GraphBuilder } from '@lathe/
 export class ExternalWeights {
   /** File name of the weights, relative to the model file (onnxruntime requires the same folder). */
   static readonly FILE = 'weights.bin';
-  private readonly chunks: Float32Array[] = [];
+  private readonly chunks: (Float32Array | Uint8Array)[] = [];
   private size = 0;
 
-  /** Registers a tensor's data and returns where the model file will find it. */
-  add(data: Float32Array): ExternalDataRef {
+  /** Registers a tensor's data (fp32 values or raw bytes) and returns where the model file will find it. */
+  add(data: Float32Array | Uint8Array): ExternalDataRef {
     const ref = { location: ExternalWeights.FILE, offset: this.size, length: data.byteLength };
     this.chunks.push(data);
     this.size += data.byteLength;

@@ -34,9 +34,34 @@ export async function createLlamaEngine(
   method: EngineMethod,
   options: LlamaEngineOptions = {},
 ): Promise<TrainingEngine> {
+  const sessionOptions = { ...options, session: engineSessionOptions(model, options.session) };
   const graph = buildCausalLmGraph(model, method, true);
-  const runner = await openGraph(graph, options);
-  return new LlamaEngine(model, method, graph, runner, options);
+  const runner = await openGraph(graph, sessionOptions);
+  return new LlamaEngine(model, method, graph, runner, sessionOptions);
+}
+
+/**
+ * onnxruntime optimizers that would undo a 4-bit base's storage: ConstantFolding folds the
+ * in-graph dequantization of each weight into an fp32 initializer at load, and
+ * CommonSubexpressionElimination merges the backward's recomputed copy with the forward's, which
+ * keeps every fp32 weight alive from the forward to the backward.
+ */
+export const FOUR_BIT_DISABLED_OPTIMIZERS: readonly string[] = [
+  'ConstantFolding',
+  'CommonSubexpressionElimination',
+];
+
+/** The session options for a model: the caller's, plus {@link FOUR_BIT_DISABLED_OPTIMIZERS} when the model holds 4-bit weights. */
+export function engineSessionOptions(
+  model: LlamaModel,
+  session: SessionOptions = {},
+): SessionOptions {
+  if ((model.quantized?.size ?? 0) === 0) return session;
+  const disabled = new Set([
+    ...(session.disabledOptimizers ?? []),
+    ...FOUR_BIT_DISABLED_OPTIMIZERS,
+  ]);
+  return { ...session, disabledOptimizers: [...disabled] };
 }
 
 class LlamaEngine implements TrainingEngine {

@@ -3,12 +3,18 @@ import { readLlamaConfig, type LlamaConfig } from '../config/llama-config.js';
 import { ModelFileError } from '../config/model-file-error.js';
 import { readModelWeights } from '../safetensors/read-model-weights.js';
 import type { Float32Tensor } from '../safetensors/read-safetensors.js';
+import type { Quantized4bit } from '../quant/quantized-tensor.js';
 
 /** A decoder's configuration and its fp32 weights under Hugging Face names. */
 export interface LlamaModel {
   readonly config: LlamaConfig;
   /** Hugging Face tensor name -> weight (`lm_head.weight` absent when tied). */
   readonly weights: ReadonlyMap<string, Float32Tensor>;
+  /**
+   * Weights kept 4-bit (QLoRA's frozen base): Hugging Face name -> blockwise NF4/FP4 form. A name
+   * here is absent from `weights`; graphs dequantize it on the fly. Default: none (all fp32).
+   */
+  readonly quantized?: ReadonlyMap<string, Quantized4bit>;
 }
 
 /** The seven linear layers of a decoder block, by their Hugging Face module names. */

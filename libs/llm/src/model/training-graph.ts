@@ -58,6 +58,9 @@ export function buildCausalLmGraph(
   objective?: SequenceObjective,
 ): CausalLmGraph {
   const { config } = model;
+  if (method.method === 'full' && (model.quantized?.size ?? 0) > 0) {
+    throw new Error('full fine-tuning needs fp32 weights; a 4-bit base trains adapters only');
+  }
   const g = new GraphBuilder({ name: `lathe-${config.architecture}-${method.method}` });
   const inputIds = g.input('input_ids', 'int64', ['B', 'T']);
   const positionIds = g.input('position_ids', 'int64', ['B', 'T']);
@@ -67,10 +70,13 @@ export function buildCausalLmGraph(
   const weights =
     method.method === 'full'
       ? new TrainableDecoderWeights(g, config, parameterShapes(config))
-      : new FrozenDecoderWeights(g, config, model.weights, {
-          config: method.lora,
-          modules: loraModules(config, method.lora),
-        });
+      : new FrozenDecoderWeights(
+          g,
+          config,
+          model.weights,
+          { config: method.lora, modules: loraModules(config, method.lora) },
+          model.quantized,
+        );
   const external =
     weights instanceof FrozenDecoderWeights ? weights.external : new ExternalWeights();
   // Tables for every position the model supports (131072 for Llama 3.1): external, not inline.
@@ -105,7 +111,9 @@ export function buildCausalLmGraph(
   g.output(LOSS_OUTPUT, loss);
   g.output(SEQUENCE_LOG_PROBS_OUTPUT, sequenceLogProbs);
   if (withGradients) {
-    const grads = gradients(g, loss, weights.trainableInputs);
+    // 4-bit weights are dequantized again for the backward instead of kept in fp32 from the forward.
+    const recompute = weights instanceof FrozenDecoderWeights ? weights.recompute : undefined;
+    const grads = gradients(g, loss, weights.trainableInputs, { recompute });
     weights.trainables.forEach((t, i) => {
       const grad = grads[i];
       if (!grad) throw new Error(`no gradient reaches trainable "${t.name}"`);

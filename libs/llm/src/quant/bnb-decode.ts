@@ -102,6 +102,21 @@ export function decode4bitWeight(
   stateName: string,
   get: (name: string) => RawTensor | undefined,
 ): { quantized: Quantized4bit; tensor: Float32Tensor } {
+  const quantized = read4bitWeight(weightName, stateName, get);
+  return { quantized, tensor: dequantizeTensor(quantized) };
+}
+
+/**
+ * Rebuilds a 4-bit weight from its state-dict entries, kept 4-bit (packed codes, absmax or
+ * double-quantized absmax, codebook).
+ *
+ * @throws QuantizationError naming the entry that is missing or malformed
+ */
+export function read4bitWeight(
+  weightName: string,
+  stateName: string,
+  get: (name: string) => RawTensor | undefined,
+): Quantized4bit {
   const stateTensor = get(stateName);
   if (stateTensor === undefined) throw new QuantizationError(`tensor "${stateName}"`, 'is missing');
   const state = parseQuantState(stateName, stateTensor.bytes);
@@ -126,7 +141,7 @@ export function decode4bitWeight(
       offset: state.nested.offset,
     };
   }
-  const quantized: Quantized4bit = {
+  return {
     kind: '4bit',
     quantType: state.quantType,
     shape: state.shape,
@@ -135,7 +150,6 @@ export function decode4bitWeight(
     quantMap,
     absmax,
   };
-  return { quantized, tensor: dequantizeTensor(quantized) };
 }
 
 /** Restores an LLM.int8() weight (`weight` I8 + `SCB` F32) to fp32. */

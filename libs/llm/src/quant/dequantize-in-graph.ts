@@ -1,38 +1,105 @@
-import type { GraphBuilder, Tensor } from '@lathe/graph';
+import type { ExternalDataRef, GraphBuilder, Tensor } from '@lathe/graph';
 import { blockAbsmax, type Quantized4bit } from './quantized-tensor.js';
+
+/**
+ * The initializers of one 4-bit weight in a graph, declared once; {@link emitDequantize4bit}
+ * emits the nodes restoring it to fp32 and may be called again for a second copy (the backward
+ * pass of QLoRA recomputes the weight instead of keeping the forward's fp32 copy alive).
+ */
+export interface FourBitGraphWeight {
+  /** uint8 [padded/2]: the packed codes, zero-padded to whole blocks. */
+  readonly packed: Tensor;
+  /** float32 [256, 2]: for each byte, the values of its high and low nibble. */
+  readonly pairTable: Tensor;
+  /** float32 [blocks, 1]: the restored absmax of each block. */
+  readonly absmax: Tensor;
+  readonly blocks: number;
+  readonly blockSize: number;
+  readonly shape: readonly number[];
+}
+
+/**
+ * Where an initializer's bytes go: returned as is (inline in the model) or registered in an
+ * external data file, as the frozen weights of a training graph are.
+ */
+export type InitializerStore = (data: Uint8Array | Float32Array) => ExternalDataRef;
+
+/** byte -> [codebook[byte >> 4], codebook[byte & 15]]: one Gather decodes both nibbles. */
+function pairTable(quantMap: Float32Array): Float32Array {
+  const table = new Float32Array(512);
+  for (let byte = 0; byte < 256; byte++) {
+    table[2 * byte] = quantMap[byte >> 4]!;
+    table[2 * byte + 1] = quantMap[byte & 0x0f]!;
+  }
+  return table;
+}
+
+/**
+ * Declares a 4-bit weight's initializers: the packed bytes (uint8, zero-padded to whole blocks),
+ * a 256-row table giving both nibbles' codebook values per byte, and the fp32 absmax per block
+ * (double-quantized absmax are restored in JS: 32 bits per block instead of 8.5, i.e. +0.37 bit
+ * per weight at block 64, and a graph without a second dequantization).
+ *
+ * @param name prefix of the initializers' names (e.g. the weight's Hugging Face name)
+ * @param store where the bytes go; default inline
+ */
+export function declare4bitWeight(
+  g: GraphBuilder,
+  name: string,
+  q: Quantized4bit,
+  store?: InitializerStore,
+): FourBitGraphWeight {
+  const absmax = blockAbsmax(q);
+  const blocks = absmax.length;
+  const padded = blocks * q.blockSize; // even: block sizes are powers of two >= 32
+  let bytes = q.packed;
+  if (bytes.length !== padded / 2) {
+    bytes = new Uint8Array(padded / 2);
+    bytes.set(q.packed);
+  }
+  const table = pairTable(q.quantMap);
+  return {
+    packed: g.initializer(`${name}.nf4_packed`, 'uint8', [padded / 2], store?.(bytes) ?? bytes),
+    pairTable: g.initializer(`${name}.nf4_pair_table`, 'float32', [256, 2], table),
+    absmax: g.initializer(
+      `${name}.nf4_absmax`,
+      'float32',
+      [blocks, 1],
+      store?.(absmax) ?? absmax.slice(),
+    ),
+    blocks,
+    blockSize: q.blockSize,
+    shape: q.shape,
+  };
+}
+
+/**
+ * Emits the nodes restoring a declared 4-bit weight to fp32: Cast the bytes to int32, Gather
+ * both nibbles' values from the pair table ([n/2, 2], the high nibble first, as bitsandbytes
+ * packs them), scale each block by its absmax, and drop the padding. Three passes over the
+ * weight; the result is bit-identical to {@link dequantizeTensor} (the same float32 products).
+ *
+ * @returns float32 tensor of the weight's shape
+ */
+export function emitDequantize4bit(g: GraphBuilder, w: FourBitGraphWeight): Tensor {
+  const count = w.shape.reduce((a, d) => a * d, 1);
+  const padded = w.blocks * w.blockSize;
+  const pairs = g.gather(w.pairTable, g.cast(w.packed, 'int32'), 0); // [padded/2, 2]
+  const values = g.reshape(pairs, [w.blocks, w.blockSize]);
+  const flat = g.reshape(g.mul(values, w.absmax), [padded]);
+  const exact = padded === count ? flat : g.slice(flat, [0], [count]);
+  return g.reshape(exact, [...w.shape]);
+}
 
 /**
  * Emits a 4-bit weight's fp32 values inside a graph, so a frozen base stays 4-bit in memory
  * (QLoRA's storage; ENGINE-NOTES: the validated alternative to MatMulBnb4, exact for gradients,
  * as long as the session disables ConstantFolding, which would fold it back to fp32 at load).
- *
- * Initializers: the packed bytes (uint8, zero-padded to whole blocks) and the restored fp32
- * absmax per block (double-quantized absmax are restored in JS: 32 bits per block instead of
- * 8.5, i.e. +0.37 bit per weight, and a graph without a second dequantization). Nibbles are
- * split with integer Div/Mul/Sub (the graph library has no bitwise ops), the codebook is a
- * 16-entry Gather, and the block scale a broadcast Mul, so the result is bit-identical to
- * {@link dequantizeTensor}.
+ * {@link declare4bitWeight} then {@link emitDequantize4bit}, with inline initializers.
  *
  * @param name prefix of the initializers' names (e.g. the weight's Hugging Face name)
  * @returns float32 tensor of `q.shape`
  */
 export function dequantize4bitInGraph(g: GraphBuilder, name: string, q: Quantized4bit): Tensor {
-  const count = q.shape.reduce((a, d) => a * d, 1);
-  const absmax = blockAbsmax(q);
-  const blocks = absmax.length;
-  const padded = blocks * q.blockSize; // even: block sizes are powers of two >= 32
-  const bytes = new Uint8Array(padded / 2);
-  bytes.set(q.packed);
-  const packed = g.cast(g.initializer(`${name}.nf4_packed`, 'uint8', [padded / 2], bytes), 'int32');
-  const sixteen = g.constant('int32', [], [16]);
-  const high = g.div(packed, sixteen); // integer division: the high nibble
-  const low = g.sub(packed, g.mul(high, sixteen));
-  // [padded/2, 2] -> [padded]: the high nibble is the earlier element.
-  const codes = g.reshape(g.concat([g.unsqueeze(high, [1]), g.unsqueeze(low, [1])], 1), [padded]);
-  const codebook = g.initializer(`${name}.nf4_quant_map`, 'float32', [16], q.quantMap.slice());
-  const values = g.reshape(g.gather(codebook, codes), [blocks, q.blockSize]); // [blocks, bs]
-  const scale = g.initializer(`${name}.nf4_absmax`, 'float32', [blocks, 1], absmax.slice());
-  const flat = g.reshape(g.mul(values, scale), [padded]);
-  const exact = padded === count ? flat : g.slice(flat, [0], [count]);
-  return g.reshape(exact, [...q.shape]);
+  return emitDequantize4bit(g, declare4bitWeight(g, name, q));
 }

@@ -1,14 +1,24 @@
 import { createLoraConfig, type LoraConfig, type LoraOptions } from '../peft/lora-config.js';
 import type { DecayKind } from '../optim/lr-schedule.js';
+import { createQuantConfig, type QuantConfig, type QuantOptions } from '../quant/quant-config.js';
 
-/** What is trained: every parameter, or LoRA adapters on a frozen base. */
-export type TrainingMethod = 'full' | 'lora';
+/**
+ * What is trained: every parameter, LoRA adapters on a frozen fp32 base, or LoRA adapters on a
+ * frozen base held 4-bit (QLoRA).
+ */
+export type TrainingMethod = 'full' | 'lora' | 'qlora';
+
+const METHODS: readonly TrainingMethod[] = ['full', 'lora', 'qlora'];
 
 /** Options of a fine-tuning run. Every optional field is documented with its default. */
 export interface TrainOptions {
-  /** 'full' or 'lora'. Required. */
+  /** 'full', 'lora' or 'qlora'. Required. */
   readonly method: TrainingMethod;
-  /** Hugging Face model directory (config.json, model.safetensors, tokenizer.json). Required. */
+  /**
+   * Hugging Face model directory (config.json, model.safetensors, tokenizer.json). Required. A
+   * bitsandbytes-quantized directory is accepted for 'lora' (dequantized to fp32 on load) and for
+   * 'qlora' (kept 4-bit); 'full' needs a full-precision one.
+   */
   readonly modelDir: string;
   /** Training data (JSONL or JSON array; OpenAI, Alpaca, ShareGPT or text records). Required. */
   readonly dataPath: string;
@@ -20,7 +30,7 @@ export interface TrainOptions {
   readonly maxSteps?: number;
   /** Passes over the training data when `maxSteps` is not given. Default 1. */
   readonly epochs?: number;
-  /** Peak learning rate. Default 2e-4 for LoRA, 2e-5 for full fine-tuning. */
+  /** Peak learning rate. Default 2e-4 for LoRA and QLoRA, 2e-5 for full fine-tuning. */
   readonly lr?: number;
   /** Linear warmup steps. Default 0. */
   readonly warmupSteps?: number;
@@ -46,8 +56,20 @@ export interface TrainOptions {
   readonly seqLen?: number;
   /** Pack several examples per row (attention never crosses examples). Default true. */
   readonly pack?: boolean;
-  /** LoRA settings (method 'lora'). Defaults: see {@link LoraOptions}. */
+  /** LoRA settings (methods 'lora' and 'qlora'). Defaults: see {@link LoraOptions}. */
   readonly lora?: LoraOptions;
+  /**
+   * How the frozen base is held 4-bit (method 'qlora'): scheme 'nf4' (default) or 'fp4', block
+   * size (default 64) and double quantization (default true). A full-precision `modelDir` is
+   * quantized on load with these; a bitsandbytes 4-bit `modelDir` is used as stored, and must
+   * have this scheme (and this block size and double quantization where they are given).
+   */
+  readonly quant?: QuantOptions;
+  /**
+   * The base model the adapter names (`base_model_name_or_path`), e.g. the full-precision model
+   * a 4-bit `modelDir` was quantized from, or a hub id. Default: `modelDir`.
+   */
+  readonly baseModelName?: string;
   /** Seed of every random stream (data order, LoRA init, dropout). Default 42. */
   readonly seed?: number;
   /** Write a checkpoint every N steps (and at the end); 0 = only at the end. Default 50. */
@@ -85,6 +107,11 @@ export interface TrainConfig {
   readonly seqLen: number;
   readonly pack: boolean;
   readonly lora: LoraConfig | undefined;
+  /** The requested 4-bit quantization (method 'qlora' only). */
+  readonly quant: QuantConfig | undefined;
+  /** The raw quantization options, to tell given values from defaults. */
+  readonly quantOptions: QuantOptions | undefined;
+  readonly baseModelName: string;
   readonly seed: number;
   readonly checkpointEvery: number;
   readonly keepCheckpoints: number;
@@ -124,9 +151,9 @@ function num(
  * @throws TrainConfigError naming the first invalid option
  */
 export function createTrainConfig(options: TrainOptions): TrainConfig {
-  if (options.method !== 'full' && options.method !== 'lora') {
+  if (!METHODS.includes(options.method)) {
     throw new TrainConfigError(
-      `method must be "full" or "lora", got ${JSON.stringify(options.method)}`,
+      `method must be "full", "lora" or "qlora", got ${JSON.stringify(options.method)}`,
     );
   }
   for (const key of ['modelDir', 'dataPath', 'outDir'] as const) {
@@ -134,7 +161,7 @@ export function createTrainConfig(options: TrainOptions): TrainConfig {
       throw new TrainConfigError(`${key} is required`);
   }
   let lora: LoraConfig | undefined;
-  if (options.method === 'lora') {
+  if (options.method !== 'full') {
     try {
       lora = createLoraConfig(options.lora);
     } catch (cause) {
@@ -142,6 +169,26 @@ export function createTrainConfig(options: TrainOptions): TrainConfig {
     }
   } else if (options.lora !== undefined) {
     throw new TrainConfigError('lora options given but method is "full"');
+  }
+  let quant: QuantConfig | undefined;
+  if (options.method === 'qlora') {
+    try {
+      quant = createQuantConfig(options.quant);
+    } catch (cause) {
+      throw new TrainConfigError(`quant.${(cause as Error).message}`);
+    }
+    if (quant.scheme === 'int8') {
+      throw new TrainConfigError(
+        'quant.scheme must be nf4 or fp4 for qlora (the base is held 4-bit), got "int8"',
+      );
+    }
+  } else if (options.quant !== undefined) {
+    throw new TrainConfigError(
+      `quant options given but method is "${options.method}" (they apply to "qlora")`,
+    );
+  }
+  if (options.baseModelName !== undefined && options.baseModelName === '') {
+    throw new TrainConfigError('baseModelName must not be empty');
   }
   const decay = options.decay ?? 'cosine';
   if (!['cosine', 'linear', 'constant'].includes(decay)) {
@@ -157,7 +204,7 @@ export function createTrainConfig(options: TrainOptions): TrainConfig {
     evalDataPath: options.evalDataPath,
     maxSteps: options.maxSteps === undefined ? undefined : int('maxSteps', options.maxSteps, 0, 1),
     epochs: int('epochs', options.epochs, 1, 1),
-    lr: num('lr', options.lr, options.method === 'lora' ? 2e-4 : 2e-5, (v) => v > 0, '> 0'),
+    lr: num('lr', options.lr, options.method === 'full' ? 2e-5 : 2e-4, (v) => v > 0, '> 0'),
     warmupSteps: int('warmupSteps', options.warmupSteps, 0, 0),
     decay,
     minLrRatio: num('minLrRatio', options.minLrRatio, 0, (v) => v >= 0 && v <= 1, 'in [0, 1]'),
@@ -171,6 +218,9 @@ export function createTrainConfig(options: TrainOptions): TrainConfig {
     seqLen: int('seqLen', options.seqLen, 256, 2),
     pack: options.pack ?? true,
     lora,
+    quant,
+    quantOptions: options.quant,
+    baseModelName: options.baseModelName ?? options.modelDir,
     seed: int('seed', options.seed, 42, 0),
     checkpointEvery: int('checkpointEvery', options.checkpointEvery, 50, 0),
     keepCheckpoints: int('keepCheckpoints', options.keepCheckpoints, 2, 0),
@@ -190,7 +240,12 @@ export function resumeFingerprint(
   dataSha256: string,
   totalSteps: number,
 ): Record<string, string | number | boolean> {
+  // qlora adds its quantization (the base's values change with it); other methods keep the keys
+  // older checkpoints were written with.
+  const quant: Record<string, string> =
+    config.quant === undefined ? {} : { quant: JSON.stringify(config.quant) };
   return {
+    ...quant,
     method: config.method,
     dataSha256,
     totalSteps,

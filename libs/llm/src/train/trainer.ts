@@ -4,6 +4,9 @@ import { join } from 'node:path';
 import type { PackedRow } from '../data/pack-sequences.js';
 import { saveHfModel } from '../merge/save-hf-model.js';
 import { loadLlamaModel, type LlamaModel } from '../model/llama-model.js';
+import { loadFourBitModel } from '../quant/load-four-bit-model.js';
+import { loadQuantizedModel, readBitsAndBytesConfig } from '../quant/load-quantized-model.js';
+import type { QuantConfig } from '../quant/quant-config.js';
 import { AdamW } from '../optim/adamw.js';
 import { clipGradNorm, globalGradNorm } from '../optim/grad-clip.js';
 import { createLrSchedule } from '../optim/lr-schedule.js';
@@ -25,6 +28,7 @@ import { prepareSftRows, type SftRows } from './sft-rows.js';
 import {
   createTrainConfig,
   resumeFingerprint,
+  TrainConfigError,
   type TrainConfig,
   type TrainOptions,
 } from './train-config.js';
@@ -127,7 +131,7 @@ export async function train(options: TrainOptions, hooks: TrainHooks = {}): Prom
     );
   }
   const emit = (e: TrainingEvent): void => hooks.onProgress?.(e);
-  const model = await loadLlamaModel(config.modelDir);
+  const { model, quantization } = await loadBase(config);
   const tokenizer = await TextTokenizer.load(config.modelDir, model.config.vocabSize);
   const rng = SeededRandom.fromSeed(config.seed);
   const prep = { seqLen: config.seqLen, pack: config.pack, skipBadRecords: config.skipBadRecords };
@@ -334,36 +338,122 @@ export async function train(options: TrainOptions, hooks: TrainHooks = {}): Prom
     }
 
     const evalLoss = await runEval();
-    await mkdir(config.outDir, { recursive: true });
-    if (config.lora !== undefined) {
-      await saveLoraAdapter(config.outDir, {
-        config: config.lora,
-        baseModel: config.modelDir,
-        tensors: tensors(trainable, shapes),
-      });
-    } else {
-      const weights = new Map(model.weights);
-      for (const [name, t] of tensors(trainable, shapes)) weights.set(name, t);
-      await saveHfModel(config.outDir, config.modelDir, weights);
-    }
-    const result: TrainResult = {
+    const result = (loss: number | undefined): TrainResult => ({
       status: 'completed',
       step,
       totalSteps,
       finalLoss: lastLoss,
       initialEvalLoss,
-      evalLoss,
-      evalPerplexity: evalLoss === undefined ? undefined : Math.exp(evalLoss),
+      evalLoss: loss,
+      evalPerplexity: loss === undefined ? undefined : Math.exp(loss),
       outputDir: config.outDir,
       lastCheckpoint,
       tokensSeen,
+    });
+    await mkdir(config.outDir, { recursive: true });
+    if (config.lora !== undefined) {
+      await saveLoraAdapter(config.outDir, {
+        config: config.lora,
+        baseModel: config.baseModelName,
+        tensors: tensors(trainable, shapes),
+      });
+      await writeAdapterCard(config, quantization, result(evalLoss));
+    } else {
+      const weights = new Map(model.weights);
+      for (const [name, t] of tensors(trainable, shapes)) weights.set(name, t);
+      await saveHfModel(config.outDir, config.modelDir, weights);
+    }
+    const done = result(evalLoss);
+    const summary = {
+      ...done,
+      method: config.method,
+      dataSha256: data.sha256,
+      baseModel: config.baseModelName,
+      ...(quantization === undefined ? {} : { quantization }),
     };
     await writeFile(
       join(config.outDir, 'training_summary.json'),
-      `${JSON.stringify({ ...result, method: config.method, dataSha256: data.sha256 }, null, 2)}\n`,
+      `${JSON.stringify(summary, null, 2)}\n`,
     );
-    return result;
+    return done;
   } finally {
     await engine.close();
   }
+}
+
+/** How a QLoRA run held its base: recorded in training_summary.json and the adapter's README. */
+export interface BaseQuantization extends QuantConfig {
+  /** 'quantized-on-load' (a full-precision directory) or 'bnb-4bit' (a quantized one). */
+  readonly source: 'quantized-on-load' | 'bnb-4bit';
+  /** The directory the base was read from. */
+  readonly modelDir: string;
+}
+
+/**
+ * The base model of a run: fp32 for full fine-tuning, fp32 (a bitsandbytes directory
+ * dequantized) for LoRA, 4-bit projections for QLoRA.
+ */
+async function loadBase(
+  config: TrainConfig,
+): Promise<{ model: LlamaModel; quantization: BaseQuantization | undefined }> {
+  if (config.method === 'qlora') {
+    const base = await loadFourBitModel(config.modelDir, config.quantOptions);
+    return {
+      model: base.model,
+      quantization: { ...base.quant, source: base.source, modelDir: config.modelDir },
+    };
+  }
+  const quantized = (await readBitsAndBytesConfig(config.modelDir)) !== undefined;
+  if (!quantized) return { model: await loadLlamaModel(config.modelDir), quantization: undefined };
+  if (config.method === 'full') {
+    throw new TrainConfigError(
+      `modelDir ${config.modelDir} is quantized (bitsandbytes); full fine-tuning needs a full-precision model (use lora or qlora)`,
+    );
+  }
+  return { model: await loadQuantizedModel(config.modelDir), quantization: undefined };
+}
+
+/**
+ * A model card beside the adapter (PEFT's save_pretrained writes one too): the base model, and
+ * for QLoRA how the base was quantized while training, since the adapter was fitted to those
+ * 4-bit weights.
+ */
+async function writeAdapterCard(
+  config: TrainConfig,
+  quantization: BaseQuantization | undefined,
+  result: TrainResult,
+): Promise<void> {
+  const lines = [
+    '---',
+    `base_model: ${JSON.stringify(config.baseModelName)}`,
+    'library_name: peft',
+    'tags:',
+    `- ${config.method}`,
+    '- lathe',
+    '---',
+    '',
+    `# LoRA adapter (${config.method === 'qlora' ? 'QLoRA' : 'LoRA'}), trained by Lathe`,
+    '',
+    `- base model: \`${config.baseModelName}\``,
+    `- rank ${config.lora?.r ?? '?'}, alpha ${config.lora?.alpha ?? '?'}, modules ${config.lora?.targetModules.join(', ') ?? '?'}`,
+    `- ${result.step} optimizer steps, ${result.tokensSeen} target tokens`,
+  ];
+  if (result.evalLoss !== undefined) {
+    lines.push(
+      `- held-out loss ${result.initialEvalLoss?.toFixed(4) ?? '?'} -> ${result.evalLoss.toFixed(4)}`,
+    );
+  }
+  if (quantization !== undefined) {
+    lines.push(
+      '',
+      '## Quantized base',
+      '',
+      `Trained on the base held 4-bit (${quantization.scheme.toUpperCase()}, block size ` +
+        `${quantization.blockSize}, double quantization ${quantization.doubleQuant ? 'on' : 'off'}; ` +
+        `${quantization.source === 'bnb-4bit' ? 'read from the bitsandbytes directory' : 'quantized on load from'} ` +
+        `\`${quantization.modelDir}\`): linear projections 4-bit, embeddings, norms and lm_head in fp32. ` +
+        'Apply it to the same 4-bit base or to the full-precision one.',
+    );
+  }
+  await writeFile(join(config.outDir, 'README.md'), `${lines.join('\n')}\n`);
 }

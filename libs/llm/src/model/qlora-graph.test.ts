@@ -1,0 +1,217 @@
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { GraphSession, readModelOps, type GraphNode, type SessionOptions } from '@lathe/graph';
+import { describe, expect, it } from 'vitest';
+import { parseLlamaConfig } from '../config/llama-config.js';
+import type { TrainingBatch } from '../data/training-batch.js';
+import { SeededRandom } from '../optim/seeded-random.js';
+import { createLoraConfig, type LoraConfig } from '../peft/lora-config.js';
+import { initLoraTensors } from '../peft/lora-init.js';
+import { loadFourBitModel } from '../quant/load-four-bit-model.js';
+import { dequantizeTensor } from '../quant/quantized-tensor.js';
+import type { Float32Tensor } from '../safetensors/read-safetensors.js';
+import { openFromModelFiles } from './external-weights.js';
+import { createLlamaEngine, engineSessionOptions } from './llama-engine.js';
+import { parameterShapes, type LlamaModel } from './llama-model.js';
+import { buildCausalLmGraph } from './training-graph.js';
+import { quantizeProjections } from './test-four-bit.js';
+
+const stories = resolve(import.meta.dirname, '../../../../../shared/models/stories260K');
+
+/** The same model with every 4-bit weight restored to fp32: LoRA's base for the comparison. */
+function dequantized(model: LlamaModel): LlamaModel {
+  const weights = new Map(model.weights);
+  for (const [name, q] of model.quantized ?? []) weights.set(name, dequantizeTensor(q));
+  return { config: model.config, weights };
+}
+
+function randomModel(): LlamaModel {
+  const config = parseLlamaConfig(
+    {
+      architectures: ['LlamaForCausalLM'],
+      hidden_size: 64,
+      intermediate_size: 96,
+      num_hidden_layers: 2,
+      num_attention_heads: 4,
+      num_key_value_heads: 2,
+      vocab_size: 50,
+      max_position_embeddings: 64,
+      tie_word_embeddings: false,
+    },
+    'test config',
+  );
+  const rng = SeededRandom.fromSeed(3);
+  const weights = new Map<string, Float32Tensor>();
+  for (const [name, shape] of parameterShapes(config)) {
+    const n = shape.reduce((a, d) => a * d, 1);
+    const data = name.endsWith('norm.weight')
+      ? rng.split(name).uniformArray(n, 0.8, 1.2)
+      : rng.split(name).uniformArray(n, -0.1, 0.1);
+    weights.set(name, { shape, data });
+  }
+  return { config, weights };
+}
+
+function batch(vocab: number, seed: number): TrainingBatch {
+  const rng = SeededRandom.fromSeed(seed);
+  const [b, t] = [2, 12];
+  const ids = Array.from({ length: b * t }, () => rng.nextInt(vocab));
+  const positions = Array.from({ length: b * t }, (_, i) => i % t);
+  // Row 1 holds two packed samples; the last two positions of row 0 are padding.
+  const segments = Array.from({ length: b * t }, (_, i) =>
+    i < t ? (i % t < t - 2 ? 1 : 0) : i % t < 5 ? 1 : 2,
+  );
+  const labels = ids.map((_, i) =>
+    (i + 1) % t === 0 || segments[i] === 0 || segments[i + 1] !== segments[i] ? -100 : ids[i + 1]!,
+  );
+  return {
+    batchSize: b,
+    seqLen: t,
+    inputIds: BigInt64Array.from(ids.map(BigInt)),
+    positionIds: BigInt64Array.from(positions.map(BigInt)),
+    segmentIds: BigInt64Array.from(segments.map(BigInt)),
+    labels: BigInt64Array.from(labels.map(BigInt)),
+    targetTokens: labels.filter((l) => l !== -100).length,
+  };
+}
+
+/** LoRA tensors with B ≠ 0 too (PEFT starts B at 0, which would leave A's gradient at 0). */
+function adapters(model: LlamaModel, lora: LoraConfig): Map<string, Float32Array> {
+  const rng = SeededRandom.fromSeed(11);
+  const out = new Map<string, Float32Array>();
+  for (const [name, t] of initLoraTensors(model.config, lora, rng.split('init'))) {
+    out.set(
+      name,
+      name.includes('lora_B') ? rng.split(name).uniformArray(t.data.length, -0.05, 0.05) : t.data,
+    );
+  }
+  return out;
+}
+
+// Stated tolerance: the 4-bit graph restores exactly the dequantized NF4 values (bit-identical,
+// see dequantize-in-graph.test.ts), so the two graphs multiply the same numbers; only onnxruntime
+// may sum a product in another order when B is a constant (prepacked) rather than computed.
+// Loss within 1e-6 relative, every gradient within 1e-5 relative (‖Δ‖/‖ref‖).
+const LOSS_TOLERANCE = 1e-6;
+const GRAD_TOLERANCE = 1e-5;
+
+async function compare(model: LlamaModel, lora: LoraConfig): Promise<number> {
+  const reference = dequantized(model);
+  const method = { method: 'lora', lora } as const;
+  const session = { intraOpThreads: 1 };
+  const [four, fp32] = await Promise.all([
+    createLlamaEngine(model, method, { session }),
+    createLlamaEngine(reference, method, { session }),
+  ]);
+  let compared = 0;
+  try {
+    const trainable = adapters(model, lora);
+    for (const seed of [1, 2]) {
+      const b = batch(model.config.vocabSize, seed);
+      const weight = 1 / b.targetTokens;
+      const got = await four.step(b, weight, trainable, 0);
+      const want = await fp32.step(b, weight, trainable, 0);
+      expect(Math.abs(got.loss - want.loss) / Math.abs(want.loss)).toBeLessThan(LOSS_TOLERANCE);
+      for (const [name, ref] of want.grads) {
+        const g = got.grads.get(name)!;
+        let diff = 0;
+        let norm = 0;
+        for (let i = 0; i < ref.length; i++) {
+          diff += (g[i]! - ref[i]!) ** 2;
+          norm += ref[i]! ** 2;
+        }
+        expect(norm, `${name} has a gradient`).toBeGreaterThan(0);
+        expect(Math.sqrt(diff / norm), name).toBeLessThan(GRAD_TOLERANCE);
+        compared++;
+      }
+      const evalGot = await four.lossSum(b, trainable);
+      const evalWant = await fp32.lossSum(b, trainable);
+      expect(Math.abs(evalGot - evalWant) / evalWant).toBeLessThan(LOSS_TOLERANCE);
+    }
+  } finally {
+    await Promise.all([four.close(), fp32.close()]);
+  }
+  return compared;
+}
+
+describe('QLoRA training graph (4-bit base dequantized in the graph)', () => {
+  const lora = createLoraConfig({
+    r: 4,
+    alpha: 8,
+    targetModules: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'],
+  });
+
+  it('gives the loss and LoRA gradients of a LoRA graph on the dequantized NF4 weights (random model)', async () => {
+    const model = quantizeProjections(randomModel(), {});
+    expect(await compare(model, lora)).toBe(2 * 2 * 7 * 2);
+  });
+
+  it('does the same with FP4, block 32, no double quantization', async () => {
+    const model = quantizeProjections(randomModel(), {
+      scheme: 'fp4',
+      blockSize: 32,
+      doubleQuant: false,
+    });
+    expect(await compare(model, lora)).toBe(2 * 2 * 7 * 2);
+  });
+
+  it.skipIf(!existsSync(stories))(
+    'gives the loss and LoRA gradients of LoRA on dequantized NF4 for stories260K (skipped when ../shared is absent)',
+    async () => {
+      const { model } = await loadFourBitModel(stories);
+      expect(model.quantized.size).toBe(5 * 7);
+      expect(await compare(model, lora)).toBe(2 * 5 * 7 * 2);
+    },
+  );
+
+  it('holds the 4-bit weights as uint8 codes in the graph and dequantizes each twice (forward, backward)', () => {
+    const model = quantizeProjections(randomModel(), {});
+    const graph = buildCausalLmGraph(model, { method: 'lora', lora }, true);
+    const inits = graph.builder.initializers;
+    const packed = inits.filter((i) => i.tensor.name.endsWith('.nf4_packed'));
+    expect(packed).toHaveLength(2 * 7);
+    expect(packed.every((i) => i.dtype === 'uint8')).toBe(true);
+    // No fp32 projection weight is an initializer.
+    expect(inits.some((i) => /_proj\.weight$/.test(i.tensor.name))).toBe(false);
+    // One dequantization per projection in the forward, one more in the backward, except layer 0's
+    // q/k/v: their input (the normed embedding) needs no gradient, so nothing reads them again.
+    expect(pairGathers(graph.builder.nodes)).toBe(2 * 7 + (2 * 7 - 3));
+  });
+
+  it('refuses full fine-tuning of a 4-bit base', () => {
+    const model = quantizeProjections(randomModel(), {});
+    expect(() => buildCausalLmGraph(model, { method: 'full' }, true)).toThrow(
+      /full fine-tuning needs fp32 weights/,
+    );
+  });
+
+  it('keeps both dequantizations in the session: neither folded to fp32 nor merged', async () => {
+    const model = quantizeProjections(randomModel(), {});
+    const graph = buildCausalLmGraph(model, { method: 'lora', lora }, true);
+    const dir = await mkdtemp(join(tmpdir(), 'lathe-qlora-graph-'));
+    try {
+      const optimized = async (session: SessionOptions): Promise<string[]> => {
+        const path = join(dir, `optimized-${session.disabledOptimizers?.length ?? 0}.onnx`);
+        await openFromModelFiles(graph.builder, graph.external, async (modelPath) => {
+          const s = await GraphSession.create(modelPath, { ...session, optimizedModelPath: path });
+          await s.close();
+        });
+        return (await readModelOps(path)).ops;
+      };
+      const kept = await optimized(engineSessionOptions(model, { intraOpThreads: 1 }));
+      expect(kept.filter((op) => op === 'Gather').length).toBeGreaterThanOrEqual(2 * 7 + 2 * 7 - 3);
+      // The control: with onnxruntime's defaults the dequantizations are folded away.
+      const folded = await optimized({ intraOpThreads: 1 });
+      expect(folded.filter((op) => op === 'Gather').length).toBeLessThan(2 * 7);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+function pairGathers(nodes: readonly GraphNode[]): number {
+  return nodes.filter((n) => n.opType === 'Gather' && n.inputs[0]?.name.endsWith('.nf4_pair_table'))
+    .length;
+}
