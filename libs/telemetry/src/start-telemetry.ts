@@ -4,6 +4,7 @@ import { startNodeSdk } from '@opentelemetry/sdk-node';
 import type { IMetricReader } from '@opentelemetry/sdk-metrics';
 import type { SpanProcessor } from '@opentelemetry/sdk-trace';
 import type { Attributes } from '@opentelemetry/api';
+import { spanProcessorsWithFileFromEnv } from './file-traces-env.js';
 
 /** Options for {@link startTelemetry}; everything left out comes from the `OTEL_*` variables. */
 export interface TelemetryOptions {
@@ -15,8 +16,9 @@ export interface TelemetryOptions {
   /** More resource attributes (over `OTEL_RESOURCE_ATTRIBUTES`). */
   readonly resourceAttributes?: Attributes;
   /**
-   * Span processors. Default: from `OTEL_TRACES_EXPORTER` (`otlp` by default, `console`, `none`)
-   * with a batch processor tuned by `OTEL_BSP_*`. Pass an empty array to disable tracing.
+   * Span processors. Default: from `OTEL_TRACES_EXPORTER` (`otlp` by default, `console`, `none`,
+   * and Lathe's `file` / `lathe-file`: JSON lines appended to `LATHE_TRACES_FILE`) with a batch
+   * processor tuned by `OTEL_BSP_*`. Pass an empty array to disable tracing.
    */
   readonly spanProcessors?: SpanProcessor[];
   /**
@@ -46,10 +48,11 @@ export interface Telemetry {
 export function startTelemetry(options: TelemetryOptions = {}): Telemetry {
   const resourceAttributes: Attributes = { ...options.resourceAttributes };
   if (options.serviceName !== undefined) resourceAttributes['service.name'] = options.serviceName;
+  const spanProcessors = options.spanProcessors ?? spanProcessorsWithFileFromEnv(process.env);
   const sdk = startNodeSdk({
     resourceAttributes,
     instrumentations: options.instrumentations ?? [new GrpcInstrumentation()],
-    ...(options.spanProcessors === undefined ? {} : { spanProcessors: options.spanProcessors }),
+    ...(spanProcessors === undefined ? {} : { spanProcessors }),
     ...(options.metricReaders === undefined ? {} : { metricReaders: options.metricReaders }),
   });
   return { shutdown: () => sdk.shutdown() };
