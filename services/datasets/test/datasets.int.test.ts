@@ -32,23 +32,28 @@ import { DatasetsStreamClient } from '../src/client/datasets-stream-client.js';
 const ENTRY = fileURLToPath(new URL('../src/main.ts', import.meta.url));
 type Client = LatheClient<typeof DatasetServiceService>;
 
-const chat = (user: string, assistant: string): string =>
+const chat = (user: string, assistant: string, extra: object = {}): string =>
   JSON.stringify({
     messages: [
       { role: 'user', content: user },
       { role: 'assistant', content: assistant },
     ],
+    ...extra,
   });
 
 /** Chat lines with known problems; line numbers are 1-based as an editor shows them. */
 const LINES = [
-  chat('What is the capital of France?', 'Paris is the capital of France.'), // 1
+  chat('What is the capital of France?', 'Paris is the capital of France.', {
+    source: { id: 'q1', reviewed: true },
+  }), // 1 (its fields outside the chat layout are kept as metadata)
   '{"messages": [ this is not json', // 2: malformed
   chat(
     'How do I boil an egg?',
     'Put it in boiling water for nine minutes, then cool it in cold water.',
   ), // 3
-  chat('What is the capital of France?', 'Paris is the capital of France.'), // 4: exact duplicate of 1
+  chat('What is the capital of France?', 'Paris is the capital of France.', {
+    source: { id: 'q4' },
+  }), // 4: exact duplicate of 1 (metadata is not part of a record's identity)
   '{"messages": "nope"}', // 5: messages not an array
   '', // 6: blank, skipped
   chat('Write me an e-mail signature', 'Best regards, Ada (ada@example.com, +1 415 555 0100)'), // 7: PII
@@ -206,6 +211,10 @@ describe('the datasets service on real servers', () => {
     );
     const train = records.filter((r) => r.split === DatasetSplit.DATASET_SPLIT_TRAIN);
     expect(train.map((r) => r.index)).toEqual(train.map((_, i) => i));
+    // The kept copy of the duplicated question carries the first line's metadata; others none.
+    expect(records.map((r) => r.metadata).filter((m) => m !== undefined)).toEqual([
+      { source: { id: 'q1', reviewed: true } },
+    ]);
     // Resuming from the first batch's token yields the rest.
     const resumed = await c.stream.readRecords({
       version: { dataset: name, version: 1, manifestSha256: '' },
@@ -264,6 +273,29 @@ describe('the datasets service on real servers', () => {
     expect((stats?.splits ?? []).reduce((n, s) => n + s.recordCount, 0)).toBe(3);
     // Every kept record is one user and one assistant turn.
     expect(trainStats?.turns?.min ?? 2).toBe(2);
+    const sum = (pick: (s: (typeof stats & object)['splits'][number]) => number): number =>
+      (stats?.splits ?? []).reduce((n, s) => n + pick(s), 0);
+    expect(sum((s) => s.roleCounts['user'] ?? 0)).toBe(3);
+    expect(sum((s) => s.roleCounts['assistant'] ?? 0)).toBe(3);
+    expect(sum((s) => s.roleCounts['system'] ?? 0)).toBe(0);
+    // Character histogram: the read-back records' lengths (turns joined by newlines), bucketed
+    // here independently of the service.
+    const lengths = records.map((r) =>
+      r.content?.$case === 'conversation'
+        ? [...r.content.conversation.messages.map((m) => m.content).join('\n')].length
+        : 0,
+    );
+    const histogram = trainStats?.characterHistogram ?? [];
+    expect(histogram.map((b) => b.maxLength)).toEqual([
+      64, 128, 256, 512, 1024, 2048, 4096, 8192, 0,
+    ]);
+    expect(histogram[1]?.minLength).toBe(65);
+    const inBucket = (b: { minLength: number; maxLength: number }) =>
+      lengths.filter((n) => n >= b.minLength && (b.maxLength === 0 || n <= b.maxLength)).length;
+    expect(histogram.map((_, i) => sum((s) => s.characterHistogram[i]?.count ?? 0))).toEqual(
+      histogram.map(inBucket),
+    );
+    expect(lengths.filter((n) => n <= 64)).toHaveLength(1);
     expect(stats?.ref?.manifestSha256).toBe(v?.ref?.manifestSha256);
 
     await expect.poll(() => created.map((e) => e.version?.dataset)).toContain(name);

@@ -24,6 +24,7 @@ import type { DatasetsWriter } from './clients/datasets.js';
 import type { OutboxRelay } from './events/outbox.js';
 import { snapshotTask } from './store/snapshots.js';
 import { importItems } from './store/import-items.js';
+import { registerEvaluationSet } from './store/evaluation-sets.js';
 import { createAnnotator, issueToken, revokeToken } from './store/annotators.js';
 import { listAssignments, nextAssignment } from './store/assignments.js';
 import { once } from './store/idempotency.js';
@@ -56,6 +57,7 @@ export const preferenceRoles: MethodRoles<Definition> = {
   submitPairs: ANNOTATOR,
   getAgreement: REVIEWER,
   snapshotToDataset: ADMIN,
+  registerEvaluationSet: ADMIN,
 };
 
 const knownRole = (role: Role): boolean =>
@@ -115,6 +117,15 @@ export const preferenceRules: RequestRules<Definition> = {
       )
       .check(r.minJudgements >= 0, 'minJudgements', 'must not be negative')
       .check(r.evalFraction >= 0 && r.evalFraction <= 0.5, 'evalFraction', 'must be in [0, 0.5]'),
+  registerEvaluationSet: (r, v) =>
+    v
+      .required('name', r.name)
+      .check(r.name.length <= 128, 'name', 'must be at most 128 characters')
+      .check(
+        r.prompts.length > 0 || r.datasetVersion !== undefined,
+        'prompts',
+        'must hold at least one prompt when no datasetVersion is given',
+      ),
 };
 
 /** What the handlers work with. */
@@ -327,6 +338,24 @@ export function preferenceHandlers(deps: PreferenceDeps): ServiceHandlers<Defini
       const answer = await snapshotTask(db, needDatasets(deps), r);
       relay.kick();
       return answer;
+    },
+    registerEvaluationSet: async (r) => {
+      const checks = new FieldChecks();
+      if (r.prompts.length > LIMITS.items)
+        checks.fail(
+          'prompts',
+          `has ${String(r.prompts.length)} prompts, more than ${String(LIMITS.items)}`,
+        );
+      r.prompts
+        .slice(0, LIMITS.items)
+        .forEach((p, i) => checks.messages(`prompts[${String(i)}].messages`, p.messages, true));
+      throwIfAny(checks);
+      return registerEvaluationSet(db, () => needDatasets(deps), {
+        name: r.name,
+        prompts: r.prompts.map((p) => p.messages),
+        version: r.datasetVersion,
+        split: r.split,
+      });
     },
   };
 }

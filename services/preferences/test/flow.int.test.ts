@@ -4,6 +4,7 @@ import { status } from '@grpc/grpc-js';
 import { Choice } from '@lathe/contracts/lathe/preferences/v1/judgement';
 import type { Assignment } from '@lathe/contracts/lathe/preferences/v1/judgement';
 import { PairSourceKind } from '@lathe/contracts/lathe/preferences/v1/pair';
+import { DatasetSplit } from '@lathe/contracts/lathe/common/v1/dataset_ref';
 import { DatasetServiceService } from '@lathe/contracts/lathe/datasets/v1/dataset_service';
 import { createClient, isLatheError } from '@lathe/service-kit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,7 +13,7 @@ import {
   PairRecordedEvent,
   SnapshotCreatedEvent,
 } from '../src/events/preference-events.js';
-import { promptHash } from '../src/domain/item-checks.js';
+import { datasetsWriter } from '../src/clients/datasets.js';
 import { assistant, startHarness, user } from './harness.js';
 import type { Harness, PreferenceClient } from './harness.js';
 
@@ -291,11 +292,27 @@ describe('preferences flow on PostgreSQL and NATS', () => {
   });
 
   it('flags duplicate items and items whose prompt is in a registered evaluation set at creation', async () => {
-    // Evaluation sets have no rpc yet: the hash is registered directly in the service's table.
-    await h.svc.db.query('INSERT INTO eval_prompts (prompt_sha256, eval_set) VALUES ($1, $2)', [
-      promptHash(user('held-out question')),
-      'support-eval@3',
-    ]);
+    expect(
+      await admin.registerEvaluationSet({
+        name: 'support-eval@3',
+        prompts: [
+          { messages: user('held-out question') },
+          { messages: user('held-out  question') },
+        ],
+        datasetVersion: undefined,
+        split: 0,
+      }),
+    ).toEqual({ registeredCount: 1, alreadyRegisteredCount: 0 });
+    expect(
+      await failure(
+        admin.registerEvaluationSet({
+          name: 'empty',
+          prompts: [],
+          datasetVersion: undefined,
+          split: 0,
+        }),
+      ),
+    ).toMatchObject({ code: status.INVALID_ARGUMENT });
     const item = (id: string, prompt: string) => ({
       id,
       prompt: user(prompt),
@@ -331,6 +348,11 @@ describe('preferences flow on PostgreSQL and NATS', () => {
       { id: 'two', duplicate_of: 'one', eval_overlap: false },
       { id: 'three', duplicate_of: null, eval_overlap: true },
     ]);
+    const three = await h.svc.db.query<{ metadata: Record<string, string> }>(
+      'SELECT metadata FROM items WHERE task_id = $1 AND id = $2',
+      [task?.id ?? '', 'three'],
+    );
+    expect(three.rows[0]?.metadata['lathe.eval_overlap']).toBe('support-eval@3');
   });
 
   it('snapshots agreed pairs into a DPO dataset version through the datasets service, with provenance', async () => {
@@ -363,6 +385,37 @@ describe('preferences flow on PostgreSQL and NATS', () => {
     datasets.close();
     expect(version?.trainCount).toBe(4);
     expect(version?.kind).toBe(2); // DATASET_KIND_PREFERENCE
+    // Each record read back from the datasets service carries its pair's provenance.
+    const reader = datasetsWriter(h.datasetsAddress ?? '', h.datasetsToken);
+    const records = await reader.readRecords(
+      { dataset: 'helpfulness-prefs', version: 1, manifestSha256: '' },
+      DatasetSplit.DATASET_SPLIT_UNSPECIFIED,
+      0,
+    );
+    reader.close();
+    const snapshot = await h.svc.db.query<{ id: string }>(
+      'SELECT id FROM snapshots WHERE dataset = $1',
+      ['helpfulness-prefs'],
+    );
+    const provenance = records.map(
+      (r) => (r.metadata as { provenance?: Record<string, unknown> } | undefined)?.provenance,
+    );
+    expect(provenance.map((p) => p?.['snapshotId'])).toEqual(
+      records.map(() => snapshot.rows[0]?.id),
+    );
+    expect(provenance.map((p) => [p?.['taskId'], p?.['itemId'], p?.['agreement']])).toEqual([
+      [taskId, 'u1', 1],
+      [taskId, 'u2', 2 / 3],
+      [taskId, 'u3', 0],
+      [taskId, null, 1],
+    ]);
+    expect(provenance[1]).toMatchObject({
+      chosenId: 'x',
+      annotators: raters.map((r) => r.id).sort(),
+      votes: 2,
+      judgements: 3,
+      gold: false,
+    });
     const { rows } = await h.svc.db.query<{
       item_id: string | null;
       chosen_id: string | null;
@@ -502,5 +555,68 @@ describe('preferences flow on PostgreSQL and NATS', () => {
         )
       ).rows.map((r) => r.id);
     expect(await ids(again?.id ?? '')).toEqual(await ids(importTask));
+  });
+
+  it('registers the prompts of a dataset version as an evaluation set and flags items that reuse one', async () => {
+    const version = { dataset: 'helpfulness-prefs', version: 1, manifestSha256: '' };
+    const registered = await admin.registerEvaluationSet({
+      name: 'prefs-eval',
+      prompts: [],
+      datasetVersion: version,
+      split: 0,
+    });
+    // Four pairs over fewer distinct prompts; none registered before.
+    expect(registered.alreadyRegisteredCount).toBe(0);
+    expect(registered.registeredCount).toBeGreaterThan(0);
+    const again = await admin.registerEvaluationSet({
+      name: 'prefs-eval-2',
+      prompts: [],
+      datasetVersion: version,
+      split: 0,
+    });
+    expect(again).toEqual({
+      registeredCount: 0,
+      alreadyRegisteredCount: registered.registeredCount,
+    });
+    const reader = datasetsWriter(h.datasetsAddress ?? '', h.datasetsToken);
+    const [first] = await reader.readRecords(version, DatasetSplit.DATASET_SPLIT_UNSPECIFIED, 1);
+    reader.close();
+    const reused = (
+      first?.content?.$case === 'preference' ? first.content.preference.prompt : []
+    ).map((m) => ({ ...m, content: `  ${m.content} ` }));
+    const candidates = [
+      { id: 'x', messages: assistant('p'), source: '' },
+      { id: 'y', messages: assistant('q'), source: '' },
+    ];
+    const { task } = await admin.createTask({
+      displayName: 'overlap',
+      instructions: '',
+      annotatorsPerItem: 1,
+      assignmentLease: undefined,
+      allowTie: false,
+      requireRationale: false,
+      items: [
+        {
+          id: 'fresh',
+          prompt: user('a prompt nobody evaluates on'),
+          candidates,
+          gold: undefined,
+          metadata: {},
+        },
+        { id: 'reused', prompt: reused, candidates, gold: undefined, metadata: {} },
+      ],
+    });
+    const { rows } = await h.svc.db.query<{
+      id: string;
+      eval_overlap: boolean;
+      set: string | null;
+    }>(
+      `SELECT id, eval_overlap, metadata->>'lathe.eval_overlap' AS set FROM items WHERE task_id = $1 ORDER BY position`,
+      [task?.id ?? ''],
+    );
+    expect(rows).toEqual([
+      { id: 'fresh', eval_overlap: false, set: null },
+      { id: 'reused', eval_overlap: true, set: 'prefs-eval' },
+    ]);
   });
 });

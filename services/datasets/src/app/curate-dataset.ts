@@ -98,7 +98,13 @@ async function* sourceRecords(
       0,
     )) {
       line++;
-      yield { id: r.id, record: canonicalOf(r.content), uploadId: `version-${base.version}`, line };
+      yield {
+        id: r.id,
+        record: canonicalOf(r.content),
+        uploadId: `version-${base.version}`,
+        line,
+        ...(r.metadata === undefined ? {} : { metadata: r.metadata }),
+      };
     }
   }
   for await (const staged of deps.store.readStaged(uploads))
@@ -107,6 +113,9 @@ async function* sourceRecords(
       record: JSON.parse(staged.content) as CanonicalRecord,
       uploadId: staged.uploadId,
       line: staged.line,
+      ...(staged.metadata === ''
+        ? {}
+        : { metadata: JSON.parse(staged.metadata) as Record<string, unknown> }),
     };
 }
 
@@ -243,6 +252,9 @@ async function curateNew(
           uploadId: '',
           sourceLine: 0,
           tokenCount: kept.tokenCount,
+          // Metadata is content the uploader gave (e.g. a pair's provenance): in the blob, so in
+          // the version digest, but not in the record id.
+          metadata: kept.source.metadata,
         });
         await writer.write(JSON.stringify(record));
       },

@@ -49,15 +49,20 @@ function lineFormat(format: ExportFormat, kind: DatasetKind): LineFormat {
       { reason: ErrorReason.ERROR_REASON_RECORD_KIND_MISMATCH },
     );
   return (line) => {
-    const record = canonicalOf(ProtoRecord.fromJSON(JSON.parse(line)).content);
+    const stored = ProtoRecord.fromJSON(JSON.parse(line));
+    const record = canonicalOf(stored.content);
+    // The record's metadata (e.g. `provenance`, `weight`) goes back beside the content, as it
+    // was uploaded; content keys win over a metadata key of the same name.
+    const metadata: Record<string, unknown> = stored.metadata ?? {};
     switch (record.type) {
       case 'conversation':
-        return JSON.stringify({ messages: plain(record.messages) });
+        return JSON.stringify({ ...metadata, messages: plain(record.messages) });
       case 'text':
         // Plain-text records have no chat form; they keep the `text` layout the trainer reads.
-        return JSON.stringify({ text: record.text });
+        return JSON.stringify({ ...metadata, text: record.text });
       case 'preference':
         return JSON.stringify({
+          ...metadata,
           prompt: plain(record.prompt),
           chosen: plain(record.chosen),
           rejected: plain(record.rejected),

@@ -8,12 +8,14 @@ import { DatasetStats } from '@lathe/contracts/lathe/datasets/v1/dataset_version
 import type {
   DatasetVersion,
   Distribution,
+  LengthBucket,
   SplitStats,
 } from '@lathe/contracts/lathe/datasets/v1/dataset_version';
 import type { Record as ProtoRecord } from '@lathe/contracts/lathe/datasets/v1/record';
 import type { CanonicalMessage, CanonicalRecord } from '../domain/canonical-record.js';
 import type { CurationOutcome, RemovalKind } from '../domain/curate-records.js';
 import type { DistributionFigures, SplitFigures } from '../domain/split-statistics.js';
+import { LENGTH_BUCKETS } from '../domain/split-statistics.js';
 import type { DatasetRow, RemovedRow, UploadRow, VersionRow } from '../store/datasets-store.js';
 
 /** Media type of the stored JSONL splits. */
@@ -135,7 +137,21 @@ function splitStats(split: DatasetSplit, f: SplitFigures): SplitStats {
     characters: distributionOf(f.characters),
     tokens: f.tokens === undefined ? undefined : distributionOf(f.tokens),
     turns: distributionOf(f.turns),
+    roleCounts: { ...f.roleCounts },
+    characterHistogram: histogramBuckets(f.characterHistogram),
   };
+}
+
+/** Every bucket of {@link LENGTH_BUCKETS} in order, with the split's counts (0 when absent). */
+function histogramBuckets(counts: Readonly<Record<string, number>>): LengthBucket[] {
+  const buckets: LengthBucket[] = [];
+  let min = 0;
+  for (const upper of LENGTH_BUCKETS) {
+    buckets.push({ minLength: min, maxLength: upper, count: counts[`<=${upper}`] ?? 0 });
+    min = upper + 1;
+  }
+  buckets.push({ minLength: min, maxLength: 0, count: counts[`>${min - 1}`] ?? 0 });
+  return buckets;
 }
 
 /** The contract's statistics of a curation outcome (the ref is filled in once numbered). */

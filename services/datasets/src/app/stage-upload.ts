@@ -95,7 +95,12 @@ export async function stageUpload(
       stage: (batch) =>
         deps.store.stageRecords(
           uploadId,
-          batch.map((r) => ({ line: r.line, recordId: r.id, content: r.json })),
+          batch.map((r) => ({
+            line: r.line,
+            recordId: r.id,
+            content: r.json,
+            metadata: r.metadata,
+          })),
         ),
     });
     let rawSha256: string;

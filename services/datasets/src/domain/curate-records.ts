@@ -13,6 +13,8 @@ export interface SourceRecord {
   readonly record: CanonicalRecord;
   readonly uploadId: string;
   readonly line: number;
+  /** The line's metadata (kept with the record, never part of its id). */
+  readonly metadata?: Readonly<Record<string, unknown>>;
 }
 
 /** Why a record was removed (the contract's RemovalReason, by name). */

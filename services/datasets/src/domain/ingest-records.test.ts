@@ -154,3 +154,44 @@ describe('JSON array bodies', () => {
     ).rejects.toBeInstanceOf(JsonArrayBodyError);
   });
 });
+
+describe('record metadata', () => {
+  it("keeps a line's fields outside its format's content, keys sorted, out of the record id", async () => {
+    const pair = { prompt: 'Hi?', chosen: 'Hello.', rejected: 'Go away.' };
+    const text = [
+      JSON.stringify({ ...pair, weight: 0.5, provenance: { taskId: 't1', agreement: 2 / 3 } }),
+      JSON.stringify(pair),
+      JSON.stringify({
+        id: 7,
+        chosen: '\n\nHuman: a\n\nAssistant: b',
+        rejected: '\n\nHuman: a\n\nAssistant: c',
+      }),
+    ].join('\n');
+    const auto = await ingest(
+      text,
+      RecordFormat.RECORD_FORMAT_AUTO,
+      DatasetKind.DATASET_KIND_PREFERENCE,
+    );
+    expect(auto.result.rejectedCount).toBe(1); // HH-RLHF in a preference_pairs upload
+    expect(auto.staged.map((s) => s.metadata)).toEqual([
+      '{"provenance":{"agreement":0.6666666666666666,"taskId":"t1"},"weight":0.5}',
+      '',
+    ]);
+    expect(auto.staged[0]?.id).toBe(auto.staged[1]?.id);
+    const hh = await ingest(
+      text.split('\n')[2] ?? '',
+      RecordFormat.RECORD_FORMAT_HH_RLHF,
+      DatasetKind.DATASET_KIND_PREFERENCE,
+    );
+    expect(hh.staged.map((s) => s.metadata)).toEqual(['{"id":7}']);
+    // Alpaca's `text` rendering and ShareGPT's `system` are content, not metadata.
+    const sft = await ingest(
+      [
+        JSON.stringify({ instruction: 'a', output: 'b', text: 'a b', lang: 'en' }),
+        JSON.stringify({ instruction: 'c', output: 'd' }),
+      ].join('\n'),
+      RecordFormat.RECORD_FORMAT_ALPACA,
+    );
+    expect(sft.staged.map((s) => s.metadata)).toEqual(['{"lang":"en"}', '']);
+  });
+});

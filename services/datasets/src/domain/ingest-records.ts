@@ -4,6 +4,7 @@ import { canonicalJson, recordId } from './canonical-record.js';
 import { sourceLines } from './record-source.js';
 import type { ConcreteFormat } from './record-format.js';
 import { detectFormat, formatName, kindOfFormat, normalizeLine } from './record-format.js';
+import { stableStringify } from './version-manifest.js';
 
 /** A line that became a record, ready to stage. */
 export interface StagedRecord {
@@ -11,6 +12,8 @@ export interface StagedRecord {
   readonly id: string;
   readonly json: string;
   readonly record: CanonicalRecord;
+  /** The line's fields outside its format's content as JSON with sorted keys; '' when none. */
+  readonly metadata: string;
 }
 
 /** A rejected line as reported to the caller. */
@@ -112,6 +115,7 @@ export async function ingestRecords(
       id: recordId(result.record),
       json: canonicalJson(result.record),
       record: result.record,
+      metadata: result.metadata === undefined ? '' : stableStringify(result.metadata),
     });
     if (batch.length >= batchSize) {
       await options.stage(batch);

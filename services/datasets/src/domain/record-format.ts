@@ -17,7 +17,12 @@ export type ConcreteFormat = Exclude<
 
 /** One line turned into a record, or the reason it could not be. */
 export type LineResult =
-  | { readonly ok: true; readonly record: CanonicalRecord }
+  | {
+      readonly ok: true;
+      readonly record: CanonicalRecord;
+      /** The line's fields outside its format's content ({@link lineMetadata}). */
+      readonly metadata?: Readonly<Record<string, unknown>>;
+    }
   | { readonly ok: false; readonly reason: string; readonly fieldPath: string };
 
 const PREFERENCE_FORMATS: ReadonlySet<RecordFormat> = new Set([
@@ -60,8 +65,44 @@ export function detectFormat(value: unknown): ConcreteFormat | undefined {
   return undefined;
 }
 
+/** The top-level keys each format reads as content; any other key of a line is metadata. */
+const CONTENT_KEYS: Readonly<Record<ConcreteFormat, readonly string[]>> = {
+  [RecordFormat.RECORD_FORMAT_CHAT]: ['messages'],
+  [RecordFormat.RECORD_FORMAT_SHAREGPT]: ['conversations', 'system'],
+  // Alpaca's optional `text` is a rendering of the other fields, not extra information.
+  [RecordFormat.RECORD_FORMAT_ALPACA]: ['instruction', 'input', 'output', 'system', 'text'],
+  [RecordFormat.RECORD_FORMAT_TEXT]: ['text'],
+  [RecordFormat.RECORD_FORMAT_PREFERENCE_PAIRS]: ['prompt', 'chosen', 'rejected'],
+  [RecordFormat.RECORD_FORMAT_HH_RLHF]: ['chosen', 'rejected'],
+  [RecordFormat.RECORD_FORMAT_SHAREGPT_PAIRS]: ['conversations', 'chosen', 'rejected'],
+};
+
 /**
- * Normalizes one parsed line in `format`. SFT layouts go through `@lathe/llm`'s
+ * A line's fields that are not its format's content (e.g. a snapshot pair's `provenance` and
+ * `weight`), or undefined when there are none. They travel with the record as its metadata.
+ */
+export function lineMetadata(
+  value: Readonly<Record<string, unknown>>,
+  format: ConcreteFormat,
+): Record<string, unknown> | undefined {
+  const content = new Set(CONTENT_KEYS[format]);
+  const extra = Object.entries(value).filter(([k, v]) => !content.has(k) && v !== undefined);
+  return extra.length === 0 ? undefined : Object.fromEntries(extra);
+}
+
+function withMetadata(
+  result: LineResult,
+  value: Readonly<Record<string, unknown>>,
+  format: ConcreteFormat,
+): LineResult {
+  if (!result.ok) return result;
+  const metadata = lineMetadata(value, format);
+  return metadata === undefined ? result : { ...result, metadata };
+}
+
+/**
+ * Normalizes one parsed line in `format`; fields outside the format's content come back as
+ * `metadata`. SFT layouts go through `@lathe/llm`'s
  * `normalizeSftRecord` (the trainer's own parser, so both agree); preference layouts through
  * this service's preference normalizers.
  */
@@ -78,6 +119,10 @@ export function normalizeLine(value: unknown, format: ConcreteFormat): LineResul
           : `a ${formatName(seen)} record in a ${formatName(format)} upload`,
       fieldPath: '',
     };
+  return withMetadata(normalizeContent(value, format), value, format);
+}
+
+function normalizeContent(value: Record<string, unknown>, format: ConcreteFormat): LineResult {
   switch (format) {
     case RecordFormat.RECORD_FORMAT_PREFERENCE_PAIRS:
       return normalizePreferencePair(value);

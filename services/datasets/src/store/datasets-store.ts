@@ -36,6 +36,8 @@ export interface StagedRow {
   readonly line: number;
   readonly recordId: string;
   readonly content: string;
+  /** The line's metadata as JSON with sorted keys; '' when it had none. */
+  readonly metadata: string;
 }
 
 /** A version row. */
@@ -208,13 +210,14 @@ export class DatasetsStore {
     batch: readonly Omit<StagedRow, 'uploadId'>[],
   ): Promise<void> {
     await this.sql.query(
-      `INSERT INTO staged_records (upload_id, line, record_id, content)
-       SELECT $1, unnest($2::bigint[]), unnest($3::text[]), unnest($4::text[])`,
+      `INSERT INTO staged_records (upload_id, line, record_id, content, metadata)
+       SELECT $1, unnest($2::bigint[]), unnest($3::text[]), unnest($4::text[]), unnest($5::text[])`,
       [
         uploadId,
         batch.map((r) => r.line),
         batch.map((r) => r.recordId),
         batch.map((r) => r.content),
+        batch.map((r) => r.metadata),
       ],
     );
   }
@@ -270,7 +273,7 @@ export class DatasetsStore {
       let after = 0;
       for (;;) {
         const { rows } = await this.sql.query(
-          `SELECT line, record_id, content FROM staged_records WHERE upload_id = $1 AND line > $2
+          `SELECT line, record_id, content, metadata FROM staged_records WHERE upload_id = $1 AND line > $2
            ORDER BY line LIMIT $3`,
           [upload.id, after, pageSize],
         );
@@ -281,6 +284,7 @@ export class DatasetsStore {
             line: after,
             recordId: r['record_id'] as string,
             content: r['content'] as string,
+            metadata: r['metadata'] as string,
           };
         }
         if (rows.length < pageSize) break;

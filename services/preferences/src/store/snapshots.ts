@@ -158,8 +158,9 @@ export async function snapshotTask(
       { reason: ErrorReason.ERROR_REASON_SNAPSHOT_EMPTY },
     );
   const snapshotId = `snap_${randomUUID()}`;
-  // The provenance travels in each line too (the datasets service keeps only prompt/chosen/
-  // rejected today); the authoritative copy is snapshot_pairs.
+  // Each line carries its provenance, which the datasets service keeps as the record's metadata
+  // (so training can weight pairs by agreement and a version traces back to the judgements);
+  // snapshot_pairs keeps the same, keyed by snapshot and line.
   const jsonl = Buffer.from(
     pairs
       .map((p) =>
@@ -167,7 +168,7 @@ export async function snapshotTask(
           prompt: jsonMessages(p.prompt),
           chosen: jsonMessages(p.chosen),
           rejected: jsonMessages(p.rejected),
-          provenance: { taskId: request.taskId, ...p.provenance },
+          provenance: { taskId: request.taskId, snapshotId, ...p.provenance },
         }),
       )
       .join('\n') + '\n',
