@@ -8,6 +8,7 @@ import {
   JobAttempt,
   JobFailure,
   JobState,
+  jobStateToJSON,
   TrainingProgress,
 } from '@lathe/contracts/lathe/training/v1/job';
 import { JobSpec } from '@lathe/contracts/lathe/training/v1/job_spec';
@@ -166,4 +167,9 @@ export function toCheckpoint(row: CheckpointRow): Checkpoint {
     ...(row.eval_loss === null ? {} : { evalLoss: row.eval_loss }),
     createTime: row.create_time,
   });
+}
+
+/** A state's name without the enum prefix, e.g. "RUNNING". */
+export function jobStateName(state: JobState): string {
+  return jobStateToJSON(state).replace(/^JOB_STATE_/, '');
 }

@@ -1,224 +1,81 @@
 // The training service's metadata (schema `training`): jobs, attempts, checkpoints and the
 // per-job event history. Used by the service (create, list, cancel, watch) and by the trainers,
-// whose every write is fenced by its attempt number.
+// whose every write is fenced by its attempt number (see attempt-writes.ts).
 import { randomUUID } from 'node:crypto';
-import type { ArtifactRef } from '@lathe/contracts/lathe/common/v1/artifact';
-import type { DatasetVersionRef } from '@lathe/contracts/lathe/common/v1/dataset_ref';
 import { ErrorReason } from '@lathe/contracts/lathe/common/v1/error_reason';
 import type { ModelVersionRef } from '@lathe/contracts/lathe/common/v1/model_ref';
 import type { TraceContext } from '@lathe/contracts/lathe/common/v1/trace_context';
 import {
-  AttemptOutcome,
   type Checkpoint,
   type Job,
   type JobAttempt,
   type JobFailure,
   JobState,
-  jobStateToJSON,
-  TrainingProgress,
+  type TrainingProgress,
 } from '@lathe/contracts/lathe/training/v1/job';
 import { JobEvent } from '@lathe/contracts/lathe/training/v1/job_event';
-import { Device, JobSpec, type Method } from '@lathe/contracts/lathe/training/v1/job_spec';
+import { Device, JobSpec } from '@lathe/contracts/lathe/training/v1/job_spec';
 import { LatheError } from '@lathe/service-kit';
-import { isUniqueViolation, type SqlClient, type SqlExecutor, type SqlValue } from '@lathe/store';
+import { isUniqueViolation, type SqlClient, type SqlValue } from '@lathe/store';
+import {
+  beginAttempt,
+  finishAttempt,
+  heartbeat,
+  recordCheckpoint,
+  recordProgress,
+  setState,
+} from './attempt-writes.js';
+import {
+  appendEvent,
+  endJob,
+  jobNotFound,
+  latestCheckpointIn,
+  lockJob,
+  selectJob,
+  stateEvent,
+  traceIdOf,
+} from './job-history.js';
 import {
   type AttemptRow,
-  baseModelOf,
   type CheckpointRow,
-  datasetOf,
   isTerminal,
+  jobStateName,
   type JobRow,
-  specOf,
   toAttempt,
   toCheckpoint,
   toJob,
 } from './job-rows.js';
+import type {
+  FencedWrite,
+  FinishOutcome,
+  FinishResult,
+  JobCursor,
+  JobFilter,
+  NewCheckpoint,
+  NewJob,
+  RefusedAttempt,
+  StartedAttempt,
+  WorkerCapabilities,
+} from './job-store-types.js';
 
 export { isTerminal, TERMINAL_STATES } from './job-rows.js';
-
-/** Attempts a job gets when its creator does not say (env `LATHE_TRAINING_MAX_ATTEMPTS`). */
-export const DEFAULT_MAX_ATTEMPTS = 3;
-
-/**
- * A write from an attempt that is no longer the job's current one (another worker took the job
- * over), or to a job that already ended. The writer must stop: it may not write progress,
- * checkpoints or results, register anything or ack its work message.
- */
-export class StaleAttemptError extends Error {
-  override readonly name = 'StaleAttemptError';
-  /** The job written to. */
-  readonly jobId: string;
-  /** The attempt number the writer presented. */
-  readonly attempt: number;
-  /** The job's current attempt number. */
-  readonly currentAttempt: number;
-  /** The job's state when the write was refused. */
-  readonly state: JobState;
-
-  constructor(
-    jobId: string,
-    attempt: number,
-    currentAttempt: number,
-    state: JobState,
-    why: string,
-  ) {
-    super(
-      `job ${jobId}: attempt ${String(attempt)} is stale (current attempt ${String(currentAttempt)}, state ${stateName(state)}): ${why}`,
-    );
-    this.jobId = jobId;
-    this.attempt = attempt;
-    this.currentAttempt = currentAttempt;
-    this.state = state;
-  }
-}
-
-/** Whether `e` is a {@link StaleAttemptError} (also across module copies). */
-export function isStaleAttemptError(e: unknown): e is StaleAttemptError {
-  return e instanceof Error && e.name === 'StaleAttemptError';
-}
-
-/** What a worker reports about itself when it takes a job (device, memory, provider, ...). */
-export type WorkerCapabilities = Readonly<Record<string, string | number | boolean>>;
-
-/** A job about to be recorded by CreateJob, its references already resolved. */
-export interface NewJob {
-  /** The spec as submitted (after defaults were checked, not filled in). */
-  readonly spec: JobSpec;
-  /** Name for people. */
-  readonly displayName: string;
-  /** Subject of the caller's token, or "" without auth. */
-  readonly creator: string;
-  /** User labels. */
-  readonly labels: Readonly<Record<string, string>>;
-  /** The base model version the spec's ref resolved to. */
-  readonly baseModel: ModelVersionRef;
-  /** The dataset version the spec's ref resolved to. */
-  readonly dataset: DatasetVersionRef;
-  /** CreateJob's idempotency key; "" for none. */
-  readonly idempotencyKey: string;
-  /** Digest of the request, compared when the key is reused. */
-  readonly requestSha256: string;
-  /** W3C trace context of the CreateJob span; the worker's spans join it. */
-  readonly trace: TraceContext;
-  /** Attempts before the job fails with reason `max_attempts`. */
-  readonly maxAttempts: number;
-}
-
-/** Filters of {@link JobStore.listJobs}; they combine with AND, empty ones match everything. */
-export interface JobFilter {
-  readonly states?: readonly JobState[];
-  readonly methods?: readonly Method[];
-  /** Base model name. */
-  readonly baseModel?: string;
-  /** Dataset name. */
-  readonly dataset?: string;
-  /** Every label must be present with this value. */
-  readonly labels?: Readonly<Record<string, string>>;
-  /** Creator (token subject). */
-  readonly creator?: string;
-  readonly createdAfter?: Date;
-  readonly createdBefore?: Date;
-}
-
-/** Keyset position of a listing: the last job of the previous page. */
-export interface JobCursor {
-  readonly createTime: Date;
-  readonly id: string;
-}
-
-/** What a worker gets from {@link JobStore.beginAttempt} when it may run the job. */
-export interface StartedAttempt {
-  readonly started: true;
-  /** This attempt's number: the fencing token to present on every later write. */
-  readonly attempt: number;
-  /** The job as it stands now (state PREPARING). */
-  readonly job: Job;
-  /** The spec as submitted. */
-  readonly spec: JobSpec;
-  /** The resolved base model version. */
-  readonly baseModel: ModelVersionRef;
-  /** For QLoRA: the NF4 registry model to load instead of `baseModel`; unset otherwise. */
-  readonly quantizedBase?: ModelVersionRef;
-  /** The resolved dataset version. */
-  readonly dataset: DatasetVersionRef;
-  /** The latest checkpoint of any earlier attempt, to resume from; unset to start afresh. */
-  readonly resumeFrom?: Checkpoint;
-  /** Trace context of CreateJob; the attempt's spans join this trace. */
-  readonly trace: TraceContext;
-  /** The attempt this one replaced (marked LOST), when a worker died or stalled. */
-  readonly lostAttempt?: number;
-  /** Whether a cancel is pending (always false: a pending cancel refuses the attempt instead). */
-  readonly cancelRequested: boolean;
-  /** Events appended (for publishing on the bus). */
-  readonly events: JobEvent[];
-}
-
-/** Why {@link JobStore.beginAttempt} refused to start an attempt. */
-export type RefusalReason = 'not_found' | 'terminal' | 'cancelled' | 'max_attempts';
-
-/** {@link JobStore.beginAttempt} refused: the worker acks (terminates) its message and moves on. */
-export interface RefusedAttempt {
-  readonly started: false;
-  readonly reason: RefusalReason;
-  /** The job's state after the refusal (UNSPECIFIED when the job does not exist). */
-  readonly state: JobState;
-  /** Explanation naming the job. */
-  readonly message: string;
-  /** Events appended (the job ended CANCELLED or FAILED here), for publishing. */
-  readonly events: JobEvent[];
-}
-
-/** A checkpoint a worker stored in the artifact store. */
-export interface NewCheckpoint {
-  readonly step: number;
-  readonly epoch: number;
-  readonly artifact: ArtifactRef;
-  readonly loss: number;
-  readonly evalLoss?: number | undefined;
-}
-
-/** How an attempt ended, from the worker's side. */
-export type FinishOutcome = 'succeeded' | 'failed' | 'cancelled';
-
-/** What {@link JobStore.finishAttempt} did. */
-export interface FinishResult {
-  /** The job afterwards. */
-  readonly job: Job;
-  /**
-   * True when a retryable failure left attempts: the job is QUEUED again and the worker must
-   * NOT ack its work message but nak it, so JetStream redelivers it to a worker.
-   */
-  readonly requeue: boolean;
-  /** Events appended, for publishing. */
-  readonly events: JobEvent[];
-}
-
-/** What a fenced write returns besides its events. */
-export interface FencedWrite {
-  /** Whether a caller asked to cancel the job: the worker stops at its next step. */
-  readonly cancelRequested: boolean;
-  /** Events appended, for publishing. */
-  readonly events: JobEvent[];
-}
-
-const WORKER_STATES: ReadonlySet<JobState> = new Set([
-  JobState.JOB_STATE_PREPARING,
-  JobState.JOB_STATE_RUNNING,
-  JobState.JOB_STATE_EVALUATING,
-  JobState.JOB_STATE_REGISTERING,
-]);
-
-function stateName(state: JobState): string {
-  return jobStateToJSON(state).replace(/^JOB_STATE_/, '');
-}
-
-type EventBody = NonNullable<JobEvent['event']>;
-
-const EVENT_KIND: Record<EventBody['$case'], number> = {
-  stateChange: 1,
-  progress: 2,
-  checkpoint: 3,
-};
+export { jobNotFound, traceIdOf } from './job-history.js';
+export {
+  DEFAULT_MAX_ATTEMPTS,
+  isStaleAttemptError,
+  StaleAttemptError,
+  type FencedWrite,
+  type FinishOutcome,
+  type FinishResult,
+  type JobCursor,
+  type JobFilter,
+  type NewCheckpoint,
+  type NewJob,
+  type RefusalReason,
+  type RefusedAttempt,
+  type StartedAttempt,
+  type WorkerCapabilities,
+} from './job-store-types.js';
 
 /**
  * Jobs, attempts, checkpoints and job events on PostgreSQL or PGlite. Every method that changes a
@@ -325,7 +182,7 @@ export class JobStore {
 
   /** One job, or undefined. */
   async getJob(jobId: string): Promise<Job | undefined> {
-    const row = await this.row(this.sql, jobId);
+    const row = await selectJob(this.sql, jobId);
     return row === undefined ? undefined : toJob(row);
   }
 
@@ -384,13 +241,19 @@ export class JobStore {
    */
   async requestCancel(jobId: string, reason: string): Promise<{ job: Job; events: JobEvent[] }> {
     const events = await this.sql.transaction(async (tx) => {
-      const row = await this.lockJob(tx, jobId);
+      const row = await lockJob(tx, jobId);
       const state = row.state as JobState;
       if (state === JobState.JOB_STATE_CANCELLED) return [];
       if (isTerminal(state))
         throw LatheError.failedPrecondition(
-          `job ${jobId} already ${stateName(state)}; it cannot be cancelled`,
-          [{ type: 'JOB_STATE', subject: `jobs/${jobId}`, description: `is ${stateName(state)}` }],
+          `job ${jobId} already ${jobStateName(state)}; it cannot be cancelled`,
+          [
+            {
+              type: 'JOB_STATE',
+              subject: `jobs/${jobId}`,
+              description: `is ${jobStateName(state)}`,
+            },
+          ],
           { reason: ErrorReason.ERROR_REASON_JOB_ALREADY_TERMINAL },
         );
       const why = reason === '' ? 'cancelled by a caller' : reason;
@@ -428,19 +291,17 @@ export class JobStore {
    */
   async failQueuedJob(jobId: string, failure: JobFailure): Promise<JobEvent[]> {
     return this.sql.transaction(async (tx) => {
-      const row = await this.lockJob(tx, jobId);
+      const row = await lockJob(tx, jobId);
       const state = row.state as JobState;
       if (isTerminal(state)) return [];
       const now = new Date();
-      return [
-        await this.endJob(tx, row, 0, now, JobState.JOB_STATE_FAILED, failure.message, failure),
-      ];
+      return [await endJob(tx, row, 0, now, JobState.JOB_STATE_FAILED, failure.message, failure)];
     });
   }
 
   /** The event id of a job's JobQueued message (stable, so republishing is deduplicated). */
   async queueEventId(jobId: string): Promise<string> {
-    const row = await this.row(this.sql, jobId);
+    const row = await selectJob(this.sql, jobId);
     if (row === undefined) throw jobNotFound(jobId);
     return row.queue_event_id;
   }
@@ -461,14 +322,14 @@ export class JobStore {
 
   /** Trace context stored with a job at creation. */
   async traceOf(jobId: string): Promise<TraceContext> {
-    const row = await this.row(this.sql, jobId);
+    const row = await selectJob(this.sql, jobId);
     if (row === undefined) throw jobNotFound(jobId);
     return { traceparent: row.traceparent, tracestate: row.tracestate };
   }
 
   /** The QLoRA base recorded by {@link setQuantizedBase}, if any. */
   async quantizedBaseOf(jobId: string): Promise<ModelVersionRef | undefined> {
-    const row = await this.row(this.sql, jobId);
+    const row = await selectJob(this.sql, jobId);
     if (row === undefined) throw jobNotFound(jobId);
     return row.quantized_base ?? undefined;
   }
@@ -536,117 +397,12 @@ export class JobStore {
     workerId: string,
     capabilities: WorkerCapabilities,
   ): Promise<StartedAttempt | RefusedAttempt> {
-    const outcome = await this.sql.transaction(async (tx) => {
-      const row = await this.row(tx, jobId, true);
-      if (row === undefined)
-        return refused(
-          'not_found',
-          JobState.JOB_STATE_UNSPECIFIED,
-          `job ${jobId} does not exist`,
-          [],
-        );
-      const state = row.state as JobState;
-      if (isTerminal(state))
-        return refused('terminal', state, `job ${jobId} already ${stateName(state)}`, []);
-      const now = new Date();
-      const previous = row.attempt;
-      let lostAttempt: number | undefined;
-      const events: JobEvent[] = [];
-      if (previous > 0) {
-        const lost = await tx.query(
-          `UPDATE attempts SET outcome = $3, end_time = $4,
-             failure_message = 'the worker stopped heartbeating; the job was redelivered'
-           WHERE job_id = $1 AND number = $2 AND outcome = $5`,
-          [
-            jobId,
-            previous,
-            AttemptOutcome.ATTEMPT_OUTCOME_LOST,
-            now,
-            AttemptOutcome.ATTEMPT_OUTCOME_RUNNING,
-          ],
-        );
-        if (lost.rowCount > 0) lostAttempt = previous;
-      }
-      if (row.cancel_requested) {
-        const why = row.cancel_reason === '' ? 'cancelled by a caller' : row.cancel_reason;
-        events.push(await this.endJob(tx, row, 0, now, JobState.JOB_STATE_CANCELLED, why));
-        return refused(
-          'cancelled',
-          JobState.JOB_STATE_CANCELLED,
-          `job ${jobId} was cancelled`,
-          events,
-        );
-      }
-      if (previous + 1 > row.max_attempts) {
-        const failure: JobFailure = {
-          reason: 'max_attempts',
-          message: `job ${jobId} used all ${String(row.max_attempts)} attempts`,
-          retryable: false,
-        };
-        events.push(
-          await this.endJob(tx, row, 0, now, JobState.JOB_STATE_FAILED, failure.message, failure),
-        );
-        return refused('max_attempts', JobState.JOB_STATE_FAILED, failure.message, events);
-      }
-      const attempt = previous + 1;
-      const checkpoint = await latestCheckpointIn(tx, jobId);
-      await tx.query(
-        `INSERT INTO attempts (job_id, number, worker_id, capabilities, outcome,
-           resumed_from_checkpoint_id, resumed_from_step, last_step, start_time, heartbeat_time)
-         VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7, $7, $8, $8)`,
-        [
-          jobId,
-          attempt,
-          workerId,
-          JSON.stringify(capabilities),
-          AttemptOutcome.ATTEMPT_OUTCOME_RUNNING,
-          checkpoint?.id ?? '',
-          checkpoint?.step ?? 0,
-          now,
-        ],
-      );
-      await tx.query(`UPDATE jobs SET attempt = $2, state = $3, update_time = $4 WHERE id = $1`, [
-        jobId,
-        attempt,
-        JobState.JOB_STATE_PREPARING,
-        now,
-      ]);
-      const reason =
-        lostAttempt === undefined
-          ? `attempt ${String(attempt)} taken by ${workerId}`
-          : `attempt ${String(lostAttempt)} lost; attempt ${String(attempt)} taken by ${workerId}`;
-      events.push(
-        await stateEvent(tx, jobId, attempt, now, state, JobState.JOB_STATE_PREPARING, reason),
-      );
-      return { row, attempt, checkpoint, lostAttempt, events };
-    });
-    if ('started' in outcome) return outcome;
-    const { row, attempt, checkpoint, lostAttempt, events } = outcome;
-    return {
-      started: true,
-      attempt,
-      job: await this.requireJob(jobId),
-      spec: specOf(row),
-      baseModel: baseModelOf(row),
-      ...(row.quantized_base === null ? {} : { quantizedBase: row.quantized_base }),
-      dataset: datasetOf(row),
-      ...(checkpoint === undefined ? {} : { resumeFrom: checkpoint }),
-      trace: { traceparent: row.traceparent, tracestate: row.tracestate },
-      ...(lostAttempt === undefined ? {} : { lostAttempt }),
-      cancelRequested: false,
-      events,
-    };
+    return beginAttempt(this.sql, jobId, workerId, capabilities);
   }
 
   /** Records that the attempt is alive. Fenced. */
   async heartbeat(jobId: string, attempt: number): Promise<FencedWrite> {
-    return this.fenced(jobId, attempt, async (tx, row) => {
-      await tx.query(
-        'UPDATE attempts SET heartbeat_time = now() WHERE job_id = $1 AND number = $2',
-        [jobId, attempt],
-      );
-      return { cancelRequested: row.cancel_requested, events: [] };
-    });
+    return heartbeat(this.sql, jobId, attempt);
   }
 
   /**
@@ -660,24 +416,7 @@ export class JobStore {
     state: JobState,
     reason = '',
   ): Promise<FencedWrite> {
-    if (!WORKER_STATES.has(state))
-      throw new RangeError(
-        `setState takes PREPARING, RUNNING, EVALUATING or REGISTERING, not ${stateName(state)}; end attempts with finishAttempt`,
-      );
-    return this.fenced(jobId, attempt, async (tx, row) => {
-      const from = row.state as JobState;
-      if (from === state) return { cancelRequested: row.cancel_requested, events: [] };
-      const now = new Date();
-      await tx.query(
-        `UPDATE jobs SET state = $2::smallint, update_time = $3,
-           start_time = CASE WHEN $2::smallint = ${String(JobState.JOB_STATE_RUNNING)} THEN COALESCE(start_time, $3) ELSE start_time END
-         WHERE id = $1`,
-        [jobId, state, now],
-      );
-      await this.touchAttempt(tx, jobId, attempt);
-      const event = await stateEvent(tx, jobId, attempt, now, from, state, reason);
-      return { cancelRequested: row.cancel_requested, events: [event] };
-    });
+    return setState(this.sql, jobId, attempt, state, reason);
   }
 
   /**
@@ -689,20 +428,7 @@ export class JobStore {
     attempt: number,
     progress: TrainingProgress,
   ): Promise<FencedWrite> {
-    return this.fenced(jobId, attempt, async (tx, row) => {
-      const now = new Date();
-      await tx.query(`UPDATE jobs SET progress = $2, update_time = $3 WHERE id = $1`, [
-        jobId,
-        TrainingProgress.encode(progress).finish(),
-        now,
-      ]);
-      await tx.query(
-        `UPDATE attempts SET last_step = $3, heartbeat_time = $4 WHERE job_id = $1 AND number = $2`,
-        [jobId, attempt, progress.step, now],
-      );
-      const event = await appendEvent(tx, jobId, attempt, now, { $case: 'progress', progress });
-      return { cancelRequested: row.cancel_requested, events: [event] };
-    });
+    return recordProgress(this.sql, jobId, attempt, progress);
   }
 
   /**
@@ -714,32 +440,7 @@ export class JobStore {
     attempt: number,
     checkpoint: NewCheckpoint,
   ): Promise<FencedWrite & { checkpoint: Checkpoint }> {
-    return this.fenced(jobId, attempt, async (tx, row) => {
-      const now = new Date();
-      const id = randomUUID();
-      await tx.query(
-        `INSERT INTO checkpoints (id, job_id, attempt, step, epoch, artifact, loss, eval_loss, create_time)
-         VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9)`,
-        [
-          id,
-          jobId,
-          attempt,
-          checkpoint.step,
-          checkpoint.epoch,
-          JSON.stringify(checkpoint.artifact),
-          checkpoint.loss,
-          checkpoint.evalLoss ?? null,
-          now,
-        ],
-      );
-      await this.touchAttempt(tx, jobId, attempt);
-      const saved = await checkpointIn(tx, id);
-      const event = await appendEvent(tx, jobId, attempt, now, {
-        $case: 'checkpoint',
-        checkpoint: saved,
-      });
-      return { cancelRequested: row.cancel_requested, events: [event], checkpoint: saved };
-    });
+    return recordCheckpoint(this.sql, jobId, attempt, checkpoint);
   }
 
   /**
@@ -754,74 +455,7 @@ export class JobStore {
     outcome: FinishOutcome,
     details: { result?: ModelVersionRef; failure?: JobFailure } = {},
   ): Promise<FinishResult> {
-    if (outcome === 'succeeded' && details.result === undefined)
-      throw new RangeError('finishAttempt(succeeded) needs the registered result');
-    if (outcome === 'failed' && details.failure === undefined)
-      throw new RangeError('finishAttempt(failed) needs the failure');
-    const { requeue, events } = await this.fenced(jobId, attempt, async (tx, row) => {
-      const now = new Date();
-      const end = async (attemptOutcome: AttemptOutcome, message: string): Promise<void> => {
-        await tx.query(
-          `UPDATE attempts SET outcome = $3, end_time = $4, heartbeat_time = $4, failure_message = $5
-           WHERE job_id = $1 AND number = $2`,
-          [jobId, attempt, attemptOutcome, now, message],
-        );
-      };
-      if (outcome === 'succeeded') {
-        await end(AttemptOutcome.ATTEMPT_OUTCOME_SUCCEEDED, '');
-        await tx.query('UPDATE jobs SET result = $2::jsonb WHERE id = $1', [
-          jobId,
-          JSON.stringify(details.result),
-        ]);
-        const event = await this.endJob(
-          tx,
-          row,
-          attempt,
-          now,
-          JobState.JOB_STATE_SUCCEEDED,
-          `registered ${details.result?.name ?? ''}@${String(details.result?.version ?? 0)}`,
-        );
-        return { requeue: false, events: [event] };
-      }
-      if (outcome === 'cancelled') {
-        await end(AttemptOutcome.ATTEMPT_OUTCOME_CANCELLED, '');
-        const why = row.cancel_reason === '' ? 'cancelled' : row.cancel_reason;
-        const event = await this.endJob(tx, row, attempt, now, JobState.JOB_STATE_CANCELLED, why);
-        return { requeue: false, events: [event] };
-      }
-      const failure = details.failure as JobFailure;
-      await end(AttemptOutcome.ATTEMPT_OUTCOME_FAILED, failure.message);
-      if (failure.retryable && attempt < row.max_attempts && !row.cancel_requested) {
-        await tx.query(`UPDATE jobs SET state = $2, update_time = $3 WHERE id = $1`, [
-          jobId,
-          JobState.JOB_STATE_QUEUED,
-          now,
-        ]);
-        const event = await stateEvent(
-          tx,
-          jobId,
-          attempt,
-          now,
-          row.state,
-          JobState.JOB_STATE_QUEUED,
-          `attempt ${String(attempt)} failed, retrying: ${failure.message}`,
-        );
-        return { requeue: true, events: [event] };
-      }
-      const event = row.cancel_requested
-        ? await this.endJob(tx, row, attempt, now, JobState.JOB_STATE_CANCELLED, row.cancel_reason)
-        : await this.endJob(
-            tx,
-            row,
-            attempt,
-            now,
-            JobState.JOB_STATE_FAILED,
-            failure.message,
-            failure,
-          );
-      return { requeue: false, events: [event] };
-    });
-    return { job: await this.requireJob(jobId), requeue, events };
+    return finishAttempt(this.sql, jobId, attempt, outcome, details);
   }
 
   /** Whether a caller asked to cancel the job (not fenced; a cheap read). */
@@ -839,155 +473,4 @@ export class JobStore {
   async latestCheckpoint(jobId: string): Promise<Checkpoint | undefined> {
     return latestCheckpointIn(this.sql, jobId);
   }
-
-  // ---------------------------------------------------------------- internals
-
-  private async row(ex: SqlExecutor, jobId: string, lock = false): Promise<JobRow | undefined> {
-    const r = await ex.query<JobRow>(
-      `SELECT * FROM jobs WHERE id = $1${lock ? ' FOR UPDATE' : ''}`,
-      [jobId],
-    );
-    return r.rows[0];
-  }
-
-  private async lockJob(tx: SqlExecutor, jobId: string): Promise<JobRow> {
-    const row = await this.row(tx, jobId, true);
-    if (row === undefined) throw jobNotFound(jobId);
-    return row;
-  }
-
-  /** Runs `fn` in a transaction holding the job's lock, if `attempt` is its running attempt. */
-  private async fenced<T>(
-    jobId: string,
-    attempt: number,
-    fn: (tx: SqlExecutor, row: JobRow) => Promise<T>,
-  ): Promise<T> {
-    return this.sql.transaction(async (tx) => {
-      const row = await this.lockJob(tx, jobId);
-      const state = row.state as JobState;
-      if (attempt !== row.attempt)
-        throw new StaleAttemptError(
-          jobId,
-          attempt,
-          row.attempt,
-          state,
-          attempt < row.attempt ? 'a later attempt took the job over' : 'no such attempt yet',
-        );
-      if (isTerminal(state))
-        throw new StaleAttemptError(jobId, attempt, row.attempt, state, 'the job already ended');
-      const a = await tx.query<{ outcome: number }>(
-        'SELECT outcome FROM attempts WHERE job_id = $1 AND number = $2',
-        [jobId, attempt],
-      );
-      if (a.rows[0]?.outcome !== AttemptOutcome.ATTEMPT_OUTCOME_RUNNING)
-        throw new StaleAttemptError(
-          jobId,
-          attempt,
-          row.attempt,
-          state,
-          'the attempt already ended',
-        );
-      return fn(tx, row);
-    });
-  }
-
-  private async touchAttempt(tx: SqlExecutor, jobId: string, attempt: number): Promise<void> {
-    await tx.query('UPDATE attempts SET heartbeat_time = now() WHERE job_id = $1 AND number = $2', [
-      jobId,
-      attempt,
-    ]);
-  }
-
-  /** Moves a locked job to a terminal state, with end time, failure and the state change. */
-  private async endJob(
-    tx: SqlExecutor,
-    row: JobRow,
-    attempt: number,
-    now: Date,
-    to: JobState,
-    reason: string,
-    failure?: JobFailure,
-  ): Promise<JobEvent> {
-    await tx.query(
-      `UPDATE jobs SET state = $2, failure = $3::jsonb, end_time = $4, update_time = $4 WHERE id = $1`,
-      [row.id, to, failure === undefined ? null : JSON.stringify(failure), now],
-    );
-    return stateEvent(tx, row.id, attempt, now, row.state, to, reason, failure);
-  }
-}
-
-function refused(
-  reason: RefusalReason,
-  state: JobState,
-  message: string,
-  events: JobEvent[],
-): RefusedAttempt {
-  return { started: false, reason, state, message, events };
-}
-
-/** NOT_FOUND (JOB_NOT_FOUND) naming the job. */
-export function jobNotFound(jobId: string): LatheError {
-  return LatheError.notFound('job', jobId, {
-    reason: ErrorReason.ERROR_REASON_JOB_NOT_FOUND,
-    metadata: { jobId },
-  });
-}
-
-/** The 32-hex trace id of a W3C traceparent, or "" when there is none. */
-export function traceIdOf(traceparent: string): string {
-  const m = /^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$/.exec(traceparent);
-  return m?.[1] ?? '';
-}
-
-async function stateEvent(
-  tx: SqlExecutor,
-  jobId: string,
-  attempt: number,
-  now: Date,
-  from: JobState,
-  to: JobState,
-  reason: string,
-  failure?: JobFailure,
-): Promise<JobEvent> {
-  return appendEvent(tx, jobId, attempt, now, {
-    $case: 'stateChange',
-    stateChange: { from, to, reason, failure },
-  });
-}
-
-/** Appends one event with the job's next sequence number (the job row must be locked or new). */
-async function appendEvent(
-  tx: SqlExecutor,
-  jobId: string,
-  attempt: number,
-  now: Date,
-  body: EventBody,
-): Promise<JobEvent> {
-  const r = await tx.query<{ last_sequence: bigint }>(
-    'UPDATE jobs SET last_sequence = last_sequence + 1 WHERE id = $1 RETURNING last_sequence',
-    [jobId],
-  );
-  const sequence = Number(r.rows[0]?.last_sequence ?? 0n);
-  const event: JobEvent = { sequence, jobId, attempt, occurredAt: now, event: body };
-  await tx.query(
-    `INSERT INTO job_events (job_id, sequence, attempt, kind, event, occurred_at)
-     VALUES ($1, $2, $3, $4, $5, $6)`,
-    [jobId, sequence, attempt, EVENT_KIND[body.$case], JobEvent.encode(event).finish(), now],
-  );
-  return event;
-}
-
-async function checkpointIn(ex: SqlExecutor, id: string): Promise<Checkpoint> {
-  const r = await ex.query<CheckpointRow>('SELECT * FROM checkpoints WHERE id = $1', [id]);
-  const row = r.rows[0];
-  if (row === undefined) throw new Error(`checkpoint ${id} vanished`);
-  return toCheckpoint(row);
-}
-
-async function latestCheckpointIn(ex: SqlExecutor, jobId: string): Promise<Checkpoint | undefined> {
-  const r = await ex.query<CheckpointRow>(
-    `SELECT * FROM checkpoints WHERE job_id = $1 ORDER BY step DESC, create_time DESC LIMIT 1`,
-    [jobId],
-  );
-  return r.rows[0] === undefined ? undefined : toCheckpoint(r.rows[0]);
 }
