@@ -1,5 +1,10 @@
-import { loadLlamaModel } from '../model/llama-model.js';
-import { loadLoraAdapter } from '../peft/adapter-files.js';
+import { loadFourBitModel } from '../quant/load-four-bit-model.js';
+import { loadModelForInference } from '../quant/load-quantized-model.js';
+import type { QuantOptions } from '../quant/quant-config.js';
+import { loadLoraAdapter, type LoraAdapter } from '../peft/adapter-files.js';
+import { createLoraConfig } from '../peft/lora-config.js';
+import { initLoraTensors } from '../peft/lora-init.js';
+import { SeededRandom } from '../optim/seeded-random.js';
 import { TextTokenizer } from '../tokenizer/text-tokenizer.js';
 import { createDefaultEngine } from './default-engine.js';
 import { evaluateRows, type EvalResult } from './evaluate-rows.js';
@@ -24,6 +29,12 @@ export interface EvaluateSftOptions {
   readonly skipBadRecords?: boolean;
   /** Builds the compute engine. Default: this library's Llama graph. */
   readonly engineFactory?: TrainingEngineFactory;
+  /**
+   * Hold the base 4-bit as QLoRA trains it (a full-precision directory is quantized on load, a
+   * bitsandbytes 4-bit one read as stored; see loadFourBitModel). Default: fp32 (a bitsandbytes
+   * directory is dequantized).
+   */
+  readonly quant?: QuantOptions;
 }
 
 /** {@link EvalResult} plus what was evaluated. */
@@ -38,12 +49,21 @@ export interface SftEvaluation extends EvalResult {
  * model, optionally with a LoRA adapter, on a data file.
  */
 export async function evaluateSft(options: EvaluateSftOptions): Promise<SftEvaluation> {
-  const model = await loadLlamaModel(options.modelDir);
+  const model =
+    options.quant === undefined
+      ? await loadModelForInference(options.modelDir)
+      : (await loadFourBitModel(options.modelDir, options.quant)).model;
   const tokenizer = await TextTokenizer.load(options.modelDir, model.config.vocabSize);
-  const adapter =
+  let adapter: Pick<LoraAdapter, 'config' | 'tensors'> | undefined =
     options.adapterDir === undefined
       ? undefined
       : await loadLoraAdapter(options.adapterDir, model.config);
+  if (adapter === undefined && (model.quantized?.size ?? 0) > 0) {
+    // A 4-bit base runs in the adapter graph only (its weights are frozen initializers); a rank-1
+    // adapter with B = 0 adds exactly nothing, so this is the plain 4-bit model's loss.
+    const config = createLoraConfig({ r: 1, targetModules: ['q_proj'] });
+    adapter = { config, tensors: initLoraTensors(model.config, config, SeededRandom.fromSeed(0)) };
+  }
   const data = await prepareSftRows(options.dataPath, tokenizer, {
     seqLen: options.seqLen ?? 256,
     pack: options.pack ?? true,
