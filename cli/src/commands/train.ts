@@ -8,18 +8,22 @@ import { runDpoTrain } from './train-dpo.js';
 
 /** One line for `lathe --help`. */
 export const summary =
-  'fine-tune a model (full or LoRA) on SFT data, with checkpoints and exact resume';
+  'fine-tune a model (full, LoRA or QLoRA) on SFT data, with checkpoints and exact resume';
 
 /** Every flag with its default; printed by `lathe train --help`. */
-export const usage = `usage: lathe train --method full|lora --model DIR --data FILE --out DIR [flags]
+export const usage = `usage: lathe train --method full|lora|qlora --model DIR --data FILE --out DIR [flags]
 
 Fine-tunes a Hugging Face Llama-family model. Writes to --out: the PEFT adapter
-(adapter_config.json, adapter_model.safetensors) for LoRA or the model (model.safetensors +
-config and tokenizer files) for full fine-tuning, checkpoints/, and training_summary.json.
+(adapter_config.json, adapter_model.safetensors, README.md) for LoRA and QLoRA or the model
+(model.safetensors + config and tokenizer files) for full fine-tuning, checkpoints/, and
+training_summary.json.
 
 required:
-  --method full|lora       what to train: every parameter, or LoRA adapters on a frozen base
-  --model DIR              Hugging Face model directory (config.json, *.safetensors, tokenizer.json)
+  --method full|lora|qlora what to train: every parameter, LoRA adapters on a frozen fp32 base,
+                           or LoRA adapters on a frozen base held 4-bit (QLoRA)
+  --model DIR              Hugging Face model directory (config.json, *.safetensors, tokenizer.json);
+                           a bitsandbytes-quantized one (lathe quantize, "bnb-4bit") works with
+                           lora (dequantized to fp32) and qlora (kept 4-bit as stored)
   --data FILE              training data, JSONL or JSON array: OpenAI "messages", Alpaca
                            instruction/input/output, ShareGPT "conversations", or "text"
   --out DIR                output directory
@@ -42,6 +46,12 @@ options (default in brackets):
   --lora-dropout X         dropout on the LoRA input while training [0]
   --lora-targets LIST      comma-separated modules among q_proj,k_proj,v_proj,o_proj,
                            gate_proj,up_proj,down_proj [q_proj,v_proj]
+  --quant-scheme nf4|fp4   qlora: 4-bit type of the base's linear projections; an fp32 --model is
+                           quantized on load, a 4-bit one must be stored with it [nf4]
+  --quant-block-size N     qlora: weights per absmax, a power of two 32-4096 [64, or as stored]
+  --no-double-quant        qlora: keep the absmax fp32 instead of 8-bit [double quant, or as stored]
+  --base-model NAME        base_model_name_or_path the adapter records, e.g. the fp32 model a
+                           4-bit --model was quantized from, or a hub id [--model]
   --seed N                 seed of data order, LoRA init and dropout [42]
   --checkpoint-every N     checkpoint every N steps (and at the end), 0 = end only [50]
   --keep-checkpoints N     checkpoints kept, 0 = all [2]
@@ -79,6 +89,10 @@ const FLAGS = {
   'lora-alpha': 'string',
   'lora-dropout': 'string',
   'lora-targets': 'string',
+  'quant-scheme': 'string',
+  'quant-block-size': 'string',
+  'no-double-quant': 'boolean',
+  'base-model': 'string',
   seed: 'string',
   'checkpoint-every': 'string',
   'keep-checkpoints': 'string',
@@ -92,12 +106,25 @@ function parse(argv: string[]): { options: TrainOptions; progress: ProgressMode 
   const args = CommandArgs.parse(argv, FLAGS, ['method', 'model', 'data', 'out']);
   if (args === 'help') return 'help';
   const method = args.required('method');
-  if (method !== 'full' && method !== 'lora')
-    throw new UsageError(`--method must be full or lora, got "${method}"`);
+  if (method !== 'full' && method !== 'lora' && method !== 'qlora')
+    throw new UsageError(`--method must be full, lora or qlora, got "${method}"`);
   const loraFlags = ['lora-r', 'lora-alpha', 'lora-dropout', 'lora-targets'] as const;
   if (method === 'full') {
     const given = loraFlags.find((f) => args.string(f) !== undefined);
-    if (given !== undefined) throw new UsageError(`--${given} applies to --method lora only`);
+    if (given !== undefined) throw new UsageError(`--${given} applies to --method lora or qlora`);
+  }
+  const scheme = args.string('quant-scheme');
+  const quantGiven =
+    scheme !== undefined ||
+    args.string('quant-block-size') !== undefined ||
+    args.flag('no-double-quant');
+  if (quantGiven && method !== 'qlora') {
+    throw new UsageError(
+      '--quant-scheme, --quant-block-size and --no-double-quant apply to --method qlora',
+    );
+  }
+  if (scheme !== undefined && scheme !== 'nf4' && scheme !== 'fp4') {
+    throw new UsageError(`--quant-scheme must be nf4 or fp4, got "${scheme}"`);
   }
   const targets = args
     .string('lora-targets')
@@ -136,7 +163,7 @@ function parse(argv: string[]): { options: TrainOptions; progress: ProgressMode 
     seqLen: int('seq-len'),
     pack: !args.flag('no-pack'),
     lora:
-      method === 'lora'
+      method !== 'full'
         ? {
             r: int('lora-r'),
             alpha: num('lora-alpha'),
@@ -144,6 +171,15 @@ function parse(argv: string[]): { options: TrainOptions; progress: ProgressMode 
             targetModules: targets as Projection[] | undefined,
           }
         : undefined,
+    quant:
+      method === 'qlora'
+        ? {
+            scheme,
+            blockSize: int('quant-block-size'),
+            doubleQuant: args.flag('no-double-quant') ? false : undefined,
+          }
+        : undefined,
+    baseModelName: args.string('base-model'),
     seed: int('seed'),
     checkpointEvery: int('checkpoint-every'),
     keepCheckpoints: int('keep-checkpoints'),
