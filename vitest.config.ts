@@ -8,7 +8,7 @@ export default defineConfig({
   ssr: { resolve: { conditions: ['lathe-source'], externalConditions: ['lathe-source'] } },
   test: {
     pool: 'forks',
-    include: ['{libs,services,cli,bench}/**/{src,test}/**/*.test.ts'],
+    include: ['{libs,services,cli,bench,deploy}/**/{src,test}/**/*.test.ts'],
     exclude: ['**/node_modules/**', '**/dist/**'],
     testTimeout: 60_000,
     hookTimeout: 60_000,
