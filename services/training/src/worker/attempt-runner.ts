@@ -1,0 +1,531 @@
+// One delivery of a training job, from taking it to settling its work-queue message.
+import { readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Metadata } from '@grpc/grpc-js';
+import { context, trace, type Context, type Span } from '@opentelemetry/api';
+import type { EventBus, Job } from '@lathe/bus';
+import type { JobQueued } from '@lathe/contracts/lathe/training/v1/events';
+import type { JobEvent } from '@lathe/contracts/lathe/training/v1/job_event';
+import {
+  JobState,
+  type JobFailure,
+  TrainingProgress,
+} from '@lathe/contracts/lathe/training/v1/job';
+import type { ModelVersionRef } from '@lathe/contracts/lathe/common/v1/model_ref';
+import { Method } from '@lathe/contracts/lathe/training/v1/job_spec';
+import {
+  evaluateSft,
+  train,
+  type TrainingEngineFactory,
+  type TrainingEvent,
+  type TrainResult,
+} from '@lathe/llm';
+import type { Logger } from '@lathe/service-kit';
+import { extractTraceContext, injectTraceHeaders, withSpan } from '@lathe/telemetry';
+import {
+  isStaleAttemptError,
+  type JobStore,
+  type StartedAttempt,
+  type WorkerCapabilities,
+} from '../store/job-store.js';
+import {
+  CHECKPOINT_ARCHIVE_MEDIA_TYPE,
+  packCheckpointDir,
+  unpackCheckpointArchive,
+} from './checkpoint-archive.js';
+import { jobFailureOf } from './job-failure.js';
+import { materializeDataset, materializeModel, type JobInputSources } from './job-inputs.js';
+import { publishJobEvents } from './job-event-publisher.js';
+import { registerResult } from './register-result.js';
+import { sftTrainOptions } from './train-plan.js';
+import type { WorkerSettings } from './worker-config.js';
+
+/** Why a running attempt was asked to stop early. */
+export type StopReason = 'cancel' | 'stale' | 'shutdown';
+
+/** Everything one attempt needs; shared by every attempt of a worker process. */
+export interface AttemptDeps extends JobInputSources {
+  readonly store: JobStore;
+  readonly bus: EventBus;
+  /** Namespace `training` of the artifact store: checkpoint archives. */
+  readonly trainingArtifacts: JobInputSources['registryArtifacts'];
+  readonly settings: Pick<
+    WorkerSettings,
+    | 'workerId'
+    | 'checkpointEvery'
+    | 'progressIntervalMs'
+    | 'cancelPollMs'
+    | 'retryDelayMs'
+    | 'stepSpanGroup'
+  > & { readonly heartbeatMs: number };
+  readonly capabilities: WorkerCapabilities;
+  readonly engineFactory: TrainingEngineFactory;
+  readonly log: Logger;
+}
+
+/** How a delivery ended, for the worker's bookkeeping and tests. */
+export type AttemptOutcome =
+  'succeeded' | 'failed' | 'requeued' | 'cancelled' | 'refused' | 'stale' | 'shutdown';
+
+const tracer = (): ReturnType<typeof trace.getTracer> => trace.getTracer('@lathe/training-worker');
+
+/**
+ * Runs one delivery of a JobQueued message: begins a fenced attempt in the store, materializes
+ * the inputs, trains (resuming from the job's latest checkpoint), uploads and records checkpoints,
+ * evaluates, registers the result and ends the attempt, then settles the message: ack after
+ * success, term after a deterministic failure or a cancel, nak for a retryable failure or a
+ * shutdown, and nothing at all for a stale attempt (another worker holds the job).
+ */
+export class AttemptRunner {
+  private readonly stop = new AbortController();
+  private stopReason: StopReason | undefined;
+  private attempt: number | undefined;
+  private writes: Promise<void> = Promise.resolve();
+  private writeError: unknown;
+  private readonly log: Logger;
+
+  constructor(
+    private readonly deps: AttemptDeps,
+    private readonly delivery: Job<JobQueued>,
+  ) {
+    this.log = deps.log.child({ jobId: delivery.message.jobId });
+  }
+
+  /** The job this delivery is about. */
+  get jobId(): string {
+    return this.delivery.message.jobId;
+  }
+
+  /** Asks the attempt to stop at the next step boundary (a checkpoint is written first). */
+  requestStop(reason: StopReason): void {
+    if (this.stopReason === undefined || reason === 'stale') this.stopReason = reason;
+    this.stop.abort(reason);
+  }
+
+  /** Runs the delivery to its end; never throws (failures are recorded and settled). */
+  async run(): Promise<AttemptOutcome> {
+    const message = this.delivery.message;
+    const parent: Context = extractTraceContext(
+      message.trace?.traceparent
+        ? { traceparent: message.trace.traceparent, tracestate: message.trace.tracestate }
+        : this.delivery.headers,
+    );
+    const heartbeat = setInterval(() => void this.beat(), this.deps.settings.heartbeatMs);
+    try {
+      return await context.with(parent, () =>
+        withSpan(
+          'training.attempt',
+          {
+            'lathe.job_id': message.jobId,
+            'lathe.worker_id': this.deps.settings.workerId,
+            'messaging.delivery_count': this.delivery.deliveryCount,
+          },
+          (span) => this.runInSpan(span),
+        ),
+      );
+    } catch (error) {
+      // Only settling itself can land here (e.g. NATS gone): the message comes back after the ack wait.
+      this.log.error('could not settle the work message', { error: String(error) });
+      return 'failed';
+    } finally {
+      clearInterval(heartbeat);
+    }
+  }
+
+  private async beat(): Promise<void> {
+    await this.delivery.working().catch(() => undefined);
+    if (this.attempt === undefined || this.stopReason === 'stale') return;
+    try {
+      const w = await this.deps.store.heartbeat(this.jobId, this.attempt);
+      if (w.cancelRequested) this.requestStop('cancel');
+    } catch (error) {
+      this.noteWriteError(error);
+    }
+  }
+
+  private noteWriteError(error: unknown): void {
+    if (isStaleAttemptError(error)) {
+      this.log.warn(
+        'store refused a write: stale attempt; stopping without registering or acking',
+        {
+          attempt: this.attempt,
+          error: error.message,
+        },
+      );
+      this.requestStop('stale');
+    } else {
+      this.log.warn('store write failed', { error: String(error) });
+    }
+    this.writeError ??= error;
+  }
+
+  /** Queues a store write after the earlier ones; its failure stops the attempt. */
+  private enqueueWrite(write: () => Promise<void>): void {
+    this.writes = this.writes.then(async () => {
+      if (this.stopReason === 'stale') return;
+      try {
+        await write();
+      } catch (error) {
+        this.noteWriteError(error);
+        if (!isStaleAttemptError(error)) this.requestStop('shutdown');
+      }
+    });
+  }
+
+  private async runInSpan(span: Span): Promise<AttemptOutcome> {
+    const begun = await this.deps.store.beginAttempt(
+      this.jobId,
+      this.deps.settings.workerId,
+      this.deps.capabilities,
+    );
+    await publishJobEvents(this.deps.bus, begun.events);
+    if (!begun.started) {
+      this.log.info('attempt refused; removing the work message', {
+        reason: begun.reason,
+        message: begun.message,
+      });
+      await this.delivery.term(`attempt refused: ${begun.reason}`);
+      return 'refused';
+    }
+    this.attempt = begun.attempt;
+    span.setAttribute('lathe.attempt', begun.attempt);
+    this.log.info('attempt started', {
+      attempt: begun.attempt,
+      resumeFromStep: begun.resumeFrom?.step ?? 0,
+      lostAttempt: begun.lostAttempt,
+    });
+    const runDir = join(this.deps.scratchDir, 'runs', `${this.jobId}-a${String(begun.attempt)}`);
+    try {
+      return await this.runAttempt(begun, runDir);
+    } catch (error) {
+      return await this.fail(error);
+    } finally {
+      await this.writes;
+      await rm(runDir, { recursive: true, force: true }).catch(() => undefined);
+    }
+  }
+
+  private async runAttempt(begun: StartedAttempt, runDir: string): Promise<AttemptOutcome> {
+    const { spec } = begun;
+    if (spec.method === Method.METHOD_DPO)
+      return this.fail(
+        Object.assign(new Error('method: DPO jobs are not run by this trainer yet'), {
+          name: 'UnsupportedSpecError',
+        }),
+      );
+    const inputs = await withSpan('training.load', { 'lathe.attempt': begun.attempt }, async () => {
+      const modelDir = await materializeModel(this.deps, begun.baseModel);
+      const data = await materializeDataset(this.deps, begun.dataset);
+      let resumeDir: string | undefined;
+      let tokensSeen = 0;
+      if (begun.resumeFrom?.artifact !== undefined) {
+        resumeDir = join(runDir, 'resume');
+        const stream = await this.deps.trainingArtifacts.get(
+          `sha256:${begun.resumeFrom.artifact.sha256}`,
+        );
+        const chunks: Buffer[] = [];
+        for await (const c of stream as AsyncIterable<Buffer>) chunks.push(c);
+        await unpackCheckpointArchive(Buffer.concat(chunks), resumeDir);
+        const state = JSON.parse(await readFile(join(resumeDir, 'trainer_state.json'), 'utf8')) as {
+          tokensSeen?: number;
+        };
+        tokensSeen = state.tokensSeen ?? 0;
+      }
+      return { modelDir, ...data, resumeDir, tokensSeen };
+    });
+    const settled = await this.settleIfStopped(begun.attempt);
+    if (settled !== undefined) return settled;
+
+    const outDir = join(runDir, 'out');
+    const options = sftTrainOptions(
+      spec,
+      {
+        modelDir: inputs.modelDir,
+        dataPath: inputs.trainPath,
+        outDir,
+        ...(inputs.evalPath === undefined ? {} : { evalDataPath: inputs.evalPath }),
+        ...(inputs.resumeDir === undefined ? {} : { resumeFrom: inputs.resumeDir }),
+      },
+      { checkpointEvery: this.deps.settings.checkpointEvery },
+    );
+    await this.write((a) => this.deps.store.setState(this.jobId, a, JobState.JOB_STATE_RUNNING));
+    const result = await this.train(begun, options, inputs.tokensSeen);
+    await this.writes;
+    const stopped = await this.settleIfStopped(begun.attempt);
+    if (stopped !== undefined) return stopped;
+    if (this.writeError !== undefined) throw asError(this.writeError);
+
+    let evalLoss: number | undefined;
+    if (inputs.evalPath !== undefined) {
+      await this.write((a) =>
+        this.deps.store.setState(this.jobId, a, JobState.JOB_STATE_EVALUATING),
+      );
+      const evalPath = inputs.evalPath;
+      evalLoss = await withSpan('training.eval', { 'lathe.attempt': begun.attempt }, async (s) => {
+        const r = await evaluateSft({
+          modelDir: options.method === 'lora' ? inputs.modelDir : outDir,
+          ...(options.method === 'lora' ? { adapterDir: outDir } : {}),
+          dataPath: evalPath,
+          ...(options.batchSize === undefined ? {} : { batchSize: options.batchSize }),
+          ...(options.seqLen === undefined ? {} : { seqLen: options.seqLen }),
+          engineFactory: this.deps.engineFactory,
+        });
+        s.setAttribute('lathe.eval_loss', r.loss);
+        return r.loss;
+      });
+      this.log.info('evaluated', { evalLoss });
+    }
+    const cancelled = await this.settleIfStopped(begun.attempt);
+    if (cancelled !== undefined) return cancelled;
+
+    await this.write((a) =>
+      this.deps.store.setState(this.jobId, a, JobState.JOB_STATE_REGISTERING),
+    );
+    const registered: ModelVersionRef = await withSpan(
+      'training.register',
+      { 'lathe.attempt': begun.attempt },
+      () =>
+        registerResult(this.deps, {
+          jobId: this.jobId,
+          begun,
+          outDir,
+          options,
+          metrics: {
+            train_loss: result.finalLoss,
+            steps: result.step,
+            tokens_seen: result.tokensSeen,
+            ...(evalLoss === undefined ? {} : { eval_loss: evalLoss }),
+          },
+          metadata: this.traceMetadata(begun),
+        }),
+    );
+    const finished = await this.deps.store.finishAttempt(this.jobId, begun.attempt, 'succeeded', {
+      result: registered,
+    });
+    await publishJobEvents(this.deps.bus, finished.events);
+    await this.delivery.ack();
+    this.log.info('job succeeded', {
+      attempt: begun.attempt,
+      result: `${registered.name}@${String(registered.version)}`,
+    });
+    return 'succeeded';
+  }
+
+  /** The caller's trace for the registry (its lineage records the trace id). */
+  private traceMetadata(begun: StartedAttempt): Metadata {
+    const headers = injectTraceHeaders({});
+    const metadata = new Metadata();
+    const traceparent = headers['traceparent'] ?? begun.trace.traceparent;
+    if (traceparent !== '') metadata.set('traceparent', traceparent);
+    const tracestate = headers['tracestate'] ?? begun.trace.tracestate;
+    if (tracestate !== '') metadata.set('tracestate', tracestate);
+    return metadata;
+  }
+
+  /** A fenced write now, publishing its events; a refusal stops the attempt and rethrows. */
+  private async write(
+    fn: (attempt: number) => Promise<{ cancelRequested: boolean; events: JobEvent[] }>,
+  ): Promise<void> {
+    const attempt = this.attempt;
+    if (attempt === undefined) throw new Error('no attempt');
+    try {
+      const w = await fn(attempt);
+      await publishJobEvents(this.deps.bus, w.events);
+      if (w.cancelRequested) this.requestStop('cancel');
+    } catch (error) {
+      this.noteWriteError(error);
+      throw error;
+    }
+  }
+
+  private async train(
+    begun: StartedAttempt,
+    options: ReturnType<typeof sftTrainOptions>,
+    tokensAtStart: number,
+  ): Promise<TrainResult> {
+    const attempt = begun.attempt;
+    const settings = this.deps.settings;
+    let stepsPerEpoch = 1;
+    let lastWrite = 0;
+    let lastLoss = NaN;
+    let evalLoss: number | undefined;
+    let tokensSeen = tokensAtStart;
+    let group: { span: Span; from: number } | undefined;
+    const attemptContext = context.active();
+    const endGroup = (to: number): void => {
+      group?.span.setAttribute('lathe.step_to', to);
+      group?.span.end();
+      group = undefined;
+    };
+    const poll = setInterval(() => {
+      this.deps.store.isCancelRequested(this.jobId).then(
+        (yes) => yes && this.requestStop('cancel'),
+        () => undefined,
+      );
+    }, settings.cancelPollMs);
+    const onProgress = (e: TrainingEvent): void => {
+      if (e.type === 'start') {
+        stepsPerEpoch = Math.max(1, e.stepsPerEpoch);
+        this.log.info('training', { startStep: e.startStep, totalSteps: e.totalSteps });
+      } else if (e.type === 'step') {
+        lastLoss = e.loss;
+        tokensSeen += e.tokens;
+        if (group === undefined)
+          group = {
+            span: tracer().startSpan(
+              'training.steps',
+              { attributes: { 'lathe.attempt': attempt, 'lathe.step_from': e.step } },
+              attemptContext,
+            ),
+            from: e.step,
+          };
+        if (e.step - group.from + 1 >= settings.stepSpanGroup || e.step === e.totalSteps)
+          endGroup(e.step);
+        const now = Date.now();
+        if (now - lastWrite < settings.progressIntervalMs && e.step !== e.totalSteps) return;
+        lastWrite = now;
+        const progress = TrainingProgress.fromPartial({
+          step: e.step,
+          totalSteps: e.totalSteps,
+          epoch: e.step / stepsPerEpoch,
+          loss: e.loss,
+          ...(evalLoss === undefined ? {} : { evalLoss }),
+          learningRate: e.lr,
+          gradNorm: e.gradNorm,
+          tokensPerSecond: e.tokensPerSecond,
+          eta: { seconds: Math.floor(e.etaSeconds), nanos: Math.round((e.etaSeconds % 1) * 1e9) },
+          tokensSeen,
+        });
+        this.enqueueWrite(async () => {
+          const w = await this.deps.store.recordProgress(this.jobId, attempt, progress);
+          await publishJobEvents(this.deps.bus, w.events);
+          if (w.cancelRequested) this.requestStop('cancel');
+        });
+      } else if (e.type === 'eval') {
+        evalLoss = e.loss;
+      } else {
+        const step = e.step;
+        const loss = lastLoss;
+        const at = evalLoss;
+        this.enqueueWrite(() =>
+          context.with(attemptContext, () =>
+            this.uploadCheckpoint(e.path, step, stepsPerEpoch, loss, at),
+          ),
+        );
+      }
+    };
+    try {
+      return await train(options, {
+        onProgress,
+        signal: this.stop.signal,
+        engineFactory: this.deps.engineFactory,
+      });
+    } finally {
+      clearInterval(poll);
+      endGroup(-1);
+    }
+  }
+
+  private async uploadCheckpoint(
+    dir: string,
+    step: number,
+    stepsPerEpoch: number,
+    loss: number,
+    evalLoss: number | undefined,
+  ): Promise<void> {
+    const attempt = this.attempt ?? 0;
+    await withSpan(
+      'training.checkpoint',
+      { 'lathe.attempt': attempt, 'lathe.step': step },
+      async () => {
+        const archive = await packCheckpointDir(dir);
+        const blob = await this.deps.trainingArtifacts.put(archive);
+        const w = await this.deps.store.recordCheckpoint(this.jobId, attempt, {
+          step,
+          epoch: step / stepsPerEpoch,
+          artifact: {
+            sha256: blob.sha256,
+            sizeBytes: blob.size,
+            mediaType: CHECKPOINT_ARCHIVE_MEDIA_TYPE,
+            uri: `${this.deps.trainingArtifacts.namespace}/sha256/${blob.sha256.slice(0, 2)}/${blob.sha256}`,
+          },
+          loss,
+          evalLoss,
+        });
+        await publishJobEvents(this.deps.bus, w.events);
+        if (w.cancelRequested) this.requestStop('cancel');
+        this.log.info('checkpoint stored', { step, sha256: blob.sha256, bytes: blob.size });
+      },
+    );
+    await rm(dir, { recursive: true, force: true });
+  }
+
+  /** When the attempt was asked to stop, ends it accordingly and settles the message. */
+  private async settleIfStopped(attempt: number): Promise<AttemptOutcome | undefined> {
+    switch (this.stopReason) {
+      case undefined:
+        return undefined;
+      case 'stale':
+        // Another attempt owns the job now: write nothing, register nothing, settle nothing.
+        this.log.warn('attempt is stale; dropping the work message without settling it', {
+          attempt,
+        });
+        return 'stale';
+      case 'shutdown':
+        if (this.writeError !== undefined) throw asError(this.writeError);
+        this.log.info('shutting down: giving the job back for another worker to resume', {
+          attempt,
+        });
+        await this.delivery.nak(0);
+        return 'shutdown';
+      case 'cancel': {
+        const finished = await this.deps.store.finishAttempt(this.jobId, attempt, 'cancelled');
+        await publishJobEvents(this.deps.bus, finished.events);
+        await this.delivery.term('job cancelled');
+        this.log.info('job cancelled', { attempt });
+        return 'cancelled';
+      }
+    }
+  }
+
+  /** Records a failure (or notes staleness) and settles the message. */
+  private async fail(error: unknown): Promise<AttemptOutcome> {
+    await this.writes;
+    if (isStaleAttemptError(error) || this.stopReason === 'stale') {
+      this.noteWriteError(error);
+      return 'stale';
+    }
+    const attempt = this.attempt;
+    const failure: JobFailure = jobFailureOf(error);
+    this.log.error('attempt failed', { attempt, ...failure });
+    if (attempt === undefined) {
+      await this.delivery.nak(this.deps.settings.retryDelayMs);
+      return 'requeued';
+    }
+    try {
+      const finished = await this.deps.store.finishAttempt(this.jobId, attempt, 'failed', {
+        failure,
+      });
+      await publishJobEvents(this.deps.bus, finished.events);
+      if (finished.requeue) {
+        await this.delivery.nak(this.deps.settings.retryDelayMs);
+        return 'requeued';
+      }
+      await this.delivery.term(`job failed: ${failure.reason}`);
+      return 'failed';
+    } catch (storeError) {
+      if (isStaleAttemptError(storeError)) {
+        this.noteWriteError(storeError);
+        return 'stale';
+      }
+      // The store is unreachable: give the message back; the next attempt marks this one LOST.
+      this.log.error('could not record the failure', { error: String(storeError) });
+      await this.delivery.nak(this.deps.settings.retryDelayMs);
+      return 'requeued';
+    }
+  }
+}
+
+function asError(error: unknown): Error {
+  return error instanceof Error ? error : new Error(String(error));
+}

@@ -1,0 +1,103 @@
+// The trainer worker's environment, validated once at start.
+import { hostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { env, readEnv, type ConfigOf, type Environment } from '@lathe/service-kit';
+
+/** Environment variables of the trainer worker (`worker-main.ts`), each with its default. */
+export const workerEnvSchema = {
+  natsUrl: env.string('NATS_URL', 'NATS with JetStream: the work queue and events'),
+  storeUrl: env.string(
+    ['LATHE_TRAINING_DATABASE_URL', 'LATHE_TRAINING_STORE_URL', 'DATABASE_URL'],
+    'the training service metadata store (postgres://...); the worker writes its attempts there',
+  ),
+  registryAddress: env.string('LATHE_REGISTRY_ADDR', 'registry gRPC host:port', '127.0.0.1:50065'),
+  datasetsAddress: env.string('LATHE_DATASETS_ADDR', 'datasets gRPC host:port', '127.0.0.1:50061'),
+  token: env.optionalString(
+    ['LATHE_WORKER_TOKEN', 'LATHE_TRAINING_TOKEN'],
+    'bearer token for the registry and datasets calls; unset sends none',
+  ),
+  artifacts: env.string(
+    'LATHE_WORKER_ARTIFACTS',
+    'artifact store shared with the registry: "nats" (Object Store on NATS_URL) or a local directory; checkpoints go to namespace "training", results to "registry"',
+    '.lathe/artifacts',
+  ),
+  device: env.oneOf('LATHE_WORKER_DEVICE', 'execution provider and queue', ['cpu', 'cuda'], 'cpu'),
+  concurrency: env.integer(
+    'LATHE_WORKER_CONCURRENCY',
+    'jobs trained at once by this process',
+    { min: 1, max: 64 },
+    1,
+  ),
+  workerId: env.string(
+    'LATHE_WORKER_ID',
+    'identity in attempt rows',
+    `${hostname()}-${process.pid}`,
+  ),
+  scratchDir: env.string(
+    'LATHE_WORKER_SCRATCH_DIR',
+    'models, datasets (cached by digest) and run folders',
+    join(tmpdir(), 'lathe-worker'),
+  ),
+  threads: env.integer(
+    'LATHE_WORKER_THREADS',
+    'onnxruntime intra-op threads per job; 0: onnxruntime default (the job spec cpu_threads wins)',
+    { min: 0, max: 1024 },
+    0,
+  ),
+  ackWaitMs: env.integer(
+    ['LATHE_WORKER_ACK_WAIT_MS', 'LATHE_TRAINING_ACK_WAIT_MS'],
+    'work-queue ack wait: a job not heartbeated this long goes to another worker',
+    { min: 1000, max: 3_600_000 },
+    30_000,
+  ),
+  maxDeliveries: env.integer(
+    ['LATHE_WORKER_MAX_DELIVERIES', 'LATHE_TRAINING_MAX_DELIVERIES'],
+    'work-queue deliveries before the broker stops redelivering (the store bounds attempts too)',
+    { min: 1, max: 1000 },
+    10,
+  ),
+  heartbeatMs: env.integer(
+    'LATHE_WORKER_HEARTBEAT_MS',
+    'interval of in-progress acks and store heartbeats; 0: a third of the ack wait',
+    { min: 0, max: 3_600_000 },
+    0,
+  ),
+  checkpointEvery: env.integer(
+    'LATHE_WORKER_CHECKPOINT_EVERY',
+    'checkpoint interval in steps when the spec leaves checkpoint_every_steps at 0; 0: only at the end',
+    { min: 0, max: 1_000_000_000 },
+    0,
+  ),
+  progressIntervalMs: env.integer(
+    'LATHE_WORKER_PROGRESS_INTERVAL_MS',
+    'least time between two progress writes of one job (the last step is always written)',
+    { min: 0, max: 3_600_000 },
+    2000,
+  ),
+  cancelPollMs: env.integer(
+    'LATHE_WORKER_CANCEL_POLL_MS',
+    'interval of cancel checks while training',
+    { min: 50, max: 600_000 },
+    1000,
+  ),
+  retryDelayMs: env.integer(
+    'LATHE_WORKER_RETRY_DELAY_MS',
+    'delay before a job that failed transiently is offered again',
+    { min: 0, max: 3_600_000 },
+    5000,
+  ),
+  stepSpanGroup: env.integer(
+    'LATHE_WORKER_STEP_SPAN_GROUP',
+    'optimizer steps per "training.steps" span',
+    { min: 1, max: 1_000_000 },
+    10,
+  ),
+};
+
+/** The worker's validated settings. */
+export type WorkerSettings = ConfigOf<typeof workerEnvSchema>;
+
+/** Reads and validates the worker's environment; throws ConfigError naming a bad variable. */
+export function readWorkerSettings(source: Environment): WorkerSettings {
+  return readEnv(workerEnvSchema, source);
+}
