@@ -15,6 +15,7 @@ import { isLatheError, LatheError, reasonName } from '@lathe/service-kit';
 import type { CanonicalRecord } from '../domain/canonical-record.js';
 import type { KeptRecord, SourceRecord } from '../domain/curate-records.js';
 import { curateRecords } from '../domain/curate-records.js';
+import { SpilledSignatures } from '../domain/curation-memory.js';
 import { countRecordTokens } from '../domain/token-count.js';
 import { CurationSpecError, resolveCurationOptions } from '../domain/curation-options.js';
 import type { VersionManifest } from '../domain/version-manifest.js';
@@ -259,6 +260,7 @@ async function curateNew(
         await writer.write(JSON.stringify(record));
       },
       countTokens,
+      () => new SpilledSignatures(options.nearDuplicates?.numPermutations ?? 0),
     );
   } catch (error) {
     writers.train.abort();

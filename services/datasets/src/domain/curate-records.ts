@@ -1,6 +1,8 @@
 import type { CanonicalRecord } from './canonical-record.js';
 import { recordId, recordText } from './canonical-record.js';
 import type { CurationOptions } from './curation-options.js';
+import type { SignatureStore } from './curation-memory.js';
+import { InMemorySignatures, RecordIdSet } from './curation-memory.js';
 import { MinHasher, MinHashLshIndex } from './minhash.js';
 import { findEmptyTurn, findJunk, findPii } from './record-filters.js';
 import { isEvalRecord } from './record-split.js';
@@ -61,16 +63,19 @@ const EXCERPT_CHARS = 200;
  * of duplicates is kept. Kept records go to `keep` as they are decided (awaited, so a slow sink
  * slows the run rather than filling memory); removals are returned with their evidence.
  *
- * Memory grows with the number of kept records only by their ids (exact dedupe) and MinHash
- * signatures (near-duplicates), not by their text.
+ * Memory grows with the number of kept records only by compact typed arrays: 128-bit id
+ * prefixes for exact dedupe ({@link RecordIdSet}) and LSH band keys for near-duplicates (the
+ * signatures themselves go to `signatures()`, a temporary file in the service), about 0.5 KB per
+ * kept record at 32 bands; never by their text.
  */
 export async function curateRecords(
   input: AsyncIterable<SourceRecord>,
   options: CurationOptions,
   keep: (kept: KeptRecord) => Promise<void> | void,
   countTokens?: (record: CanonicalRecord) => number,
+  signatures: () => SignatureStore = () => new InMemorySignatures(),
 ): Promise<CurationOutcome> {
-  const seen = new Set<string>();
+  const seen = new RecordIdSet();
   const hasher =
     options.nearDuplicates === undefined ? undefined : new MinHasher(options.nearDuplicates);
   const index =
@@ -79,7 +84,24 @@ export async function curateRecords(
       : new MinHashLshIndex(
           options.nearDuplicates.threshold,
           options.nearDuplicates.numPermutations,
+          signatures(),
         );
+  try {
+    return await curateWith(input, options, keep, countTokens, seen, hasher, index);
+  } finally {
+    index?.close();
+  }
+}
+
+async function curateWith(
+  input: AsyncIterable<SourceRecord>,
+  options: CurationOptions,
+  keep: (kept: KeptRecord) => Promise<void> | void,
+  countTokens: ((record: CanonicalRecord) => number) | undefined,
+  seen: RecordIdSet,
+  hasher: MinHasher | undefined,
+  index: MinHashLshIndex | undefined,
+): Promise<CurationOutcome> {
   const removals: Removal[] = [];
   const train = new SplitAccumulator();
   const evalSplit = new SplitAccumulator();

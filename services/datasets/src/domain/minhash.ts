@@ -1,3 +1,6 @@
+import type { SignatureStore } from './curation-memory.js';
+import { BandTable, InMemorySignatures } from './curation-memory.js';
+
 /** Parameters of near-duplicate detection, with the contract's defaults applied. */
 export interface MinHashOptions {
   /** Estimated Jaccard similarity at or above which two records are near-duplicates. */
@@ -123,29 +126,31 @@ export interface NearMatch {
   readonly similarity: number;
 }
 
-/** An LSH index over the signatures of kept records. */
+/**
+ * An LSH index over the signatures of kept records. Memory per record is its band keys in one
+ * typed-array table ({@link BandTable}, about 16 bytes a band at the table's load); ids and
+ * signatures go to `store` (a temporary file in the service, {@link SpilledSignatures}) and are
+ * read back only for candidates.
+ */
 export class MinHashLshIndex {
-  /** One table per band: a 32-bit hash of the band's rows -> indexes of records with it. */
-  private readonly tables: Map<number, number[]>[];
-  private readonly signatures: Uint32Array[] = [];
-  private readonly keys: string[] = [];
+  private readonly table = new BandTable();
   private readonly bands: number;
   private readonly rows: number;
 
   constructor(
     private readonly threshold: number,
     numPermutations: number,
+    private readonly store: SignatureStore = new InMemorySignatures(),
   ) {
     ({ bands: this.bands, rows: this.rows } = lshBands(numPermutations, threshold));
-    this.tables = Array.from({ length: this.bands }, () => new Map<number, number[]>());
   }
 
   /**
-   * Band b's bucket: a hash of its rows. Two different bands may share a bucket; that only adds
-   * a candidate, which the full-signature check then rejects, so numbers stand in for strings.
+   * Band b's key: a hash of the band number and its rows. Two different buckets may share a key;
+   * that only adds a candidate, which the full-signature check then rejects.
    */
-  private bucket(sig: Uint32Array, b: number): number {
-    let h = 0x811c9dc5;
+  private bandKey(sig: Uint32Array, b: number): number {
+    let h = fmix32((0x811c9dc5 ^ b) >>> 0);
     for (let i = b * this.rows; i < (b + 1) * this.rows; i++) h = fmix32((h ^ (sig[i] ?? 0)) >>> 0);
     return h;
   }
@@ -154,31 +159,26 @@ export class MinHashLshIndex {
   query(sig: Uint32Array): NearMatch | undefined {
     let best: NearMatch | undefined;
     const seen = new Set<number>();
-    for (let b = 0; b < this.bands; b++) {
-      for (const i of this.tables[b]?.get(this.bucket(sig, b)) ?? []) {
-        if (seen.has(i)) continue;
+    for (let b = 0; b < this.bands; b++)
+      this.table.forEach(this.bandKey(sig, b), (i) => {
+        if (seen.has(i)) return;
         seen.add(i);
-        const other = this.signatures[i];
-        if (other === undefined) continue;
-        const similarity = estimateSimilarity(sig, other);
+        const other = this.store.read(i);
+        const similarity = estimateSimilarity(sig, other.signature);
         if (similarity >= this.threshold && (best === undefined || similarity > best.similarity))
-          best = { key: this.keys[i] ?? '', similarity };
-      }
-    }
+          best = { key: other.key, similarity };
+      });
     return best;
   }
 
   /** Indexes a kept record. */
   add(key: string, sig: Uint32Array): void {
-    const i = this.signatures.length;
-    this.signatures.push(sig);
-    this.keys.push(key);
-    for (let b = 0; b < this.bands; b++) {
-      const table = this.tables[b];
-      const h = this.bucket(sig, b);
-      const list = table?.get(h);
-      if (list === undefined) table?.set(h, [i]);
-      else list.push(i);
-    }
+    const i = this.store.append(key, sig);
+    for (let b = 0; b < this.bands; b++) this.table.add(this.bandKey(sig, b), i);
+  }
+
+  /** Releases the signature store. */
+  close(): void {
+    this.store.close();
   }
 }

@@ -1,4 +1,5 @@
 import { Readable } from 'node:stream';
+import { SeededRandom } from '@lathe/llm';
 import { describe, expect, it } from 'vitest';
 import type { CanonicalRecord } from './canonical-record.js';
 import { recordId } from './canonical-record.js';
@@ -6,7 +7,6 @@ import { curateRecords } from './curate-records.js';
 import type { SourceRecord } from './curate-records.js';
 import { resolveCurationOptions } from './curation-options.js';
 import { jaccard, lshBands, MinHasher, shingleHashes } from './minhash.js';
-import { seededRandom } from '../../test/seeded-random.js';
 
 const SHINGLE = 3;
 const THRESHOLD = 0.7;
@@ -16,7 +16,8 @@ const THRESHOLD = 0.7;
  * replacing 1, 2, 3, 5, 8, 12 or 20 words: true shingle Jaccard from about 0.93 down to 0.2.
  */
 function constructedPairs(): { original: string; variant: string; truth: number }[] {
-  const next = seededRandom(42);
+  const random = SeededRandom.fromSeed(42);
+  const next = (): number => random.nextFloat();
   const word = (): string => `w${Math.floor(next() * 5000)}`;
   const edits = [1, 2, 3, 5, 8, 12, 20];
   const pairs = [];

@@ -1,0 +1,226 @@
+// Ingest and curation throughput of the datasets service, as a real process on real PostgreSQL
+// and NATS (JetStream events, object-store artifacts), with the server's resident memory sampled
+// while it works; each size runs in a fresh service process, so peak RSS at 10k and 100k records
+// shows whether curation memory stays flat. Not a test: it prints figures, never fails on time.
+//   node --conditions=lathe-source --import tsx bench/src/datasets-throughput.ts [--records 10000,100000]
+import { readFileSync } from 'node:fs';
+import { Readable } from 'node:stream';
+import { parseArgs } from 'node:util';
+import { DatasetKind, RecordFormat } from '@lathe/contracts/lathe/datasets/v1/dataset';
+import {
+  CurateDatasetRequest,
+  DatasetServiceService,
+} from '@lathe/contracts/lathe/datasets/v1/dataset_service';
+import { DatasetsStreamClient } from '@lathe/datasets';
+import { SeededRandom } from '@lathe/llm';
+import { createClient } from '@lathe/service-kit';
+import { REPO_ROOT, spawnService } from '@lathe/service-kit/testing';
+import { createTestDatabase, startNats } from '@lathe/testkit';
+import type { TestDatabase, TestNats } from '@lathe/testkit';
+
+const { values } = parseArgs({ options: { records: { type: 'string', default: '10000,100000' } } });
+const SIZES = values.records.split(',').map(Number);
+
+const WORDS = [
+  'model',
+  'data',
+  'train',
+  'token',
+  'answer',
+  'question',
+  'river',
+  'paper',
+  'light',
+  'stone',
+  'music',
+  'number',
+  'garden',
+  'window',
+  'planet',
+  'signal',
+  'engine',
+  'market',
+  'forest',
+  'letter',
+];
+
+/**
+ * Synthetic chat JSONL in 1 MiB chunks: 2% exact duplicates, 2% near-duplicates (one word
+ * changed), 1% malformed lines; the rest distinct 30-60 word answers.
+ */
+function* syntheticBody(count: number, bytes: { total: number }): Generator<Uint8Array> {
+  const random = SeededRandom.fromSeed(1);
+  const next = (): number => random.nextFloat();
+  const sentence = (n: number): string =>
+    Array.from(
+      { length: n },
+      () => `${WORDS[Math.floor(next() * WORDS.length)]}${Math.floor(next() * 1000)}`,
+    ).join(' ');
+  const recent: string[] = [];
+  let buffer = '';
+  for (let i = 0; i < count; i++) {
+    const roll = next();
+    let line: string;
+    if (roll < 0.01) line = `{"messages": [broken line ${i}`;
+    else if (roll < 0.03 && recent.length > 0)
+      line = recent[Math.floor(next() * recent.length)] ?? '';
+    else if (roll < 0.05 && recent.length > 0)
+      line = (recent[Math.floor(next() * recent.length)] ?? '').replace(/[a-z]+\d+/, `changed${i}`);
+    else {
+      line = JSON.stringify({
+        messages: [
+          { role: 'user', content: `Question ${i}: ${sentence(8)}?` },
+          { role: 'assistant', content: sentence(30 + Math.floor(next() * 30)) },
+        ],
+      });
+      recent.push(line);
+      if (recent.length > 100) recent.shift();
+    }
+    buffer += `${line}\n`;
+    if (buffer.length >= 1 << 20) {
+      const chunk = Buffer.from(buffer, 'utf8');
+      bytes.total += chunk.length;
+      buffer = '';
+      yield chunk;
+    }
+  }
+  const chunk = Buffer.from(buffer, 'utf8');
+  bytes.total += chunk.length;
+  yield chunk;
+}
+
+function rssMiB(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m?.[1] === undefined ? 0 : Number(m[1]) / 1024;
+}
+
+/** Samples a process's RSS every 100 ms while `work` runs. */
+async function sampled<T>(
+  pid: number,
+  work: () => Promise<T>,
+): Promise<{ result: T; seconds: number; rss: number[] }> {
+  const rss: number[] = [];
+  const timer = setInterval(() => rss.push(rssMiB(pid)), 100);
+  const start = performance.now();
+  try {
+    const result = await work();
+    return { result, seconds: (performance.now() - start) / 1000, rss };
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+const quarter = (xs: number[], q: number): number =>
+  Math.max(...xs.slice(Math.floor((q * xs.length) / 4), Math.floor(((q + 1) * xs.length) / 4)));
+
+interface Figures {
+  readonly records: number;
+  readonly mb: number;
+  readonly idle: number;
+  readonly ingestSeconds: number;
+  readonly ingestPeak: number;
+  readonly curateSeconds: number;
+  readonly curatePeak: number;
+}
+
+/** One size in a fresh service process: upload, then curate, sampling the server's RSS. */
+async function measure(records: number, nats: TestNats, db: TestDatabase): Promise<Figures> {
+  const svc = await spawnService({
+    entry: `${REPO_ROOT}/services/datasets/src/main.ts`,
+    cwd: REPO_ROOT,
+    env: {
+      LATHE_AUTH_MODE: 'none',
+      DATABASE_URL: db.url,
+      NATS_URL: nats.url,
+      LATHE_DATASETS_ARTIFACT_STORE: 'nats',
+    },
+    startTimeoutMs: 60_000,
+  });
+  const pid = svc.child.pid ?? 0;
+  const unary = createClient(DatasetServiceService, svc.address, {
+    idempotent: [],
+    deadlineMs: 1_800_000,
+  });
+  const stream = new DatasetsStreamClient(svc.address, undefined);
+  const name = `bench-${records}`;
+  try {
+    await unary.createDataset({
+      name,
+      kind: DatasetKind.DATASET_KIND_SFT,
+      description: '',
+      labels: {},
+    });
+    const idle = rssMiB(pid);
+    const bytes = { total: 0 };
+    const up = await sampled(pid, () =>
+      stream.uploadStream(
+        { dataset: name, format: RecordFormat.RECORD_FORMAT_AUTO, maxReportedRejections: 10 },
+        Readable.from(syntheticBody(records, bytes), { objectMode: true }),
+      ),
+    );
+    const mb = bytes.total / 1e6;
+    const u = up.result.upload;
+    console.log(
+      `${records} records, body ${mb.toFixed(1)} MB; server RSS idle ${idle.toFixed(0)} MiB\n` +
+        `  ingest: ${up.seconds.toFixed(1)} s, ${(records / up.seconds).toFixed(0)} records/s, ${(mb / up.seconds).toFixed(2)} MB/s; accepted ${u?.acceptedCount}, rejected ${u?.rejectedCount}; ` +
+        `server RSS max per quarter ${[0, 1, 2, 3].map((q) => quarter(up.rss, q).toFixed(0)).join(' / ')} MiB`,
+    );
+    const cur = await sampled(pid, () =>
+      unary.curateDataset(
+        CurateDatasetRequest.fromPartial({
+          dataset: name,
+          spec: {
+            dedupeExact: true,
+            nearDuplicates: { jaccardThreshold: 0.8, shingleSize: 5 },
+            dropEmptyTurns: true,
+            junk: {},
+            split: { evalFraction: 0.05, seed: 1 },
+          },
+        }),
+      ),
+    );
+    const v = cur.result.version;
+    console.log(
+      `  curate: ${cur.seconds.toFixed(1)} s, ${(records / cur.seconds).toFixed(0)} records/s, ${(mb / cur.seconds).toFixed(2)} MB/s; train ${v?.trainCount}, eval ${v?.evalCount}, removed ${v?.removedCount} ` +
+        `(${cur.result.stats?.removals.map((r) => `${r.reason}:${r.count}`).join(', ')}); server RSS max per quarter ${[0, 1, 2, 3].map((q) => quarter(cur.rss, q).toFixed(0)).join(' / ')} MiB`,
+    );
+    return {
+      records,
+      mb,
+      idle,
+      ingestSeconds: up.seconds,
+      ingestPeak: Math.max(...up.rss),
+      curateSeconds: cur.seconds,
+      curatePeak: Math.max(...cur.rss),
+    };
+  } finally {
+    unary.close();
+    stream.close();
+    await svc.stop('SIGTERM');
+  }
+}
+
+const nats = await startNats();
+const db = await createTestDatabase();
+try {
+  const all: Figures[] = [];
+  for (const records of SIZES) all.push(await measure(records, nats, db));
+  console.log(
+    '\n| records | MB | ingest records/s | ingest MB/s | curate records/s | curate MB/s | RSS idle | peak ingest | peak curate |',
+  );
+  console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- |');
+  for (const f of all)
+    console.log(
+      `| ${f.records} | ${f.mb.toFixed(1)} | ${(f.records / f.ingestSeconds).toFixed(0)} | ${(f.mb / f.ingestSeconds).toFixed(2)} | ${(f.records / f.curateSeconds).toFixed(0)} | ${(f.mb / f.curateSeconds).toFixed(2)} | ${f.idle.toFixed(0)} MiB | ${f.ingestPeak.toFixed(0)} MiB | ${f.curatePeak.toFixed(0)} MiB |`,
+    );
+  const [small, large] = [all[0], all[all.length - 1]];
+  if (small !== undefined && large !== undefined && small !== large)
+    console.log(
+      `\n${large.records / small.records}x the records: peak curate RSS ${(large.curatePeak / small.curatePeak).toFixed(2)}x ` +
+        `(+${(large.curatePeak - small.curatePeak).toFixed(0)} MiB, ${(((large.curatePeak - small.curatePeak) * 1024 * 1024) / (large.records - small.records)).toFixed(0)} bytes per extra record), ` +
+        `peak ingest RSS ${(large.ingestPeak / small.ingestPeak).toFixed(2)}x`,
+    );
+} finally {
+  await db.close();
+  await nats.close();
+}
