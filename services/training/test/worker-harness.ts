@@ -18,6 +18,7 @@ import type { ModelVersionRef } from '@lathe/contracts/lathe/common/v1/model_ref
 import { RegistryServiceService } from '@lathe/contracts/lathe/registry/v1/registry_service';
 import { type Job, JobState } from '@lathe/contracts/lathe/training/v1/job';
 import { Device, JobSpec, Method } from '@lathe/contracts/lathe/training/v1/job_spec';
+import { readSafetensors } from '@lathe/llm';
 import { createClient, type LatheClient } from '@lathe/service-kit';
 import {
   REPO_ROOT,
@@ -374,3 +375,35 @@ async function uploadRecords(address: string, dataset: string, body: Buffer): Pr
 }
 
 export { JobState };
+
+/** The tensors of a registered adapter's `adapter_model.safetensors`, read from the artifact store. */
+export async function adapterTensors(
+  mesh: WorkerMesh,
+  ref: ModelVersionRef,
+): Promise<Map<string, Float32Array>> {
+  const { version } = await mesh.registry.getModelVersion({
+    ref: { name: ref.name, selector: { $case: 'version', version: ref.version } },
+    includeDeleted: false,
+  });
+  const file = version?.files.find((f) => f.path === 'adapter_model.safetensors');
+  const sha = file?.artifact?.sha256 ?? '';
+  if (sha === '') throw new Error(`${ref.name}@${String(ref.version)} has no adapter weights`);
+  const path = join(mesh.dir, 'artifacts', 'registry', 'sha256', sha.slice(0, 2), sha.slice(2));
+  const contents = await readSafetensors(path);
+  return new Map([...contents.tensors].map(([name, t]) => [name, t.data]));
+}
+
+/** Largest absolute difference between same-named tensors; Infinity when the names differ. */
+export function maxAbsDifference(
+  a: ReadonlyMap<string, Float32Array>,
+  b: ReadonlyMap<string, Float32Array>,
+): number {
+  if (a.size !== b.size) return Infinity;
+  let max = 0;
+  for (const [name, x] of a) {
+    const y = b.get(name);
+    if (y === undefined || y.length !== x.length) return Infinity;
+    for (let i = 0; i < x.length; i++) max = Math.max(max, Math.abs((x[i] ?? 0) - (y[i] ?? 0)));
+  }
+  return max;
+}

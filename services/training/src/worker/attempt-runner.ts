@@ -418,12 +418,32 @@ export class AttemptRunner {
       return await train(options, {
         onProgress,
         signal: this.stop.signal,
-        engineFactory: this.deps.engineFactory,
+        engineFactory: this.pacedEngineFactory(),
       });
     } finally {
       clearInterval(poll);
       endGroup(-1);
     }
+  }
+
+  /**
+   * The worker's engine, made to wait before each micro-batch until the store writes of the
+   * previous steps are done: training never runs ahead of its recorded progress, and a cancel
+   * (or a refusal) that a write brings back stops the run at the next step boundary.
+   */
+  private pacedEngineFactory(): TrainingEngineFactory {
+    return async (model, method) => {
+      const engine = await this.deps.engineFactory(model, method);
+      return {
+        trainableShapes: engine.trainableShapes,
+        step: async (batch, lossWeight, trainable, dropoutSeed) => {
+          await this.writes;
+          return engine.step(batch, lossWeight, trainable, dropoutSeed);
+        },
+        lossSum: (batch, trainable) => engine.lossSum(batch, trainable),
+        close: () => engine.close(),
+      };
+    };
   }
 
   private async uploadCheckpoint(
