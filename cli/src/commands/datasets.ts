@@ -27,8 +27,14 @@ const FORMATS: Readonly<Record<string, RecordFormat>> = {
   'preference-pairs': RecordFormat.RECORD_FORMAT_PREFERENCE_PAIRS,
   'hh-rlhf': RecordFormat.RECORD_FORMAT_HH_RLHF,
   'sharegpt-pairs': RecordFormat.RECORD_FORMAT_SHAREGPT_PAIRS,
+  'stack-exchange': RecordFormat.RECORD_FORMAT_STACK_EXCHANGE,
 };
-const PREFERENCE_FORMATS = new Set(['preference-pairs', 'hh-rlhf', 'sharegpt-pairs']);
+const PREFERENCE_FORMATS = new Set([
+  'preference-pairs',
+  'hh-rlhf',
+  'sharegpt-pairs',
+  'stack-exchange',
+]);
 
 /** Every flag; printed by `lathe datasets --help`. */
 export const usage = `usage: lathe datasets upload FILE --name NAME [--format F] [--kind sft|preference]

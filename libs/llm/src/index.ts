@@ -71,6 +71,17 @@ export { readDataFile, parseDataText } from './data/read-data-file.js';
 export type { ParsedDataFile, RawRecord, RejectedRecord } from './data/read-data-file.js';
 export { normalizeSftRecord } from './data/sft-example.js';
 export type { NormalizedRecord, SftExample, SftFormat } from './data/sft-example.js';
+export {
+  detectPreferenceLayout,
+  parsePreferenceRecord,
+  PREFERENCE_CONTENT_KEYS,
+} from './data/preference-record.js';
+export type {
+  ParsedPreference,
+  PreferenceLayout,
+  PreferenceRecord,
+  PreferenceTurn,
+} from './data/preference-record.js';
 export { loadSftData } from './data/load-sft-data.js';
 export type { LoadSftDataOptions, SftData, SourcedExample } from './data/load-sft-data.js';
 export { renderPlainPrompt, tokenizeExample } from './data/tokenize-example.js';

@@ -1,7 +1,7 @@
 import { DatasetKind, RecordFormat } from '@lathe/contracts/lathe/datasets/v1/dataset';
+import { normalizePreferenceRecord } from '@lathe/llm';
 import { describe, expect, it } from 'vitest';
 import { detectFormat, normalizeLine } from './record-format.js';
-import { parseHhTranscript } from './preference-record.js';
 
 const user = (content: string) => ({ role: 'user', content });
 const assistant = (content: string) => ({ role: 'assistant', content });
@@ -64,7 +64,9 @@ describe('preference formats', () => {
         rejected: [assistant('7, I think.')],
       },
     });
-    expect(parseHhTranscript('no markers')).toMatch(/has no/);
+    expect(
+      normalizeLine({ chosen: 'no markers', rejected }, RecordFormat.RECORD_FORMAT_HH_RLHF),
+    ).toMatchObject({ ok: false, fieldPath: 'chosen', reason: /not an HH-RLHF transcript/ });
     expect(
       normalizeLine({ chosen: 'x', rejected: chosen }, RecordFormat.RECORD_FORMAT_HH_RLHF),
     ).toMatchObject({ ok: false, fieldPath: 'chosen' });
@@ -99,5 +101,56 @@ describe('preference formats', () => {
     expect(detectFormat({ text: 't' })).toBe(RecordFormat.RECORD_FORMAT_TEXT);
     expect(detectFormat({ other: 1 })).toBeUndefined();
     expect(DatasetKind.DATASET_KIND_PREFERENCE).toBe(2);
+  });
+
+  it('StackExchange question/response_j/response_k', () => {
+    const line = { question: 'Why?', response_j: 'Because.', response_k: 'No.', score_j: 9 };
+    expect(detectFormat(line)).toBe(RecordFormat.RECORD_FORMAT_STACK_EXCHANGE);
+    expect(normalizeLine(line, RecordFormat.RECORD_FORMAT_STACK_EXCHANGE)).toEqual({
+      ok: true,
+      record: {
+        type: 'preference',
+        prompt: [user('Why?')],
+        chosen: [assistant('Because.')],
+        rejected: [assistant('No.')],
+      },
+      metadata: { score_j: 9 },
+    });
+  });
+
+  it('reads each layout as the DPO trainer does (one reader, in @lathe/llm)', () => {
+    const lines = [
+      { prompt: [user('Hi?')], chosen: [assistant('Hello!')], rejected: 'Go away.' },
+      { chosen: '\n\nHuman: a?\n\nAssistant: b.', rejected: '\n\nHuman: a?\n\nAssistant: c.' },
+      {
+        conversations: [{ from: 'human', value: 'Joke?' }],
+        chosen: { from: 'gpt', value: 'Knock knock.' },
+        rejected: 'No.',
+      },
+      { question: 'Why?', response_j: 'Because.', response_k: 'No.' },
+    ];
+    for (const line of lines) {
+      const format = detectFormat(line);
+      const ours = format === undefined ? undefined : normalizeLine(line, format);
+      const trainer = normalizePreferenceRecord(line);
+      expect(ours?.ok && trainer.ok).toBe(true);
+      if (ours?.ok !== true || !trainer.ok || ours.record.type !== 'preference') continue;
+      const example = trainer.example;
+      expect(ours.record.chosen).toEqual([assistant(example.chosen)]);
+      expect(ours.record.rejected).toEqual([assistant(example.rejected)]);
+      expect(ours.record.prompt).toEqual(
+        example.kind === 'text' ? [user(example.prompt)] : example.prompt,
+      );
+    }
+    // The same refusal on both sides.
+    const bad = { conversations: [{ from: 'gpt', value: 'x' }], chosen: 'a', rejected: 'b' };
+    expect(normalizeLine(bad, RecordFormat.RECORD_FORMAT_SHAREGPT_PAIRS)).toMatchObject({
+      ok: false,
+      reason: '"conversations" must end with a human turn',
+    });
+    expect(normalizePreferenceRecord(bad)).toEqual({
+      ok: false,
+      reason: '"conversations" must end with a human turn',
+    });
   });
 });

@@ -1,11 +1,8 @@
-import { normalizeSftRecord } from '@lathe/llm';
+import { detectPreferenceLayout, normalizeSftRecord, PREFERENCE_CONTENT_KEYS } from '@lathe/llm';
+import type { PreferenceLayout } from '@lathe/llm';
 import { DatasetKind, RecordFormat } from '@lathe/contracts/lathe/datasets/v1/dataset';
 import type { CanonicalRecord } from './canonical-record.js';
-import {
-  normalizeHhRlhf,
-  normalizePreferencePair,
-  normalizeShareGptPair,
-} from './preference-record.js';
+import { normalizePreference } from './preference-record.js';
 
 /** A concrete line layout (every {@link RecordFormat} but UNSPECIFIED and AUTO). */
 export type ConcreteFormat = Exclude<
@@ -25,15 +22,26 @@ export type LineResult =
     }
   | { readonly ok: false; readonly reason: string; readonly fieldPath: string };
 
-const PREFERENCE_FORMATS: ReadonlySet<RecordFormat> = new Set([
-  RecordFormat.RECORD_FORMAT_PREFERENCE_PAIRS,
-  RecordFormat.RECORD_FORMAT_HH_RLHF,
-  RecordFormat.RECORD_FORMAT_SHAREGPT_PAIRS,
+/** The preference formats, as `@lathe/llm`'s layouts. */
+const PREFERENCE_LAYOUTS: ReadonlyMap<RecordFormat, PreferenceLayout> = new Map<
+  ConcreteFormat,
+  PreferenceLayout
+>([
+  [RecordFormat.RECORD_FORMAT_PREFERENCE_PAIRS, 'prompt-chosen-rejected'],
+  [RecordFormat.RECORD_FORMAT_HH_RLHF, 'hh-rlhf'],
+  [RecordFormat.RECORD_FORMAT_SHAREGPT_PAIRS, 'sharegpt'],
+  [RecordFormat.RECORD_FORMAT_STACK_EXCHANGE, 'stack-exchange'],
+]);
+const FORMAT_OF_LAYOUT = new Map<PreferenceLayout, ConcreteFormat>([
+  ['prompt-chosen-rejected', RecordFormat.RECORD_FORMAT_PREFERENCE_PAIRS],
+  ['hh-rlhf', RecordFormat.RECORD_FORMAT_HH_RLHF],
+  ['sharegpt', RecordFormat.RECORD_FORMAT_SHAREGPT_PAIRS],
+  ['stack-exchange', RecordFormat.RECORD_FORMAT_STACK_EXCHANGE],
 ]);
 
 /** The dataset kind whose records a format yields. */
 export function kindOfFormat(format: ConcreteFormat): DatasetKind {
-  return PREFERENCE_FORMATS.has(format)
+  return PREFERENCE_LAYOUTS.has(format)
     ? DatasetKind.DATASET_KIND_PREFERENCE
     : DatasetKind.DATASET_KIND_SFT;
 }
@@ -53,11 +61,8 @@ function isObject(v: unknown): v is Record<string, unknown> {
  */
 export function detectFormat(value: unknown): ConcreteFormat | undefined {
   if (!isObject(value)) return undefined;
-  if ('chosen' in value && 'rejected' in value) {
-    if ('prompt' in value) return RecordFormat.RECORD_FORMAT_PREFERENCE_PAIRS;
-    if ('conversations' in value) return RecordFormat.RECORD_FORMAT_SHAREGPT_PAIRS;
-    return RecordFormat.RECORD_FORMAT_HH_RLHF;
-  }
+  const layout = detectPreferenceLayout(value);
+  if (layout !== undefined) return FORMAT_OF_LAYOUT.get(layout);
   if ('messages' in value) return RecordFormat.RECORD_FORMAT_CHAT;
   if ('conversations' in value) return RecordFormat.RECORD_FORMAT_SHAREGPT;
   if ('instruction' in value || 'output' in value) return RecordFormat.RECORD_FORMAT_ALPACA;
@@ -72,9 +77,10 @@ const CONTENT_KEYS: Readonly<Record<ConcreteFormat, readonly string[]>> = {
   // Alpaca's optional `text` is a rendering of the other fields, not extra information.
   [RecordFormat.RECORD_FORMAT_ALPACA]: ['instruction', 'input', 'output', 'system', 'text'],
   [RecordFormat.RECORD_FORMAT_TEXT]: ['text'],
-  [RecordFormat.RECORD_FORMAT_PREFERENCE_PAIRS]: ['prompt', 'chosen', 'rejected'],
-  [RecordFormat.RECORD_FORMAT_HH_RLHF]: ['chosen', 'rejected'],
-  [RecordFormat.RECORD_FORMAT_SHAREGPT_PAIRS]: ['conversations', 'chosen', 'rejected'],
+  [RecordFormat.RECORD_FORMAT_PREFERENCE_PAIRS]: PREFERENCE_CONTENT_KEYS['prompt-chosen-rejected'],
+  [RecordFormat.RECORD_FORMAT_HH_RLHF]: PREFERENCE_CONTENT_KEYS['hh-rlhf'],
+  [RecordFormat.RECORD_FORMAT_SHAREGPT_PAIRS]: PREFERENCE_CONTENT_KEYS.sharegpt,
+  [RecordFormat.RECORD_FORMAT_STACK_EXCHANGE]: PREFERENCE_CONTENT_KEYS['stack-exchange'],
 };
 
 /**
@@ -123,13 +129,9 @@ export function normalizeLine(value: unknown, format: ConcreteFormat): LineResul
 }
 
 function normalizeContent(value: Record<string, unknown>, format: ConcreteFormat): LineResult {
+  const layout = PREFERENCE_LAYOUTS.get(format);
+  if (layout !== undefined) return normalizePreference(value, layout);
   switch (format) {
-    case RecordFormat.RECORD_FORMAT_PREFERENCE_PAIRS:
-      return normalizePreferencePair(value);
-    case RecordFormat.RECORD_FORMAT_HH_RLHF:
-      return normalizeHhRlhf(value);
-    case RecordFormat.RECORD_FORMAT_SHAREGPT_PAIRS:
-      return normalizeShareGptPair(value);
     default: {
       const sft = normalizeSftRecord(value);
       if (!sft.ok) return { ok: false, reason: sft.reason, fieldPath: fieldPathOf(sft.reason) };
