@@ -6,6 +6,10 @@ import type {
   ServiceHandlers,
 } from '@lathe/service-kit';
 import { TRAINING_DEFAULT_PORT, TRAINING_SERVICE } from './config.js';
+import { cancelJob, listCheckpoints, listJobs } from './domain/job-listing.js';
+import { createJob } from './domain/create-job.js';
+import type { TrainingDeps } from './domain/training-deps.js';
+import { watchJob } from './domain/watch-job.js';
 
 type Definition = typeof TrainingServiceService;
 
@@ -23,7 +27,7 @@ export const trainingRoles: MethodRoles<Definition> = {
   listJobAttempts: READ,
 };
 
-/** Request checks that need no storage (the full spec check lands with job creation). */
+/** Request checks that need no storage; CreateJob's whole spec is checked by its handler. */
 export const trainingRules: RequestRules<Definition> = {
   createJob: (r, v) => {
     v.present('spec', r.spec);
@@ -43,17 +47,36 @@ export const trainingRules: RequestRules<Definition> = {
   listJobAttempts: (r, v) => v.required('jobId', r.jobId),
 };
 
-/** Implemented rpcs: none yet; every rpc answers UNIMPLEMENTED after its request checks. */
-export const trainingHandlers: ServiceHandlers<Definition> = {};
+/** The rpcs: protobuf in and out; the logic lives in `domain/`. */
+export function trainingHandlers(deps: TrainingDeps): ServiceHandlers<Definition> {
+  return {
+    createJob: async (r, ctx) => ({
+      job: await createJob(deps, r, ctx.principal?.subject ?? ''),
+    }),
+    getJob: async (r) => ({ job: await deps.store.requireJob(r.jobId) }),
+    listJobs: (r) => listJobs(deps, r),
+    cancelJob: async (r) => ({ job: await cancelJob(deps, r) }),
+    watchJob: async function* (r, ctx) {
+      for await (const event of watchJob(deps, r, ctx.signal)) yield { event };
+    },
+    listCheckpoints: (r) => listCheckpoints(deps, r),
+    listJobAttempts: async (r) => {
+      await deps.store.requireJob(r.jobId);
+      return { attempts: await deps.store.listAttempts(r.jobId) };
+    },
+  };
+}
 
-/** The training service as the kit runs it. */
-export const trainingService: ServiceDescriptor<Definition> = {
-  name: TRAINING_SERVICE,
-  fullName: 'lathe.training.v1.TrainingService',
-  protoFile: 'lathe/training/v1/training_service.proto',
-  defaultPort: TRAINING_DEFAULT_PORT,
-  definition: TrainingServiceService,
-  handlers: trainingHandlers,
-  roles: trainingRoles,
-  rules: trainingRules,
-};
+/** The training service as the kit runs it, over `deps`. */
+export function createTrainingService(deps: TrainingDeps): ServiceDescriptor<Definition> {
+  return {
+    name: TRAINING_SERVICE,
+    fullName: 'lathe.training.v1.TrainingService',
+    protoFile: 'lathe/training/v1/training_service.proto',
+    defaultPort: TRAINING_DEFAULT_PORT,
+    definition: TrainingServiceService,
+    handlers: trainingHandlers(deps),
+    roles: trainingRoles,
+    rules: trainingRules,
+  };
+}

@@ -1,9 +1,9 @@
+// The training service's real entry point as a process over real gRPC: the kit's process checks
+// (health, field violations, tokens, roles, configuration, SIGTERM) with GetJob, which on the
+// empty embedded store answers NOT_FOUND (every rpc is built).
 import { fileURLToPath } from 'node:url';
-import { Method } from '@lathe/contracts/lathe/training/v1/job_spec';
-import {
-  CreateJobRequest,
-  TrainingServiceService,
-} from '@lathe/contracts/lathe/training/v1/training_service';
+import { status } from '@grpc/grpc-js';
+import { TrainingServiceService } from '@lathe/contracts/lathe/training/v1/training_service';
 import { describeServiceProcess } from '@lathe/service-kit/testing';
 
 describeServiceProcess({
@@ -11,19 +11,11 @@ describeServiceProcess({
   service: 'training',
   fullName: 'lathe.training.v1.TrainingService',
   definition: TrainingServiceService,
-  role: 'job-submitter',
-  method: 'CreateJob',
-  malformed: (c) =>
-    c.createJob(CreateJobRequest.fromPartial({ spec: { method: Method.METHOD_UNSPECIFIED } })),
-  malformedFields: ['spec.method', 'spec.baseModel', 'spec.dataset'],
-  valid: (c) =>
-    c.createJob(
-      CreateJobRequest.fromPartial({
-        spec: {
-          method: Method.METHOD_LORA,
-          baseModel: { name: 'stories' },
-          dataset: { dataset: 'support', version: 1 },
-        },
-      }),
-    ),
+  role: 'job-reader',
+  method: 'GetJob',
+  malformed: (c) => c.getJob({ jobId: '' }),
+  malformedFields: ['jobId'],
+  valid: (c) => c.getJob({ jobId: 'absent' }),
+  validCode: status.NOT_FOUND,
+  env: { LATHE_TRAINING_DATABASE_URL: 'pglite:memory' },
 });

@@ -4,15 +4,14 @@ import { ErrorReason } from '@lathe/contracts/lathe/common/v1/error_reason';
 import {
   AttemptOutcome,
   type Checkpoint,
-  type JobFailure
+  type JobFailure,
 } from '@lathe/contracts/lathe/training/v1/job';
 import { JobEvent } from '@lathe/contracts/lathe/training/v1/job_event';
 import { LatheError } from '@lathe/service-kit';
 import type { SqlClient, SqlExecutor } from '@lathe/store';
 import { type CheckpointRow, isTerminal, type JobRow, toCheckpoint, toJob } from './job-rows.js';
 import { StaleAttemptError } from './job-store-types.js';
-import type { Job ,
-  JobState} from '@lathe/contracts/lathe/training/v1/job';
+import type { Job, JobState } from '@lathe/contracts/lathe/training/v1/job';
 
 /** The body of a JobEvent (its oneof). */
 export type EventBody = NonNullable<JobEvent['event']>;

@@ -1,0 +1,107 @@
+// The training service assembled over opened dependencies: its gRPC descriptor, and the
+// background sweep that queues recorded jobs whose JobQueued was never published (and resumes
+// QLoRA jobs waiting for their NF4 base). Used by main.ts and by startTrainingService.
+import type { EventBus } from '@lathe/bus';
+import { Logger, type ServiceDescriptor } from '@lathe/service-kit';
+import type { TrainingServiceService } from '@lathe/contracts/lathe/training/v1/training_service';
+import type { DatasetCatalog, ModelCatalog, Quantizer } from './clients/downstream-clients.js';
+import { TRAINING_SERVICE } from './config.js';
+import { awaitsQuantization, enqueueJob } from './domain/job-queueing.js';
+import { prepareQloraBase } from './domain/qlora-base.js';
+import type { TrainingDeps } from './domain/training-deps.js';
+import { TrainingQueues } from './events/training-events.js';
+import { createTrainingService } from './server.js';
+import { DEFAULT_MAX_ATTEMPTS, type JobStore } from './store/job-store.js';
+
+/** What the training service runs on, opened by the caller, and its settings. */
+export interface TrainingServiceInputs {
+  readonly store: JobStore;
+  readonly bus: EventBus;
+  readonly models: ModelCatalog;
+  readonly datasets: DatasetCatalog;
+  readonly quantizer: Quantizer;
+  /** Default {@link DEFAULT_MAX_ATTEMPTS}. */
+  readonly maxAttempts?: number;
+  /** Work-queue ack wait, ms; default 30000. Keep equal to the trainers'. */
+  readonly ackWaitMs?: number;
+  /** Work-queue deliveries before JetStream gives up; default 10. Keep equal to the trainers'. */
+  readonly maxDeliveries?: number;
+  /** WatchJob poll interval, ms; default 200. */
+  readonly watchPollMs?: number;
+  /** How long a QLoRA job waits for its NF4 base, ms; default 3600000. */
+  readonly quantizeTimeoutMs?: number;
+  /** Interval of the outbox sweep, ms; default 30000 (it also runs once at start). */
+  readonly sweepMs?: number;
+  /** Default a `training` logger at info. */
+  readonly log?: Logger;
+}
+
+/** The assembled service: its descriptor, dependencies and background work. */
+export interface TrainingRuntime {
+  readonly descriptor: ServiceDescriptor<typeof TrainingServiceService>;
+  readonly deps: TrainingDeps;
+  /** Starts the outbox sweep (once now, then every `sweepMs`). */
+  start(): void;
+  /** Ends watch streams (UNAVAILABLE: clients reconnect elsewhere) and background work. */
+  stop(): void;
+  /** Runs the outbox sweep once (tests). */
+  sweep(): Promise<void>;
+}
+
+/** Assembles the service over `inputs`; nothing runs until {@link TrainingRuntime.start}. */
+export function createTrainingRuntime(inputs: TrainingServiceInputs): TrainingRuntime {
+  const stopping = new AbortController();
+  const log = inputs.log ?? new Logger(TRAINING_SERVICE, 'info');
+  const deps: TrainingDeps = {
+    store: inputs.store,
+    bus: inputs.bus,
+    queues: new TrainingQueues(inputs.bus, {
+      ackWaitMs: inputs.ackWaitMs ?? 30_000,
+      maxDeliveries: inputs.maxDeliveries ?? 10,
+    }),
+    models: inputs.models,
+    datasets: inputs.datasets,
+    quantizer: inputs.quantizer,
+    maxAttempts: inputs.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
+    watchPollMs: inputs.watchPollMs ?? 200,
+    quantizeTimeoutMs: inputs.quantizeTimeoutMs ?? 3_600_000,
+    log,
+    stopping: stopping.signal,
+  };
+  const preparing = new Set<string>();
+  const sweep = async (): Promise<void> => {
+    for (const job of await deps.store.unpublishedJobs()) {
+      if (stopping.signal.aborted) return;
+      if (await awaitsQuantization(deps, job)) {
+        if (preparing.has(job.id)) continue;
+        preparing.add(job.id);
+        void prepareQloraBase(deps, job.id).finally(() => preparing.delete(job.id));
+      } else {
+        await enqueueJob(deps, job.id);
+        log.info('queued a job left unpublished', { jobId: job.id });
+      }
+    }
+  };
+  let timer: NodeJS.Timeout | undefined;
+  const runSweep = (): void => {
+    sweep().catch((error: unknown) =>
+      log.warn('outbox sweep failed', {
+        error: error instanceof Error ? error.message : String(error),
+      }),
+    );
+  };
+  return {
+    descriptor: createTrainingService(deps),
+    deps,
+    start: () => {
+      runSweep();
+      timer = setInterval(runSweep, inputs.sweepMs ?? 30_000);
+      timer.unref();
+    },
+    stop: () => {
+      stopping.abort();
+      if (timer !== undefined) clearInterval(timer);
+    },
+    sweep,
+  };
+}
