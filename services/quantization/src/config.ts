@@ -37,7 +37,7 @@ export const quantizationStorageEnvSchema = {
   ),
   registryArtifacts: env.string(
     'LATHE_QUANTIZATION_REGISTRY_ARTIFACTS',
-    "the registry's artifact store, where results are put before RegisterQuantizedModel: \"nats\" (Object Store bucket lathe-registry on NATS_URL) or the directory LATHE_REGISTRY_ARTIFACTS names",
+    'the registry\'s artifact store, where results are put before RegisterQuantizedModel: "nats" (Object Store bucket lathe-registry on NATS_URL) or the directory LATHE_REGISTRY_ARTIFACTS names',
     '.lathe/artifacts',
   ),
   scratchDir: env.optionalString(

@@ -59,7 +59,7 @@ try {
     });
   }
   const registry = new RegistryClient(config.registryAddr, { token: config.registryToken });
-  closers.push(async () => registry.close());
+  closers.push(() => Promise.resolve(registry.close()));
   instance = await startQuantizationService({
     sql,
     bus,

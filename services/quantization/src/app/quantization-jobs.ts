@@ -85,7 +85,13 @@ function checkQuantizable(version: ModelVersion, ref: VersionRef): void {
   if (why !== undefined)
     throw LatheError.failedPrecondition(
       `model "${name}" ${why}`,
-      [{ type: 'MODEL_KIND', subject: `models/${ref.name}/versions/${String(ref.version)}`, description: why }],
+      [
+        {
+          type: 'MODEL_KIND',
+          subject: `models/${ref.name}/versions/${String(ref.version)}`,
+          description: why,
+        },
+      ],
       {
         reason: ErrorReason.ERROR_REASON_MODEL_NOT_QUANTIZABLE,
         metadata: { model: name },
@@ -234,7 +240,10 @@ export class QuantizationJobs {
     if (first === undefined || first.requestSha256 === requestSha256) return first;
     throw LatheError.aborted(
       `idempotency key "${key}" was first used with another request (job ${first.id})`,
-      { reason: ErrorReason.ERROR_REASON_IDEMPOTENCY_KEY_REUSED, metadata: { idempotencyKey: key } },
+      {
+        reason: ErrorReason.ERROR_REASON_IDEMPOTENCY_KEY_REUSED,
+        metadata: { idempotencyKey: key },
+      },
     );
   }
 
@@ -249,7 +258,10 @@ export class QuantizationJobs {
     if (done?.result === undefined) return undefined;
     try {
       const { name, version } = done.result;
-      const now = await this.deps.registry.resolve({ name, selector: { $case: 'version', version } });
+      const now = await this.deps.registry.resolve({
+        name,
+        selector: { $case: 'version', version },
+      });
       return now.ref?.manifestSha256 === done.result.manifestSha256 ? done : undefined;
     } catch (error) {
       if (isLatheError(error) && error.code === status.NOT_FOUND) return undefined;
@@ -342,7 +354,6 @@ export class QuantizationJobs {
     log.info('job succeeded', { jobId: job.id, result: versionName(outcome.result) });
     await publishSafely(log, () => events.completed(succeeded));
   }
-
 }
 
 /** A job's failure as the contract records it: an ErrorInfo reason and a sentence. */

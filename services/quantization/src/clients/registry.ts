@@ -64,7 +64,8 @@ export class RegistryClient implements RegistryGateway {
 
   async resolve(ref: ModelRef): Promise<ModelVersion> {
     const { version } = await this.client.getModelVersion({ ref, includeDeleted: false });
-    if (version === undefined) throw new Error('registry answered GetModelVersion without a version');
+    if (version === undefined)
+      throw new Error('registry answered GetModelVersion without a version');
     return version;
   }
 

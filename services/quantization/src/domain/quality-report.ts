@@ -99,7 +99,10 @@ export function qualityReportOf(
       bytesAfter: q.bytesAfter,
     };
   });
-  if (measured.size !== report.tensors.length || out.filter((t) => t.quantized).length !== measured.size)
+  if (
+    measured.size !== report.tensors.length ||
+    out.filter((t) => t.quantized).length !== measured.size
+  )
     throw new Error('the quantization report names tensors the source model does not have');
   const figures: JobFigures = {
     bitsPerParameter: parameters === 0 ? 0 : (report.bytesAfter * 8) / parameters,

@@ -1,12 +1,12 @@
 import { QuantizationJobState } from '@lathe/contracts/lathe/quantization/v1/quantization_job';
 import type { QuantConfig } from '@lathe/llm';
 import {
-  SqlError,
   isUniqueViolation,
   loadMigrations,
   openStore,
   packageMigrationsDir,
   type SqlClient,
+  type SqlError,
   type SqlValue,
   type StoreBackend,
 } from '@lathe/store';
@@ -29,7 +29,7 @@ const CANCELLED = QuantizationJobState.QUANTIZATION_JOB_STATE_CANCELLED;
 interface JobRow {
   [key: string]: unknown;
   id: string;
-  state: number;
+  state: QuantizationJobState;
   source_name: string;
   source_version: number;
   source_sha256: string;
@@ -63,7 +63,7 @@ const COLUMNS = `id, state, source_name, source_version, source_sha256, spec, ca
 function toRecord(row: JobRow): QuantizationJobRecord {
   return {
     id: row.id,
-    state: row.state as QuantizationJobState,
+    state: row.state,
     source: {
       name: row.source_name,
       version: row.source_version,
