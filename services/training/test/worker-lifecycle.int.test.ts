@@ -1,8 +1,16 @@
 // The trainer worker against real NATS, PostgreSQL, registry and datasets processes: a LoRA job
-// on stories260K and alpaca_tiny runs to SUCCEEDED and its adapter is registered with lineage.
+// on stories260K and alpaca_tiny runs to SUCCEEDED and its adapter is registered with lineage;
+// 20 queued jobs on two workers each run exactly once, never two at a time per worker; SIGTERM
+// checkpoints, gives the job back and exits 0, and the other worker finishes it.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AttemptOutcome } from '@lathe/contracts/lathe/training/v1/job';
-import { JobState, missingShared, WorkerMesh, type WorkerProcess } from './worker-harness.js';
+import { AttemptOutcome, type Job } from '@lathe/contracts/lathe/training/v1/job';
+import {
+  JobState,
+  missingShared,
+  until,
+  WorkerMesh,
+  type WorkerProcess,
+} from './worker-harness.js';
 
 const skip = missingShared();
 if (skip !== undefined) console.warn(`worker lifecycle tests skipped: ${skip}`);
@@ -66,4 +74,78 @@ describe.skipIf(skip !== undefined)('trainer worker on a real mesh', () => {
       JobState.JOB_STATE_SUCCEEDED,
     ]);
   }, 180_000);
+
+  it('runs 20 queued jobs on two workers, each exactly once and never two at once per worker', async () => {
+    const jobs = [];
+    for (let i = 0; i < 20; i++)
+      jobs.push(
+        await mesh.queueJob(
+          mesh.loraSpec(
+            { length: { $case: 'maxSteps', maxSteps: 2 }, checkpointEverySteps: 0, seed: i },
+            'many-jobs',
+          ),
+        ),
+      );
+    const started = Date.now();
+    const done = await Promise.all(jobs.map((j) => mesh.terminal(j.id, 300_000)));
+    expect(done.map((j) => j.state)).toEqual(done.map(() => JobState.JOB_STATE_SUCCEEDED));
+    const runs = [];
+    for (const job of done) {
+      const attempts = await mesh.store.store.listAttempts(job.id);
+      expect(attempts).toHaveLength(1);
+      const a = attempts[0];
+      expect(a?.outcome).toBe(AttemptOutcome.ATTEMPT_OUTCOME_SUCCEEDED);
+      runs.push({
+        worker: a?.workerId ?? '',
+        start: a?.startTime?.getTime() ?? 0,
+        end: a?.endTime?.getTime() ?? 0,
+      });
+    }
+    const perWorker = new Map<string, typeof runs>();
+    for (const r of runs) perWorker.set(r.worker, [...(perWorker.get(r.worker) ?? []), r]);
+    expect([...perWorker.keys()].sort()).toEqual(workers.map((w) => w.id).sort());
+    for (const list of perWorker.values()) {
+      list.sort((x, y) => x.start - y.start);
+      for (let i = 1; i < list.length; i++)
+        expect(list[i]?.start).toBeGreaterThanOrEqual(list[i - 1]?.end ?? Infinity);
+    }
+    const versions = await mesh.registry.listModelVersions({
+      name: 'many-jobs',
+      includeDeleted: false,
+      page: { pageSize: 100, pageToken: '' },
+    });
+    expect(versions.versions).toHaveLength(20);
+    console.log(
+      `20 jobs in ${String(Date.now() - started)} ms: ${[...perWorker].map(([w, l]) => `${w} ${String(l.length)}`).join(', ')}`,
+    );
+  }, 400_000);
+
+  it('on SIGTERM checkpoints, gives the job back and exits 0; the other worker finishes it', async () => {
+    const queued = await mesh.queueJob(
+      mesh.loraSpec({ length: { $case: 'maxSteps', maxSteps: 60 }, checkpointEverySteps: 1000 }),
+    );
+    let running: Job | undefined;
+    await until(
+      async () => {
+        running = await mesh.store.store.getJob(queued.id);
+        return (running?.progress?.step ?? 0) >= 3;
+      },
+      120_000,
+      () => `job ${queued.id} never reached step 3`,
+    );
+    const first = (await mesh.store.store.listAttempts(queued.id))[0];
+    const stopping = workers.find((w) => w.id === first?.workerId);
+    expect(stopping).toBeDefined();
+    expect(await stopping?.proc.stop('SIGTERM')).toEqual({ code: 0, signal: null });
+    const job = await mesh.terminal(queued.id);
+    expect(job.state).toBe(JobState.JOB_STATE_SUCCEEDED);
+    const attempts = await mesh.store.store.listAttempts(queued.id);
+    expect(attempts).toHaveLength(2);
+    expect(attempts[0]?.outcome).toBe(AttemptOutcome.ATTEMPT_OUTCOME_LOST);
+    const checkpoints = await mesh.store.store.listCheckpoints(queued.id);
+    const atShutdown = checkpoints.find((c) => c.attempt === 1);
+    expect(atShutdown?.step).toBeGreaterThanOrEqual(3);
+    expect(attempts[1]?.resumedFromCheckpointId).toBe(atShutdown?.id);
+    expect(attempts[1]?.resumedFromStep).toBe(atShutdown?.step);
+  }, 300_000);
 });
