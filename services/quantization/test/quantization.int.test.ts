@@ -3,13 +3,16 @@
 // and quantized, the result checked against the model's own weights.
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Metadata, status } from '@grpc/grpc-js';
 import { connectJetStreamBus, type EventBus } from '@lathe/bus';
-import type { QuantizationCompleted } from '@lathe/contracts/lathe/quantization/v1/events';
+import type {
+  QuantizationCompleted,
+  QuantizationFailed,
+} from '@lathe/contracts/lathe/quantization/v1/events';
 import {
   QuantizationJobState,
   QuantizationScheme,
@@ -19,13 +22,21 @@ import {
 import { QuantizationServiceService } from '@lathe/contracts/lathe/quantization/v1/quantization_service';
 import { ModelKind } from '@lathe/contracts/lathe/registry/v1/model';
 import { RegistryServiceService } from '@lathe/contracts/lathe/registry/v1/registry_service';
-import { readModelWeights, readQuantizedWeights } from '@lathe/llm';
+import {
+  readModelWeights,
+  readQuantizedWeights,
+  readSafetensors,
+  writeSafetensors,
+} from '@lathe/llm';
 import { createClient, isLatheError, type LatheClient, type LatheError } from '@lathe/service-kit';
 import { spawnService, type SpawnedService } from '@lathe/service-kit/testing';
 import { createTestDatabase, startNats, type TestDatabase, type TestNats } from '@lathe/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RegistryClient } from '../src/clients/registry.js';
-import { QuantizationCompletedEvent } from '../src/events/quantization-events.js';
+import {
+  QuantizationCompletedEvent,
+  QuantizationFailedEvent,
+} from '../src/events/quantization-events.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const SHARED_MODELS = join(REPO_ROOT, '../shared/models');
@@ -64,6 +75,7 @@ describe.skipIf(STORIES_MISSING !== '')(
     let bus: EventBus;
     const completed: Array<{ message: QuantizationCompleted; headers: Record<string, string> }> =
       [];
+    const failed: QuantizationFailed[] = [];
     let job: QuantizationJob;
 
     const startQuantization = async (): Promise<void> => {
@@ -117,7 +129,7 @@ describe.skipIf(STORIES_MISSING !== '')(
           LATHE_REGISTRY_ARTIFACTS: 'nats',
           NATS_URL: nats.url,
           LATHE_REGISTRY_WORK_DIR: join(work, 'registry-work'),
-          LATHE_REGISTRY_IMPORT_ROOTS: SHARED_MODELS,
+          LATHE_REGISTRY_IMPORT_ROOTS: `${SHARED_MODELS},${work}`,
         },
       });
       registry = createClient(RegistryServiceService, registryProcess.address, {
@@ -133,6 +145,14 @@ describe.skipIf(STORIES_MISSING !== '')(
           return Promise.resolve();
         },
         { durable: `test-${randomBytes(4).toString('hex')}` },
+      );
+      await bus.subscribe(
+        QuantizationFailedEvent,
+        (e) => {
+          failed.push(e.message);
+          return Promise.resolve();
+        },
+        { durable: `test-failed-${randomBytes(4).toString('hex')}` },
       );
     }, 180_000);
 
@@ -372,6 +392,89 @@ describe.skipIf(STORIES_MISSING !== '')(
       const missing = await failure(quant.getQuantizationJob({ jobId: 'no-such-job' }));
       expect(missing.code).toBe(status.NOT_FOUND);
     });
+
+    it('cancels queued and running jobs: nothing is registered, and a later request starts afresh', async () => {
+      const source = { name: 'stories260k', selector: { $case: 'version' as const, version: 1 } };
+      const int8 = await quant.quantizeModel({
+        source,
+        spec: QuantizationSpec.fromPartial({ scheme: QuantizationScheme.QUANTIZATION_SCHEME_INT8 }),
+        outputName: '',
+        idempotencyKey: '',
+      });
+      const fp4 = await quant.quantizeModel({
+        source,
+        spec: QuantizationSpec.fromPartial({
+          scheme: QuantizationScheme.QUANTIZATION_SCHEME_FP4,
+          blockSize: 128,
+        }),
+        outputName: 'fp4-128',
+        idempotencyKey: '',
+      });
+      for (const j of [int8.job!, fp4.job!]) {
+        const { job: cancelled } = await quant.cancelQuantizationJob({ jobId: j.id });
+        expect(cancelled?.state).toBe(QuantizationJobState.QUANTIZATION_JOB_STATE_CANCELLED);
+      }
+      // Long enough for either job to have finished, had it kept running.
+      await new Promise((r) => setTimeout(r, 4000));
+      for (const j of [int8.job!, fp4.job!]) {
+        const { job: now } = await quant.getQuantizationJob({ jobId: j.id });
+        expect(now?.state).toBe(QuantizationJobState.QUANTIZATION_JOB_STATE_CANCELLED);
+        expect(now?.result).toBeUndefined();
+        const report = await failure(quant.getQualityReport({ jobId: j.id }));
+        expect(report.details.errorInfo.reason).toBe('QUALITY_REPORT_NOT_READY');
+      }
+      for (const name of ['stories260k-int8', 'fp4-128']) {
+        const absent = await failure(
+          registry.getModelVersion({
+            ref: { name, selector: { $case: 'version', version: 1 } },
+            includeDeleted: true,
+          }),
+        );
+        expect(absent.code).toBe(status.NOT_FOUND);
+      }
+      const retry = await quant.quantizeModel({
+        source,
+        spec: QuantizationSpec.fromPartial({ scheme: QuantizationScheme.QUANTIZATION_SCHEME_INT8 }),
+        outputName: '',
+        idempotencyKey: '',
+      });
+      expect(retry.cached).toBe(false);
+      expect(retry.job?.id).not.toBe(int8.job?.id);
+      const done = await waitForEnd(retry.job!.id);
+      expect(done.state).toBe(SUCCEEDED);
+      expect(done.spec).toMatchObject({ blockSize: undefined, doubleQuant: false });
+    }, 240_000);
+
+    it('fails a job whose model holds NaN, naming the tensor, and announces QuantizationFailed', async () => {
+      const dir = join(work, 'stories-nan');
+      await mkdir(dir, { recursive: true });
+      for (const f of await readdir(STORIES)) await copyFile(join(STORIES, f), join(dir, f));
+      const { tensors } = await readSafetensors(join(STORIES, 'model.safetensors'));
+      const bad = [...tensors.keys()].find((n) => n.endsWith('mlp.down_proj.weight'))!;
+      tensors.get(bad)!.data[5] = Number.NaN;
+      await writeSafetensors(join(dir, 'model.safetensors'), tensors);
+      await registry.importModelFromPath({
+        name: 'stories-nan',
+        path: dir,
+        description: '',
+        labels: {},
+      });
+      const { job: started } = await quant.quantizeModel({
+        source: { name: 'stories-nan', selector: { $case: 'version', version: 1 } },
+        spec: QuantizationSpec.fromPartial({ scheme: NF4 }),
+        outputName: '',
+        idempotencyKey: '',
+      });
+      const ended = await waitForEnd(started!.id);
+      expect(ended.state).toBe(QuantizationJobState.QUANTIZATION_JOB_STATE_FAILED);
+      expect(ended.failure?.reason).toBe('MODEL_NOT_QUANTIZABLE');
+      expect(ended.failure?.message).toContain(bad);
+      expect(ended.failure?.message).toMatch(/NaN/);
+      const deadline = Date.now() + 20_000;
+      while (!failed.some((e) => e.jobId === ended.id) && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 100));
+      expect(failed.find((e) => e.jobId === ended.id)?.failure).toEqual(ended.failure);
+    }, 240_000);
 
     it('keeps its jobs, reports and cache across a restart', async () => {
       quant.close();
