@@ -98,7 +98,7 @@ export function inputViolations(
     );
   const seq = h?.maxSeqLength ?? HYPERPARAMETER_DEFAULTS.maxSeqLength;
   const context = base.architecture?.contextLength ?? 0;
-  // Only an explicit value is refused; an unset one is capped by the trainer at the context.
+  // Only an explicit value is refused: the default is 512 capped at the context (job_spec.proto).
   if (h?.maxSeqLength !== undefined && context > 0 && seq > context)
     add(
       'spec.hyperparameters.maxSeqLength',
