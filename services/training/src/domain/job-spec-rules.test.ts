@@ -1,4 +1,10 @@
-import { DpoLoss, JobSpec, LrSchedule, Method } from '@lathe/contracts/lathe/training/v1/job_spec';
+import {
+  type Device,
+  DpoLoss,
+  JobSpec,
+  LrSchedule,
+  Method,
+} from '@lathe/contracts/lathe/training/v1/job_spec';
 import { describe, expect, it } from 'vitest';
 import { specViolations } from './job-spec-rules.js';
 
@@ -177,7 +183,7 @@ describe('specViolations', () => {
           dataset: { dataset: 'x', version: -1, manifestSha256: 'abc' },
           outputName: 'UP',
           outputAlias: '1x',
-          resources: { device: 7, memoryBudgetBytes: -1, cpuThreads: 5000 },
+          resources: { device: 7 as Device, memoryBudgetBytes: -1, cpuThreads: 5000 },
         }),
       ),
     ).toEqual([
