@@ -6,6 +6,7 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { connectJetStreamBus, type EventBus, type WorkQueue } from '@lathe/bus';
 import { JobQueued } from '@lathe/contracts/lathe/training/v1/events';
 import { DatasetKind, RecordFormat } from '@lathe/contracts/lathe/datasets/v1/dataset';
@@ -50,6 +51,16 @@ export function missingShared(): string | undefined {
 
 const WORKER_ENTRY = 'services/training/src/worker-main.ts';
 
+/** The built `--import` entry of @lathe/telemetry (child processes load workspace packages from dist). */
+export const TELEMETRY_REGISTER = join(
+  REPO_ROOT,
+  'libs',
+  'telemetry',
+  'dist',
+  'src',
+  'register.js',
+);
+
 /** A worker process of the mesh. */
 export interface WorkerProcess {
   readonly id: string;
@@ -72,6 +83,7 @@ export class WorkerMesh {
     readonly bus: EventBus,
     readonly queue: WorkQueue<JobQueued>,
     readonly ackWaitMs: number,
+    readonly tracesFile: string | undefined,
   ) {}
 
   readonly workers: WorkerProcess[] = [];
@@ -79,11 +91,12 @@ export class WorkerMesh {
   dataset!: DatasetVersionRef;
 
   /** Starts servers, services, imports stories260K and curates alpaca_tiny (10% eval). */
-  static async start(options: { ackWaitMs?: number } = {}): Promise<WorkerMesh> {
+  static async start(options: { ackWaitMs?: number; traces?: boolean } = {}): Promise<WorkerMesh> {
     const ackWaitMs = options.ackWaitMs ?? 30_000;
     const nats = await startNats();
     const db = await createTestDatabase();
     const dir = await mkdtemp(join(tmpdir(), 'lathe-worker-mesh-'));
+    const tracesFile = options.traces === true ? join(dir, 'spans.jsonl') : undefined;
     const common = { NATS_URL: nats.url, LATHE_AUTH_MODE: 'none' };
     const [registryProc, datasetsProc] = await Promise.all([
       spawnService({
@@ -95,6 +108,7 @@ export class WorkerMesh {
           LATHE_REGISTRY_ARTIFACTS: join(dir, 'artifacts'),
           LATHE_REGISTRY_WORK_DIR: join(dir, 'registry-work'),
           LATHE_REGISTRY_IMPORT_ROOTS: SHARED,
+          ...telemetryEnv(tracesFile, 'registry'),
         },
         startTimeoutMs: 60_000,
       }),
@@ -105,6 +119,7 @@ export class WorkerMesh {
           ...common,
           DATABASE_URL: db.url,
           LATHE_DATASETS_ARTIFACT_DIR: join(dir, 'artifacts'),
+          ...telemetryEnv(tracesFile, 'datasets'),
         },
         startTimeoutMs: 60_000,
       }),
@@ -137,6 +152,7 @@ export class WorkerMesh {
       bus,
       queue,
       ackWaitMs,
+      tracesFile,
     );
     await mesh.seed();
     return mesh;
@@ -194,6 +210,7 @@ export class WorkerMesh {
         LATHE_WORKER_PROGRESS_INTERVAL_MS: '0',
         LATHE_WORKER_CANCEL_POLL_MS: '200',
         LATHE_WORKER_RETRY_DELAY_MS: '500',
+        ...telemetryEnv(this.tracesFile, 'training-worker'),
         ...env,
       },
     });
@@ -213,6 +230,38 @@ export class WorkerMesh {
     };
     this.workers.push(worker);
     return worker;
+  }
+
+  /** Starts the training service (jobs API) as a process on the mesh. */
+  async startTrainingService(): Promise<SpawnedService> {
+    const service = await spawnService({
+      entry: 'services/training/src/main.ts',
+      cwd: REPO_ROOT,
+      env: {
+        NATS_URL: this.nats.url,
+        LATHE_AUTH_MODE: 'none',
+        LATHE_TRAINING_DATABASE_URL: this.db.url,
+        LATHE_REGISTRY_ADDR: this.registryProc.address,
+        LATHE_DATASETS_ADDR: this.datasetsProc.address,
+        LATHE_TRAINING_ACK_WAIT_MS: String(this.ackWaitMs),
+        LATHE_TRAINING_MAX_DELIVERIES: '10',
+        ...telemetryEnv(this.tracesFile, 'training'),
+      },
+      startTimeoutMs: 60_000,
+    });
+    this.services.push(service);
+    return service;
+  }
+
+  private readonly services: SpawnedService[] = [];
+
+  /** Every span the mesh's processes wrote to the traces file so far. */
+  async spans(): Promise<{ traceId: string; name: string; serviceName: string }[]> {
+    if (this.tracesFile === undefined || !existsSync(this.tracesFile)) return [];
+    return (await readFile(this.tracesFile, 'utf8'))
+      .split('\n')
+      .filter((l) => l !== '')
+      .map((l) => JSON.parse(l) as { traceId: string; name: string; serviceName: string });
   }
 
   /** Waits until `worker` logged "worker started". */
@@ -314,6 +363,7 @@ export class WorkerMesh {
         }
       }),
     );
+    await Promise.all(this.services.map((svc) => svc.stop('SIGTERM')));
     this.registry.close();
     this.datasets.close();
     await Promise.all([this.registryProc.stop('SIGTERM'), this.datasetsProc.stop('SIGTERM')]);
@@ -323,6 +373,19 @@ export class WorkerMesh {
     await this.nats.close();
     await rm(this.dir, { recursive: true, force: true });
   }
+}
+
+/** Variables that make a child process export its spans to `file` (nothing without a file). */
+function telemetryEnv(file: string | undefined, service: string): Record<string, string> {
+  if (file === undefined) return {};
+  return {
+    NODE_OPTIONS: `--import ${pathToFileURL(TELEMETRY_REGISTER).href}`,
+    OTEL_SERVICE_NAME: service,
+    OTEL_TRACES_EXPORTER: 'file',
+    LATHE_TRACES_FILE: file,
+    OTEL_METRICS_EXPORTER: 'none',
+    OTEL_LOGS_EXPORTER: 'none',
+  };
 }
 
 /** A fresh sampled W3C traceparent. */
