@@ -476,7 +476,14 @@ describe.skipIf(STORIES_MISSING !== '')(
       expect(failed.find((e) => e.jobId === ended.id)?.failure).toEqual(ended.failure);
     }, 240_000);
 
-    it('keeps its jobs, reports and cache across a restart', async () => {
+    it('keeps its jobs, reports and cache across a restart, and finishes the job it was running', async () => {
+      // A job with a new key, interrupted by the stop (queued or mid-quantization).
+      const { job: interrupted } = await quant.quantizeModel({
+        source: { name: 'stories260k', selector: { $case: 'version', version: 1 } },
+        spec: QuantizationSpec.fromPartial({ scheme: NF4, blockSize: 32 }),
+        outputName: 'stories260k-nf4-b32',
+        idempotencyKey: 'restart-test',
+      });
       quant.close();
       expect(await quantProcess.stop('SIGTERM')).toEqual({ code: 0, signal: null });
       await startQuantization();
@@ -491,7 +498,29 @@ describe.skipIf(STORIES_MISSING !== '')(
         idempotencyKey: '',
       });
       expect(cached).toMatchObject({ cached: true, job: { id: job.id } });
-      expect(jobsRun()).toBe(0);
-    }, 120_000);
+      const resumed = await waitForEnd(interrupted!.id);
+      expect(resumed.state).toBe(SUCCEEDED);
+      expect(resumed.spec?.blockSize).toBe(32);
+      // Only the interrupted job ran in the new process; the cached answer ran nothing.
+      expect(jobsRun()).toBe(1);
+      // A retry with the idempotency key returns that job; reusing the key for another request is refused.
+      const retried = await quant.quantizeModel({
+        source: { name: 'stories260k', selector: { $case: 'version', version: 1 } },
+        spec: QuantizationSpec.fromPartial({ scheme: NF4, blockSize: 32 }),
+        outputName: 'stories260k-nf4-b32',
+        idempotencyKey: 'restart-test',
+      });
+      expect(retried.job?.id).toBe(interrupted!.id);
+      const reused = await failure(
+        quant.quantizeModel({
+          source: { name: 'stories260k', selector: { $case: 'version', version: 1 } },
+          spec: QuantizationSpec.fromPartial({ scheme: NF4, blockSize: 256 }),
+          outputName: '',
+          idempotencyKey: 'restart-test',
+        }),
+      );
+      expect(reused.code).toBe(status.ABORTED);
+      expect(reused.details.errorInfo.reason).toBe('IDEMPOTENCY_KEY_REUSED');
+    }, 240_000);
   },
 );

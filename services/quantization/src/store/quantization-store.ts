@@ -99,17 +99,18 @@ function toRecord(row: JobRow): QuantizationJobRecord {
   };
 }
 
-/** A job about to be accepted. */
-export interface NewJob {
-  readonly id: string;
-  readonly source: VersionRef;
-  readonly config: QuantConfig;
-  readonly cacheKey: string;
-  readonly outputName: string;
-  readonly idempotencyKey: string | undefined;
-  readonly requestSha256: string;
-  readonly traceHeaders: Readonly<Record<string, string>>;
-}
+/** A job about to be accepted: what the request fixed; the rest starts empty. */
+export type NewJob = Pick<
+  QuantizationJobRecord,
+  | 'id'
+  | 'source'
+  | 'config'
+  | 'cacheKey'
+  | 'outputName'
+  | 'idempotencyKey'
+  | 'requestSha256'
+  | 'traceHeaders'
+>;
 
 /** Why {@link QuantizationStore.insert} refused a job. */
 export type InsertConflict = 'idempotency-key' | 'live-job';
