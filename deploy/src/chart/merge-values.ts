@@ -21,14 +21,6 @@ export function mergeValues(base: Value, override: Value): Value {
   return merged;
 }
 
-/** Every path to a leaf (a scalar, a list or an empty map) of `values`, as dotted keys. */
-export function leafPaths(values: Value, prefix = ''): string[] {
-  if (!isMap(values) || Object.keys(values).length === 0) return prefix === '' ? [] : [prefix];
-  return Object.entries(values).flatMap(([key, value]) =>
-    leafPaths(value, prefix === '' ? key : `${prefix}.${key}`),
-  );
-}
-
 /** The value at a dotted path, or `undefined` when a key on the way is missing. */
 export function valueAt(values: Value, path: string): Value | undefined {
   let current: Value | undefined = values;

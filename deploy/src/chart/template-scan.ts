@@ -53,7 +53,8 @@ export function blockProblems(text: string): string[] {
   const stack: { keyword: string; line: number }[] = [];
   for (const action of templateActions(text)) {
     if (action.body.startsWith('/*')) {
-      if (!action.body.endsWith('*/')) problems.push(`line ${String(action.line)}: unclosed comment`);
+      if (!action.body.endsWith('*/'))
+        problems.push(`line ${String(action.line)}: unclosed comment`);
       continue;
     }
     const keyword = /^[a-z]+/.exec(action.body)?.[0] ?? '';
@@ -65,7 +66,8 @@ export function blockProblems(text: string): string[] {
         problems.push(`line ${String(action.line)}: "else" outside if/range/with`);
       }
     } else if (keyword === 'end') {
-      if (stack.pop() === undefined) problems.push(`line ${String(action.line)}: "end" with no block`);
+      if (stack.pop() === undefined)
+        problems.push(`line ${String(action.line)}: "end" with no block`);
     }
   }
   for (const open of stack) {
