@@ -44,7 +44,11 @@ export {
   gradOutputName,
 } from './model/training-graph.js';
 export type { CausalLmGraph, SequenceObjective } from './model/training-graph.js';
-export { createLlamaEngine } from './model/llama-engine.js';
+export {
+  FOUR_BIT_DISABLED_OPTIMIZERS,
+  createLlamaEngine,
+  engineSessionOptions,
+} from './model/llama-engine.js';
 export type { LlamaEngineOptions } from './model/llama-engine.js';
 
 // Generation (M).
@@ -133,7 +137,7 @@ export type {
 export type { TrainingEvent, TrainingProgressListener } from './train/training-events.js';
 export { TrainingDivergedError } from './train/training-diverged-error.js';
 export { train } from './train/trainer.js';
-export type { TrainHooks, TrainResult } from './train/trainer.js';
+export type { BaseQuantization, TrainHooks, TrainResult } from './train/trainer.js';
 export { evaluateSft } from './train/evaluate-sft.js';
 export type { EvaluateSftOptions, SftEvaluation } from './train/evaluate-sft.js';
 export type { EvalResult } from './train/evaluate-rows.js';
@@ -156,7 +160,14 @@ export type {
 export { quantErrorStats } from './quant/quality.js';
 export type { QuantErrorStats } from './quant/quality.js';
 export { isQuantizedLayer } from './quant/bnb-format.js';
-export { dequantize4bitInGraph } from './quant/dequantize-in-graph.js';
+export {
+  declare4bitWeight,
+  dequantize4bitInGraph,
+  emitDequantize4bit,
+} from './quant/dequantize-in-graph.js';
+export type { FourBitGraphWeight, InitializerStore } from './quant/dequantize-in-graph.js';
+export { loadFourBitModel } from './quant/load-four-bit-model.js';
+export type { FourBitModel } from './quant/load-four-bit-model.js';
 export { quantizeModelDir } from './quant/quantize-model-dir.js';
 export type { QuantizationReport, TensorQuantReport } from './quant/quantize-model-dir.js';
 export {

@@ -15,12 +15,16 @@ export interface GradientOptions {
   readonly allowUnused?: boolean;
   /**
    * Rematerialization: for a tensor the backward pass reads, a builder of a fresh copy (or
-   * undefined to read the forward tensor). Called at most once per tensor, while the backward is
-   * emitted, so the copy's nodes sit beside their backward consumers and the forward tensor can be
-   * freed after its last forward use (e.g. a 4-bit weight dequantized again instead of kept in
-   * fp32 from the forward to the backward). Default: none.
+   * undefined to read the forward tensor), given the incoming gradients of the first node whose
+   * rule reads it (the copy may be made to wait for them). Called at most once per tensor, while
+   * the backward is emitted, so the forward tensor can be freed after its last forward use (e.g. a
+   * 4-bit weight dequantized again instead of kept in fp32 from the forward to the backward).
+   * Default: none.
    */
-  readonly recompute?: (t: Tensor) => Tensor | undefined;
+  readonly recompute?: (
+    t: Tensor,
+    gradOutputs: readonly (Tensor | undefined)[],
+  ) => Tensor | undefined;
 }
 
 /**
@@ -59,11 +63,14 @@ export function gradients(
   );
 
   const copies = new Map<string, Tensor>();
-  const reread = (t: Tensor | undefined): Tensor | undefined => {
+  const reread = (
+    t: Tensor | undefined,
+    gradOutputs: readonly (Tensor | undefined)[],
+  ): Tensor | undefined => {
     if (t === undefined || options.recompute === undefined) return t;
     let copy = copies.get(t.name);
     if (copy === undefined) {
-      copy = options.recompute(t) ?? t;
+      copy = options.recompute(t, gradOutputs) ?? t;
       copies.set(t.name, copy);
     }
     return copy;
@@ -83,7 +90,7 @@ export function gradients(
     );
     if (!needsGrad.some(Boolean)) continue;
     if (!def?.grad) throw new Error(`no gradient rule for ${node.opType}`);
-    const inputs = node.inputs.map(reread);
+    const inputs = node.inputs.map((t) => reread(t, gradOutputs));
     const seen = inputs.every((t, k) => t === node.inputs[k]) ? node : { ...node, inputs };
     const inputGrads = def.grad({ g, node: seen, gradOutputs, needsGrad });
     node.inputs.forEach((input, k) => {

@@ -27,6 +27,13 @@ export interface SessionOptions {
    * Default: not written.
    */
   readonly optimizedModelPath?: string;
+  /**
+   * Whether onnxruntime serves CPU tensors from its arena (which keeps what it grew to) and
+   * pre-plans one block for a run's intermediates from the first run (memory pattern). Turning
+   * both off returns freed tensors to the system, so peak memory is the peak of live tensors
+   * (QLoRA's 4-bit base, where the fp32 copies made per step must not pile up). Default true.
+   */
+  readonly memoryArena?: boolean;
   /** onnxruntime log severity, 0 (verbose) to 4 (fatal). Default 3 (errors). */
   readonly logSeverityLevel?: 0 | 1 | 2 | 3 | 4;
 }
@@ -44,6 +51,7 @@ export function toOrtOptions(options: SessionOptions): InferenceSession.SessionO
     executionProviders: [options.executionProvider ?? 'cpu'],
     graphOptimizationLevel: options.graphOptimizationLevel ?? 'all',
     logSeverityLevel: options.logSeverityLevel ?? 3,
+    ...(options.memoryArena === false ? { enableCpuMemArena: false, enableMemPattern: false } : {}),
     ...(options.optimizedModelPath !== undefined
       ? { optimizedModelFilePath: options.optimizedModelPath }
       : {}),

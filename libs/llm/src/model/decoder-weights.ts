@@ -91,12 +91,17 @@ export class FrozenDecoderWeights implements DecoderWeights {
   }
 
   weight(name: string): Tensor {
+    return this.weightFor(name, undefined);
+  }
+
+  /** A weight; a 4-bit one is dequantized once `after` (its activation) exists. */
+  private weightFor(name: string, after: Tensor | undefined): Tensor {
     const cached = this.cache.get(name);
     if (cached) return cached;
     const q = this.quantized.get(name);
     if (q) {
       const declared = declare4bitWeight(this.g, name, q, (data) => this.external.add(data));
-      const t = emitDequantize4bit(this.g, declared);
+      const t = emitDequantize4bit(this.g, declared, after);
       this.fourBit.set(t.name, declared);
       this.cache.set(name, t);
       return t;
@@ -112,9 +117,12 @@ export class FrozenDecoderWeights implements DecoderWeights {
    * For {@link gradients}' `recompute` option: a fresh fp32 copy of a 4-bit weight's forward
    * tensor (emitted where the backward reads it), undefined for any other tensor.
    */
-  readonly recompute = (t: Tensor): Tensor | undefined => {
+  readonly recompute = (
+    t: Tensor,
+    gradOutputs: readonly (Tensor | undefined)[],
+  ): Tensor | undefined => {
     const declared = this.fourBit.get(t.name);
-    return declared && emitDequantize4bit(this.g, declared);
+    return declared && emitDequantize4bit(this.g, declared, gradOutputs.find(Boolean));
   };
 
   linear(x: Tensor, layer: number, projection: Projection): Tensor {
@@ -122,7 +130,8 @@ export class FrozenDecoderWeights implements DecoderWeights {
     const bias = projectionHasBias(this.config, projection)
       ? this.weight(`${module}.bias`)
       : undefined;
-    const base = this.g.gemm(x, this.weight(`${module}.weight`), bias, { transB: true }); // [N, out]
+    const weight = this.weightFor(`${module}.weight`, x);
+    const base = this.g.gemm(x, weight, bias, { transB: true }); // [N, out]
     const adapter = this.adapters.get(module);
     if (!adapter || !this.lora) return base;
     const input = adapter.mask ? this.g.mul(x, adapter.mask) : x;

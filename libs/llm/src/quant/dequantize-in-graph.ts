@@ -79,12 +79,22 @@ export function declare4bitWeight(
  * packs them), scale each block by its absmax, and drop the padding. Three passes over the
  * weight; the result is bit-identical to {@link dequantizeTensor} (the same float32 products).
  *
+ * @param after a tensor the dequantization must wait for (the activation that meets the weight):
+ *   the bytes are viewed through a Reshape whose target ([-1]) is computed from its shape, so the
+ *   fp32 copy is made where it is used instead of wherever the scheduler puts nodes that depend on
+ *   initializers only (onnxruntime's order can run them all first and keep every fp32 copy alive).
+ *   Default: none.
  * @returns float32 tensor of the weight's shape
  */
-export function emitDequantize4bit(g: GraphBuilder, w: FourBitGraphWeight): Tensor {
+export function emitDequantize4bit(g: GraphBuilder, w: FourBitGraphWeight, after?: Tensor): Tensor {
   const count = w.shape.reduce((a, d) => a * d, 1);
   const padded = w.blocks * w.blockSize;
-  const pairs = g.gather(w.pairTable, g.cast(w.packed, 'int32'), 0); // [padded/2, 2]
+  let packed = w.packed;
+  if (after !== undefined) {
+    const rows = g.shape(after, 0, 1); // int64 [1]
+    packed = g.reshape(packed, g.sub(g.sub(rows, rows), g.int64s([1]))); // target [-1]
+  }
+  const pairs = g.gather(w.pairTable, g.cast(packed, 'int32'), 0); // [padded/2, 2]
   const values = g.reshape(pairs, [w.blocks, w.blockSize]);
   const flat = g.reshape(g.mul(values, w.absmax), [padded]);
   const exact = padded === count ? flat : g.slice(flat, [0], [count]);
