@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { GraphSession, readModelOps, type GraphNode, type SessionOptions } from '@lathe/graph';
+import { GraphSession, readModelOps, type GraphNode } from '@lathe/graph';
 import { describe, expect, it } from 'vitest';
 import { parseLlamaConfig } from '../config/llama-config.js';
 import type { TrainingBatch } from '../data/training-batch.js';
