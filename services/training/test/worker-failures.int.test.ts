@@ -4,6 +4,7 @@
 // paused past the ack wait (SIGSTOP) and woken after another took its job over is refused.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AttemptOutcome, type Job } from '@lathe/contracts/lathe/training/v1/job';
+import { Method } from '@lathe/contracts/lathe/training/v1/job_spec';
 import {
   adapterTensors,
   JobState,
@@ -174,5 +175,45 @@ describe.skipIf(skip !== undefined)('trainer worker failure handling', () => {
     expect(history.slice(secondStart).every((e) => e.attempt !== 1)).toBe(true);
     // The stale worker still serves: it takes the next job.
     expect(sleeper.proc.child.exitCode).toBeNull();
+  }, 300_000);
+
+  it('fails a diverging job once, not retryable, and removes its message', async () => {
+    const queued = await mesh.queueJob(
+      mesh.loraSpec({
+        length: { $case: 'maxSteps', maxSteps: 30 },
+        learningRate: 3e38,
+        maxGradNorm: 0,
+        checkpointEverySteps: 0,
+      }),
+    );
+    const job = await mesh.terminal(queued.id);
+    expect(job.state).toBe(JobState.JOB_STATE_FAILED);
+    expect(job.failure?.reason).toBe('TRAINING_DIVERGED');
+    expect(job.failure?.retryable).toBe(false);
+    expect(job.failure?.message).toMatch(/step \d+: (loss|gradient norm) is (NaN|Infinity)/);
+    const attempts = await mesh.store.store.listAttempts(queued.id);
+    expect(attempts.map((a) => a.outcome)).toEqual([AttemptOutcome.ATTEMPT_OUTCOME_FAILED]);
+    // Terminated, not redelivered: after more than an ack wait still one attempt.
+    await new Promise((r) => setTimeout(r, ACK_WAIT_MS + 1000));
+    expect(await mesh.store.store.listAttempts(queued.id)).toHaveLength(1);
+  }, 300_000);
+
+  it('trains QLoRA (base quantized to NF4 on load) and registers a qlora adapter', async () => {
+    const spec = mesh.loraSpec({ length: { $case: 'maxSteps', maxSteps: 4 } }, 'stories-qlora');
+    spec.method = Method.METHOD_QLORA;
+    spec.qlora = { blockSize: 64, doubleQuant: true, quantizedBase: undefined };
+    const job = await mesh.terminal((await mesh.queueJob(spec)).id);
+    expect(job.failure).toBeUndefined();
+    expect(job.state).toBe(JobState.JOB_STATE_SUCCEEDED);
+    const { version } = await mesh.registry.getModelVersion({
+      ref: {
+        name: 'stories-qlora',
+        selector: { $case: 'version', version: job.result?.version ?? 0 },
+      },
+      includeDeleted: false,
+    });
+    expect(version?.adapter?.method).toBe('qlora');
+    expect(version?.adapter?.base?.name).toBe(mesh.base.name);
+    expect(version?.labels['hp.quant_scheme']).toBe('nf4');
   }, 300_000);
 });

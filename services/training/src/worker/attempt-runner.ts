@@ -214,7 +214,8 @@ export class AttemptRunner {
         }),
       );
     const inputs = await withSpan('training.load', { 'lathe.attempt': begun.attempt }, async () => {
-      const modelDir = await materializeModel(this.deps, begun.baseModel);
+      // QLoRA over a stored NF4 copy trains on that copy; otherwise on the base itself.
+      const modelDir = await materializeModel(this.deps, begun.quantizedBase ?? begun.baseModel);
       const data = await materializeDataset(this.deps, begun.dataset);
       let resumeDir: string | undefined;
       let tokensSeen = 0;
@@ -245,6 +246,7 @@ export class AttemptRunner {
         outDir,
         ...(inputs.evalPath === undefined ? {} : { evalDataPath: inputs.evalPath }),
         ...(inputs.resumeDir === undefined ? {} : { resumeFrom: inputs.resumeDir }),
+        ...(begun.quantizedBase === undefined ? {} : { baseModelName: begun.baseModel.name }),
       },
       { checkpointEvery: this.deps.settings.checkpointEvery },
     );
@@ -263,8 +265,8 @@ export class AttemptRunner {
       const evalPath = inputs.evalPath;
       evalLoss = await withSpan('training.eval', { 'lathe.attempt': begun.attempt }, async (s) => {
         const r = await evaluateSft({
-          modelDir: options.method === 'lora' ? inputs.modelDir : outDir,
-          ...(options.method === 'lora' ? { adapterDir: outDir } : {}),
+          modelDir: options.method === 'full' ? outDir : inputs.modelDir,
+          ...(options.method === 'full' ? {} : { adapterDir: outDir }),
           dataPath: evalPath,
           ...(options.batchSize === undefined ? {} : { batchSize: options.batchSize }),
           ...(options.seqLen === undefined ? {} : { seqLen: options.seqLen }),

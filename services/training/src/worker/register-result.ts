@@ -59,6 +59,10 @@ function hyperparameterLabels(o: TrainOptions): Record<string, string> {
     'hp.lora_alpha': o.lora?.alpha,
     'hp.lora_dropout': o.lora?.dropout,
     'hp.lora_target_modules': o.lora?.targetModules?.join(','),
+    'hp.quant_scheme': o.quant?.scheme,
+    'hp.quant_block_size': o.quant?.blockSize,
+    'hp.quant_double_quant':
+      o.quant?.doubleQuant === undefined ? undefined : String(o.quant.doubleQuant),
   };
   return Object.fromEntries(
     Object.entries(hp)
@@ -69,7 +73,8 @@ function hyperparameterLabels(o: TrainOptions): Record<string, string> {
 
 /**
  * Puts every result file of `outDir` into the registry's artifact namespace and registers them:
- * RegisterAdapter for LoRA (method "lora"), RegisterFineTunedModel for full fine-tuning, with the
+ * RegisterAdapter for LoRA and QLoRA (with the NF4 copy trained on), RegisterFineTunedModel for
+ * full fine-tuning, with the
  * base version, dataset version, job id, metrics, hyperparameters and trace as lineage, under
  * {@link registrationKey}. Returns the registered version.
  */
@@ -106,9 +111,9 @@ export async function registerResult(
   };
   const callOptions = { metadata: run.metadata, deadlineMs: 120_000 };
   const response =
-    method === 'lora'
+    method !== 'full'
       ? await sources.registry.registerAdapter(
-          { ...common, method: 'lora', quantizedBase: undefined },
+          { ...common, method, quantizedBase: run.begun.quantizedBase },
           callOptions,
         )
       : await sources.registry.registerFineTunedModel(common, callOptions);

@@ -29,6 +29,8 @@ export interface PlanPaths {
   readonly evalDataPath?: string;
   /** A checkpoint directory to resume from. */
   readonly resumeFrom?: string;
+  /** The name the adapter records as its base (QLoRA over a stored 4-bit copy: the fp32 base). */
+  readonly baseModelName?: string;
 }
 
 /** Worker-side defaults that the spec may override. */
@@ -48,26 +50,24 @@ const SCHEDULES: Readonly<Record<LrSchedule, DecayKind | undefined>> = {
 /** The spec's stated LoRA defaults (job_spec.proto), which differ from PEFT's. */
 const SPEC_LORA_TARGETS: readonly Projection[] = ['q_proj', 'k_proj', 'v_proj', 'o_proj'];
 
-function methodOf(spec: JobSpec): 'full' | 'lora' {
+function methodOf(spec: JobSpec): 'full' | 'lora' | 'qlora' {
   switch (spec.method) {
     case Method.METHOD_FULL:
       return 'full';
     case Method.METHOD_LORA:
       return 'lora';
     case Method.METHOD_QLORA:
-      throw new UnsupportedSpecError(
-        'method',
-        'QLoRA supervised fine-tuning is not supported by this trainer (the engine trains LoRA over an fp32 base only)',
-      );
+      return 'qlora';
     default:
       throw new UnsupportedSpecError('method', `method ${spec.method} is not an SFT method`);
   }
 }
 
 /**
- * Builds the {@link TrainOptions} of a LoRA or full fine-tuning job: the spec's hyperparameters
- * with the defaults the contract documents (batch 8, sequence 512, LoRA r 8 / alpha 16 / dropout
- * 0.05 on q, k, v and o), checkpoints kept locally until uploaded (the worker prunes them).
+ * Builds the {@link TrainOptions} of a full, LoRA or QLoRA fine-tuning job: the spec's
+ * hyperparameters with the defaults the contract documents (batch 8, sequence 512, LoRA r 8 /
+ * alpha 16 / dropout 0.05 on q, k, v and o; NF4 block 64, double-quantized), checkpoints kept
+ * locally until uploaded (the worker prunes them).
  *
  * @throws UnsupportedSpecError naming the field the trainer cannot honour
  */
@@ -140,7 +140,19 @@ export function sftTrainOptions(
     gradAccum: h?.gradientAccumulationSteps ?? 1,
     seqLen: h?.maxSeqLength ?? 512,
     seed: h?.seed ?? 0,
-    ...(method === 'lora'
+    ...(method === 'qlora'
+      ? {
+          quant: {
+            scheme: 'nf4' as const,
+            ...(spec.qlora?.blockSize === undefined ? {} : { blockSize: spec.qlora.blockSize }),
+            ...(spec.qlora?.doubleQuant === undefined
+              ? {}
+              : { doubleQuant: spec.qlora.doubleQuant }),
+          },
+        }
+      : {}),
+    ...(paths.baseModelName === undefined ? {} : { baseModelName: paths.baseModelName }),
+    ...(method !== 'full'
       ? {
           lora: {
             r: lora?.r ?? 8,
