@@ -110,8 +110,6 @@ export class QuantizationJobs {
   private pumping = false;
   private pumpAgain = false;
   private stopping = false;
-  /** Jobs this process has started quantizing since it started (cached answers start none). */
-  quantizationsStarted = 0;
 
   constructor(private readonly deps: QuantizationJobsDeps) {}
 
@@ -299,7 +297,6 @@ export class QuantizationJobs {
   private launch(job: QuantizationJobRecord): void {
     const controller = new AbortController();
     this.running.set(job.id, controller);
-    this.quantizationsStarted++;
     const done: Promise<void> = context
       .with(extractTraceContext(job.traceHeaders), () =>
         withSpan(

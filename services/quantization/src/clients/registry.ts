@@ -38,6 +38,9 @@ export interface RegistryClientOptions {
   readonly deadlineMs?: number;
 }
 
+/** Deadline of a GetModelVersion lookup (retries on UNAVAILABLE included), ms. */
+const RESOLVE_DEADLINE_MS = 15_000;
+
 /** A path from the registry, relative and without `..`, or an error. */
 function safeRelativePath(path: string): string {
   if (path === '' || path.startsWith('/') || path.split('/').some((p) => p === '..' || p === ''))
@@ -63,7 +66,12 @@ export class RegistryClient implements RegistryGateway {
   }
 
   async resolve(ref: ModelRef): Promise<ModelVersion> {
-    const { version } = await this.client.getModelVersion({ ref, includeDeleted: false });
+    // A lookup answers fast or not at all: a short deadline, so a caller waiting on
+    // QuantizeModel hears UNAVAILABLE / DEADLINE_EXCEEDED instead of hanging.
+    const { version } = await this.client.getModelVersion(
+      { ref, includeDeleted: false },
+      { deadlineMs: RESOLVE_DEADLINE_MS },
+    );
     if (version === undefined)
       throw new Error('registry answered GetModelVersion without a version');
     return version;
