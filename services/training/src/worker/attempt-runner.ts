@@ -37,7 +37,7 @@ import { jobFailureOf } from './job-failure.js';
 import { materializeDataset, materializeModel, type JobInputSources } from './job-inputs.js';
 import { publishJobEvents } from './job-event-publisher.js';
 import { registerResult } from './register-result.js';
-import { sftTrainOptions } from './train-plan.js';
+import { sftTrainOptions, UnsupportedSpecError } from './train-plan.js';
 import type { WorkerSettings } from './worker-config.js';
 
 /** Why a running attempt was asked to stop early. */
@@ -208,11 +208,7 @@ export class AttemptRunner {
   private async runAttempt(begun: StartedAttempt, runDir: string): Promise<AttemptOutcome> {
     const { spec } = begun;
     if (spec.method === Method.METHOD_DPO)
-      return this.fail(
-        Object.assign(new Error('method: DPO jobs are not run by this trainer yet'), {
-          name: 'UnsupportedSpecError',
-        }),
-      );
+      throw new UnsupportedSpecError('method', 'DPO jobs are not run by this trainer yet');
     const inputs = await withSpan('training.load', { 'lathe.attempt': begun.attempt }, async () => {
       // QLoRA over a stored NF4 copy trains on that copy; otherwise on the base itself.
       const modelDir = await materializeModel(this.deps, begun.quantizedBase ?? begun.baseModel);
