@@ -48,7 +48,9 @@ export function eventText(e: JobEvent): string {
     case 'stateChange': {
       const c = body.stateChange;
       const moved =
-        c.from === c.to ? stateText(c.to) : `${stateText(c.from)} -> ${stateText(c.to)}`;
+        c.from === c.to || c.from === JobState.JOB_STATE_UNSPECIFIED
+          ? stateText(c.to)
+          : `${stateText(c.from)} -> ${stateText(c.to)}`;
       const failure = c.failure === undefined ? '' : ` [${c.failure.reason}: ${c.failure.message}]`;
       return `${prefix} ${moved}${c.reason === '' ? '' : `: ${c.reason}`}${failure}`;
     }
