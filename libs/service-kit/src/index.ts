@@ -54,7 +54,12 @@ export { DeadlineExceededError } from './server/call-signal.js';
 export { adaptHandlers } from './server/adapt-handlers.js';
 export { findProtoDir, reflectionFor } from './server/reflection.js';
 export { startService } from './server/start-service.js';
-export type { RunningService, ServiceDescriptor } from './server/start-service.js';
+export type {
+  RunningService,
+  ServiceDescriptor,
+  ServiceHooks,
+  ServiceSetup,
+} from './server/start-service.js';
 export { EXIT_CONFIG, EXIT_START_FAILED, runServiceMain } from './server/run-service-main.js';
 export { createClient } from './client/create-client.js';
 export type {

@@ -4,7 +4,7 @@ import { readServiceSettings } from '../config/service-config.js';
 import { Logger } from '../log/logger.js';
 import type { MethodShape } from './handler-types.js';
 import { startService } from './start-service.js';
-import type { ServiceDescriptor } from './start-service.js';
+import type { ServiceDescriptor, ServiceHooks } from './start-service.js';
 
 /** Exit status when configuration is invalid (EX_CONFIG in sysexits.h). */
 export const EXIT_CONFIG = 78;
@@ -13,13 +13,15 @@ export const EXIT_START_FAILED = 1;
 
 /**
  * The whole life of a service process, shared by every `main.ts`: validate configuration from
- * `environment` (a bad variable prints ONE line naming it and exits {@link EXIT_CONFIG}), start,
+ * `environment` (a bad variable prints ONE line naming it and exits {@link EXIT_CONFIG}), start
+ * (with `hooks`: async setup before listening, a custom verifier, see {@link ServiceHooks}),
  * log `listening` with the bound port, and on SIGTERM or SIGINT drain in-flight calls for
  * `LATHE_SHUTDOWN_GRACE_MS`, then exit 0.
  */
 export async function runServiceMain<D extends Readonly<Record<string, MethodShape>>>(
   descriptor: ServiceDescriptor<D>,
   environment: Environment,
+  hooks: ServiceHooks<D> = {},
 ): Promise<void> {
   let settings;
   try {
@@ -35,8 +37,14 @@ export async function runServiceMain<D extends Readonly<Record<string, MethodSha
   const log = new Logger(descriptor.name, settings.logLevel);
   let running;
   try {
-    running = await startService(descriptor, settings, log);
+    running = await startService(descriptor, settings, log, hooks);
   } catch (error) {
+    // The setup hook reads the service's own variables: a bad one is a configuration error too.
+    if (error instanceof ConfigError) {
+      process.stderr.write(`${descriptor.name}: ${error.message}\n`);
+      process.exitCode = EXIT_CONFIG;
+      return;
+    }
     log.error('start failed', { error: error instanceof Error ? error : new Error(String(error)) });
     process.exitCode = EXIT_START_FAILED;
     return;
@@ -48,6 +56,7 @@ export async function runServiceMain<D extends Readonly<Record<string, MethodSha
     port: running.port,
     tls: settings.tls === undefined ? 'off' : settings.tls.clientCa === undefined ? 'tls' : 'mtls',
     auth: settings.auth.mode,
+    ...running.fields,
   });
 
   const service = running;
