@@ -87,14 +87,25 @@ export class OutboxRelay {
         'SELECT seq, event_id, event, payload FROM outbox WHERE publish_time IS NULL ORDER BY seq LIMIT 100',
       );
       if (rows.length === 0) return;
-      for (const row of rows) {
-        const type = PREFERENCE_EVENTS[row.event as PreferenceEventName] as
-          (typeof PREFERENCE_EVENTS)[PreferenceEventName] | undefined;
-        if (type === undefined)
-          throw new Error(`outbox row ${String(row.seq)} holds unknown event "${row.event}"`);
-        const message: unknown = type.codec.decode(row.payload);
-        await this.bus.publish(type as never, message as never, { id: row.event_id });
-        await this.db.query('UPDATE outbox SET publish_time = now() WHERE seq = $1', [row.seq]);
+      // Published in order; the rows that made it are marked in one statement, even when a later
+      // one fails (a row published twice is dropped by JetStream's deduplication on its id).
+      const published: bigint[] = [];
+      try {
+        for (const row of rows) {
+          const type = PREFERENCE_EVENTS[row.event as PreferenceEventName] as
+            (typeof PREFERENCE_EVENTS)[PreferenceEventName] | undefined;
+          if (type === undefined)
+            throw new Error(`outbox row ${String(row.seq)} holds unknown event "${row.event}"`);
+          const message: unknown = type.codec.decode(row.payload);
+          await this.bus.publish(type as never, message as never, { id: row.event_id });
+          published.push(row.seq);
+        }
+      } finally {
+        if (published.length > 0)
+          await this.db.query(
+            'UPDATE outbox SET publish_time = now() WHERE seq = ANY($1::bigint[])',
+            [published.map(String)],
+          );
       }
     }
   }

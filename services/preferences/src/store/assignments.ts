@@ -1,10 +1,12 @@
 import { randomInt, randomUUID } from 'node:crypto';
 import { AssignmentState } from '@lathe/contracts/lathe/preferences/v1/judgement';
 import type { Assignment } from '@lathe/contracts/lathe/preferences/v1/judgement';
-import type { SqlClient, SqlExecutor } from '@lathe/store';
+import type { SqlExecutor } from '@lathe/store';
 import { blindCandidate, loadMessages, num } from './rows.js';
 import type { StoredCandidate, StoredMessage } from './rows.js';
-import { loadTask } from './tasks.js';
+import { ErrorReason } from '@lathe/contracts/lathe/common/v1/error_reason';
+import { LatheError } from '@lathe/service-kit';
+import type { TaskRow } from './tasks.js';
 
 /** An assignment row joined with what the annotator is shown. */
 interface AssignmentRow extends Record<string, unknown> {
@@ -46,18 +48,14 @@ function assignmentOf(row: AssignmentRow): Assignment {
   };
 }
 
-/** Returns leases past their end to the pool (state EXPIRED, the pair's held count decremented). */
-export async function expireLeases(tx: SqlExecutor, taskId: string): Promise<void> {
-  await tx.query(
-    `WITH expired AS (
+// Leases past their end go back to the pool (state EXPIRED, the pair's held count decremented).
+const EXPIRE_LEASES = `expired AS (
        UPDATE assignments SET state = ${String(AssignmentState.ASSIGNMENT_STATE_EXPIRED)}
        WHERE task_id = $1 AND state = ${String(AssignmentState.ASSIGNMENT_STATE_PENDING)} AND lease_expire_time <= now()
-       RETURNING pair_id)
-     UPDATE candidate_pairs cp SET held_count = cp.held_count - x.n
-     FROM (SELECT pair_id, count(*)::int AS n FROM expired GROUP BY pair_id) x WHERE cp.id = x.pair_id`,
-    [taskId],
-  );
-}
+       RETURNING pair_id),
+     released AS (
+       UPDATE candidate_pairs cp SET held_count = cp.held_count - x.n
+       FROM (SELECT pair_id, count(*)::int AS n FROM expired GROUP BY pair_id) x WHERE cp.id = x.pair_id)`;
 
 /** What GetNextAssignment answers. */
 export interface NextAssignment {
@@ -68,84 +66,77 @@ export interface NextAssignment {
 
 /**
  * Leases `annotatorId` a candidate pair of the task: the pending one it already holds, else the
- * oldest pair it has not judged whose live leases plus judgements are fewer than k. Rows are
- * taken with FOR UPDATE SKIP LOCKED so concurrent annotators never both fill the k-th place; the
- * order of the two candidates is drawn at random per assignment and recorded.
+ * oldest pair it has not judged whose live leases plus judgements are fewer than k. The pair is
+ * taken with FOR UPDATE SKIP LOCKED and its held count raised in the same statement that inserts
+ * the lease, so concurrent annotators never both fill the k-th place; the order of the two
+ * candidates is drawn at random per assignment and recorded. Three statements in all (expire and
+ * read the task, look for a held lease, take a pair), each atomic on its own: round trips to the
+ * database are what this call's time goes to under load.
  */
 export async function nextAssignment(
-  db: SqlClient,
+  db: SqlExecutor,
   taskId: string,
   annotatorId: string,
 ): Promise<NextAssignment> {
-  return db.transaction(async (tx) => {
-    const task = await loadTask(tx, taskId);
-    await expireLeases(tx, taskId);
-    const held = await tx.query<AssignmentRow>(
-      `${SELECT_ASSIGNMENT} WHERE a.task_id = $1 AND a.annotator_id = $2 AND a.state = ${String(AssignmentState.ASSIGNMENT_STATE_PENDING)}
-       ORDER BY a.create_time LIMIT 1`,
-      [taskId, annotatorId],
-    );
-    if (held.rows[0] !== undefined)
-      return { assignment: assignmentOf(held.rows[0]), exhausted: false, retryAfterMs: 0 };
-    const picked = await tx.query<{
-      id: bigint;
-      item_id: string;
-      first_id: string;
-      second_id: string;
-    }>(
-      `SELECT cp.id, cp.item_id, cp.first_id, cp.second_id FROM candidate_pairs cp
+  const tasks = await db.query<TaskRow>(`WITH ${EXPIRE_LEASES} SELECT * FROM tasks WHERE id = $1`, [
+    taskId,
+  ]);
+  const task = tasks.rows[0];
+  if (task === undefined)
+    throw LatheError.notFound('task', taskId, { reason: ErrorReason.ERROR_REASON_TASK_NOT_FOUND });
+  const held = await db.query<AssignmentRow>(
+    `${SELECT_ASSIGNMENT} WHERE a.task_id = $1 AND a.annotator_id = $2 AND a.state = ${String(AssignmentState.ASSIGNMENT_STATE_PENDING)}
+     ORDER BY a.create_time LIMIT 1`,
+    [taskId, annotatorId],
+  );
+  if (held.rows[0] !== undefined)
+    return { assignment: assignmentOf(held.rows[0]), exhausted: false, retryAfterMs: 0 };
+  const leased = await db.query<AssignmentRow>(
+    `WITH picked AS (
+       SELECT cp.id, cp.item_id, cp.first_id, cp.second_id FROM candidate_pairs cp
        JOIN items i ON i.task_id = cp.task_id AND i.id = cp.item_id
        WHERE cp.task_id = $1 AND cp.held_count < $3 AND i.closed_time IS NULL
          AND NOT EXISTS (SELECT 1 FROM assignments a WHERE a.pair_id = cp.id AND a.annotator_id = $2
                          AND a.state <> ${String(AssignmentState.ASSIGNMENT_STATE_EXPIRED)})
-       ORDER BY cp.id LIMIT 1 FOR UPDATE OF cp SKIP LOCKED`,
-      [taskId, annotatorId, task.annotators_per_item],
-    );
-    const pair = picked.rows[0];
-    if (pair === undefined) {
-      // Pairs full only because of others' live leases may come back when those expire.
-      const waiting = await tx.query<{ until: Date | null }>(
-        `SELECT min(a.lease_expire_time) AS until FROM assignments a JOIN candidate_pairs cp ON cp.id = a.pair_id
-         WHERE a.task_id = $1 AND a.state = ${String(AssignmentState.ASSIGNMENT_STATE_PENDING)}
-           AND NOT EXISTS (SELECT 1 FROM assignments mine WHERE mine.pair_id = cp.id AND mine.annotator_id = $2
-                           AND mine.state <> ${String(AssignmentState.ASSIGNMENT_STATE_EXPIRED)})`,
-        [taskId, annotatorId],
-      );
-      const until = waiting.rows[0]?.until ?? null;
-      return until === null
-        ? { assignment: undefined, exhausted: true, retryAfterMs: 0 }
-        : {
-            assignment: undefined,
-            exhausted: false,
-            retryAfterMs: Math.max(0, until.getTime() - Date.now()),
-          };
-    }
-    const swap = randomInt(2) === 1;
-    const id = `asg_${randomUUID()}`;
-    await tx.query('UPDATE candidate_pairs SET held_count = held_count + 1 WHERE id = $1', [
-      pair.id,
-    ]);
-    await tx.query(
-      `INSERT INTO assignments (id, task_id, item_id, pair_id, annotator_id, candidate_a_id, candidate_b_id, state, lease_expire_time)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, ${String(AssignmentState.ASSIGNMENT_STATE_PENDING)}, now() + $8 * interval '1 millisecond')`,
-      [
-        id,
-        taskId,
-        pair.item_id,
-        pair.id,
-        annotatorId,
-        swap ? pair.second_id : pair.first_id,
-        swap ? pair.first_id : pair.second_id,
-        num(task.lease_ms),
-      ],
-    );
-    const row = await tx.query<AssignmentRow>(`${SELECT_ASSIGNMENT} WHERE a.id = $1`, [id]);
-    return {
-      assignment: assignmentOf(row.rows[0] as AssignmentRow),
-      exhausted: false,
-      retryAfterMs: 0,
-    };
-  });
+       ORDER BY cp.id LIMIT 1 FOR UPDATE OF cp SKIP LOCKED),
+     bumped AS (
+       UPDATE candidate_pairs cp SET held_count = cp.held_count + 1 FROM picked WHERE cp.id = picked.id),
+     leased AS (
+       INSERT INTO assignments (id, task_id, item_id, pair_id, annotator_id, candidate_a_id, candidate_b_id, state, lease_expire_time)
+       SELECT $4, $1, picked.item_id, picked.id, $2,
+              CASE WHEN $5::boolean THEN picked.second_id ELSE picked.first_id END,
+              CASE WHEN $5::boolean THEN picked.first_id ELSE picked.second_id END,
+              ${String(AssignmentState.ASSIGNMENT_STATE_PENDING)}, now() + $6::bigint * interval '1 millisecond'
+       FROM picked RETURNING *)
+     SELECT a.*, i.prompt, i.candidates, t.instructions, t.allow_tie
+     FROM leased a JOIN items i ON i.task_id = a.task_id AND i.id = a.item_id JOIN tasks t ON t.id = a.task_id`,
+    [
+      taskId,
+      annotatorId,
+      task.annotators_per_item,
+      `asg_${randomUUID()}`,
+      randomInt(2) === 1,
+      num(task.lease_ms),
+    ],
+  );
+  if (leased.rows[0] !== undefined)
+    return { assignment: assignmentOf(leased.rows[0]), exhausted: false, retryAfterMs: 0 };
+  // Pairs full only because of others' live leases may come back when those expire.
+  const waiting = await db.query<{ until: Date | null }>(
+    `SELECT min(a.lease_expire_time) AS until FROM assignments a JOIN candidate_pairs cp ON cp.id = a.pair_id
+     WHERE a.task_id = $1 AND a.state = ${String(AssignmentState.ASSIGNMENT_STATE_PENDING)}
+       AND NOT EXISTS (SELECT 1 FROM assignments mine WHERE mine.pair_id = cp.id AND mine.annotator_id = $2
+                       AND mine.state <> ${String(AssignmentState.ASSIGNMENT_STATE_EXPIRED)})`,
+    [taskId, annotatorId],
+  );
+  const until = waiting.rows[0]?.until ?? null;
+  return until === null
+    ? { assignment: undefined, exhausted: true, retryAfterMs: 0 }
+    : {
+        assignment: undefined,
+        exhausted: false,
+        retryAfterMs: Math.max(0, until.getTime() - Date.now()),
+      };
 }
 
 /** Assignments of a task, oldest first, optionally of one annotator and one state. */

@@ -57,6 +57,8 @@ interface HeldRow extends Record<string, unknown> {
   allow_tie: boolean;
   require_rationale: boolean;
   closed_time: Date | null;
+  judgement_id: string | null;
+  judgement_revision: number | null;
 }
 
 /**
@@ -70,10 +72,13 @@ export async function submitJudgement(
   caller: Caller,
   request: SubmitJudgementRequest,
 ): Promise<Judgement> {
+  // The assignment (locked) with its current judgement, if any, in one round trip.
   const { rows } = await tx.query<HeldRow>(
     `SELECT a.id, a.task_id, a.item_id, a.pair_id, a.annotator_id, a.candidate_a_id, a.candidate_b_id, a.state,
-            a.lease_expire_time <= now() AS expired, t.allow_tie, t.require_rationale, i.closed_time
+            a.lease_expire_time <= now() AS expired, t.allow_tie, t.require_rationale, i.closed_time,
+            j.id AS judgement_id, j.revision AS judgement_revision
      FROM assignments a JOIN tasks t ON t.id = a.task_id JOIN items i ON i.task_id = a.task_id AND i.id = a.item_id
+     LEFT JOIN judgements j ON j.assignment_id = a.id
      WHERE a.id = $1 FOR UPDATE OF a`,
     [request.assignmentId],
   );
@@ -108,12 +113,7 @@ export async function submitJudgement(
     });
   if (violations.length > 0) throw LatheError.invalidArgument(violations);
 
-  const current = await tx.query<JudgementRow>(
-    'SELECT * FROM judgements WHERE assignment_id = $1',
-    [held.id],
-  );
-  const existing = current.rows[0];
-  const currentRevision = existing?.revision ?? 0;
+  const currentRevision = held.judgement_revision ?? 0;
   if (request.expectedRevision !== currentRevision)
     throw LatheError.aborted(
       `judgement of assignment "${held.id}" is at revision ${String(currentRevision)}, not ${String(request.expectedRevision)}`,
@@ -137,41 +137,42 @@ export async function submitJudgement(
     currentRevision + 1,
     revisedBy,
   ];
-  let saved: JudgementRow;
-  if (existing === undefined) {
-    const inserted = await tx.query<JudgementRow>(
-      `INSERT INTO judgements (id, assignment_id, task_id, item_id, pair_id, annotator_id, candidate_a_id, candidate_b_id,
-         choice, winner, rationale, time_spent_ms, revision, submit_time, revised_by)
-       VALUES ($7, $8, $9, $10, $11, $12, $13, $14, $1, $2, $3, $4, $5, now(), $6) RETURNING *`,
-      [
-        ...values,
-        `jdg_${randomUUID()}`,
-        held.id,
-        held.task_id,
-        held.item_id,
-        held.pair_id,
-        held.annotator_id,
-        held.candidate_a_id,
-        held.candidate_b_id,
-      ],
-    );
-    saved = inserted.rows[0] as JudgementRow;
-    await tx.query(
-      `UPDATE assignments SET state = ${String(AssignmentState.ASSIGNMENT_STATE_SUBMITTED)} WHERE id = $1`,
-      [held.id],
-    );
-  } else {
-    const updated = await tx.query<JudgementRow>(
-      `UPDATE judgements SET choice = $1, winner = $2, rationale = $3, time_spent_ms = $4, revision = $5,
-         submit_time = now(), revised_by = $6 WHERE id = $7 RETURNING *`,
-      [...values, existing.id],
-    );
-    saved = updated.rows[0] as JudgementRow;
-  }
-  await tx.query(
-    'INSERT INTO judgement_revisions (judgement_id, revision, choice, rationale, submit_time, revised_by) VALUES ($1, $2, $3, $4, $5, $6)',
-    [saved.id, saved.revision, saved.choice, saved.rationale, saved.submit_time, saved.revised_by],
-  );
+  // The judgement, the assignment's state and the revision history in one statement.
+  const revision = `revised AS (
+       INSERT INTO judgement_revisions (judgement_id, revision, choice, rationale, submit_time, revised_by)
+       SELECT id, revision, choice, rationale, submit_time, revised_by FROM saved)`;
+  const written =
+    held.judgement_id === null
+      ? await tx.query<JudgementRow>(
+          `WITH saved AS (
+             INSERT INTO judgements (id, assignment_id, task_id, item_id, pair_id, annotator_id, candidate_a_id, candidate_b_id,
+               choice, winner, rationale, time_spent_ms, revision, submit_time, revised_by)
+             VALUES ($7, $8, $9, $10, $11, $12, $13, $14, $1, $2, $3, $4, $5, now(), $6) RETURNING *),
+           submitted AS (
+             UPDATE assignments SET state = ${String(AssignmentState.ASSIGNMENT_STATE_SUBMITTED)} WHERE id = $8),
+           ${revision}
+           SELECT * FROM saved`,
+          [
+            ...values,
+            `jdg_${randomUUID()}`,
+            held.id,
+            held.task_id,
+            held.item_id,
+            held.pair_id,
+            held.annotator_id,
+            held.candidate_a_id,
+            held.candidate_b_id,
+          ],
+        )
+      : await tx.query<JudgementRow>(
+          `WITH saved AS (
+             UPDATE judgements SET choice = $1, winner = $2, rationale = $3, time_spent_ms = $4, revision = $5,
+               submit_time = now(), revised_by = $6 WHERE id = $7 RETURNING *),
+           ${revision}
+           SELECT * FROM saved`,
+          [...values, held.judgement_id],
+        );
+  const saved = written.rows[0] as JudgementRow;
   const judgement = judgementOf(saved);
   const eventId = randomUUID();
   await enqueueEvent(tx, 'judgement_submitted', eventId, {

@@ -1,27 +1,39 @@
-// Benchmark: sustained judgements per second from many concurrent annotator clients over gRPC,
-// with p50/p99 latency of SubmitJudgement, against the real service process on PostgreSQL and
-// NATS. At the end it checks that no judgement was lost or counted twice. Not a test: it prints
-// figures and never fails on time.
+// Sustained judgements per second from many concurrent annotator clients over gRPC, with
+// p50/p99 latency of SubmitJudgement and GetNextAssignment, against the real preferences process
+// on PostgreSQL and NATS. At the end it checks in the database that no judgement was lost or
+// counted twice. Not a test: it prints figures and never fails on time.
 //
-//   node --import tsx services/preferences/bench/judgement-throughput.ts [annotators=50] [items=400] [k=3]
-import { fileURLToPath } from 'node:url';
+//   node --conditions=lathe-source --import tsx bench/src/preferences-throughput.ts \
+//     [--annotators 50] [--items 400] [--k 3] [--cpu-prof DIR]
+//
+// --cpu-prof writes the service's V8 CPU profile to DIR/preferences.cpuprofile (through
+// preferences-cpu-profile.ts), to see where its time goes.
+import { parseArgs } from 'node:util';
 import { Role } from '@lathe/contracts/lathe/preferences/v1/annotator';
 import { Choice } from '@lathe/contracts/lathe/preferences/v1/judgement';
 import { PreferenceServiceService } from '@lathe/contracts/lathe/preferences/v1/preference_service';
 import { createClient } from '@lathe/service-kit';
 import { REPO_ROOT, spawnService } from '@lathe/service-kit/testing';
-import { createTestDatabase, startNats } from '@lathe/testkit';
 import { createPostgresClient } from '@lathe/store';
+import { createTestDatabase, startNats } from '@lathe/testkit';
 
-const annotators = Number(process.argv[2] ?? 50);
-const itemCount = Number(process.argv[3] ?? 400);
-const k = Number(process.argv[4] ?? 3);
+const { values } = parseArgs({
+  options: {
+    annotators: { type: 'string', default: '50' },
+    items: { type: 'string', default: '400' },
+    k: { type: 'string', default: '3' },
+    'cpu-prof': { type: 'string' },
+  },
+});
+const annotators = Number(values.annotators);
+const itemCount = Number(values.items);
+const k = Number(values.k);
 const ADMIN = 'bench-admin-secret-that-is-long-enough-0123456789';
 
 const db = await createTestDatabase();
 const nats = await startNats();
 const svc = await spawnService({
-  entry: fileURLToPath(new URL('../src/main.ts', import.meta.url)),
+  entry: `${REPO_ROOT}/services/preferences/src/main.ts`,
   cwd: REPO_ROOT,
   env: {
     LATHE_JWT_SECRET: 'bench-unused-jwt-secret-of-32-bytes!!',
@@ -32,6 +44,12 @@ const svc = await spawnService({
     LATHE_PREFERENCES_WEB_PORT: '0',
     LATHE_PREFERENCES_RATE_PER_SECOND: '100000',
     LATHE_PREFERENCES_RATE_BURST: '100000',
+    ...(values['cpu-prof'] === undefined
+      ? {}
+      : {
+          NODE_OPTIONS: `--import tsx --import ${REPO_ROOT}/bench/src/preferences-cpu-profile.ts`,
+          LATHE_BENCH_CPU_PROFILE: `${values['cpu-prof']}/preferences.cpuprofile`,
+        }),
   },
   startTimeoutMs: 60_000,
 });
@@ -76,13 +94,16 @@ const workers = await Promise.all(
 );
 
 const latencies: number[] = [];
+const nextLatencies: number[] = [];
 let accepted = 0;
 let replayed = 0;
 const started = performance.now();
 await Promise.all(
   workers.map(async (client, w) => {
     for (let n = 0; ; n++) {
+      const asked = performance.now();
       const { assignment, exhausted } = await client.getNextAssignment({ taskId });
+      nextLatencies.push(performance.now() - asked);
       if (assignment === undefined) {
         if (exhausted) return;
         await new Promise((r) => setTimeout(r, 50));
@@ -117,15 +138,19 @@ const { rows } = await check.query<{ judgements: bigint; pairs_off: bigint; revi
 );
 await check.close();
 const stored = Number(rows[0]?.judgements);
-latencies.sort((a, b) => a - b);
-const pct = (p: number): string =>
-  (latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? NaN).toFixed(1);
+const pct = (values: number[], p: number): string => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return (sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? NaN).toFixed(1);
+};
 console.log(`annotators ${String(annotators)}, items ${String(itemCount)}, k ${String(k)}`);
 console.log(
   `judgements ${String(accepted)} in ${seconds.toFixed(2)} s (incl. GetNextAssignment per judgement): ${(accepted / seconds).toFixed(0)} judgements/s`,
 );
 console.log(
-  `SubmitJudgement latency ms: p50 ${pct(0.5)}, p99 ${pct(0.99)} over ${String(latencies.length)} calls (${String(replayed)} retries replayed)`,
+  `SubmitJudgement latency ms: p50 ${pct(latencies, 0.5)}, p99 ${pct(latencies, 0.99)} over ${String(latencies.length)} calls (${String(replayed)} retries replayed)`,
+);
+console.log(
+  `GetNextAssignment latency ms: p50 ${pct(nextLatencies, 0.5)}, p99 ${pct(nextLatencies, 0.99)} over ${String(nextLatencies.length)} calls`,
 );
 console.log(
   `check: stored ${String(stored)}, expected ${String(itemCount * k)}, accepted ${String(accepted)}, revisions ${String(rows[0]?.revisions)}, pairs without exactly k judgements ${String(rows[0]?.pairs_off)} -> ${
