@@ -50,4 +50,14 @@ export const quantizationStorageEnvSchema = {
     { min: 1, max: 64 },
     1,
   ),
+  replicaId: env.optionalString(
+    'LATHE_QUANTIZATION_REPLICA_ID',
+    "this replica's name in job leases, stable across its restarts; unset: the host name",
+  ),
+  leaseMs: env.integer(
+    'LATHE_QUANTIZATION_LEASE_MS',
+    'how long a running job stays with its replica without renewal (renewed every third of it)',
+    { min: 1000, max: 3_600_000 },
+    30_000,
+  ),
 };

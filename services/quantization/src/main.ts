@@ -67,6 +67,8 @@ try {
     artifacts,
     scratchDir: resolve(config.scratchDir ?? join(tmpdir(), 'lathe-quantization')),
     concurrency: config.concurrency,
+    leaseMs: config.leaseMs,
+    ...(config.replicaId === undefined ? {} : { replicaId: config.replicaId }),
     log: new Logger(QUANTIZATION_SERVICE, settings.logLevel),
   });
 } catch (error) {

@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import type { ArtifactStore } from '@lathe/artifacts';
 import type { EventBus } from '@lathe/bus';
 import type { QuantizationServiceService } from '@lathe/contracts/lathe/quantization/v1/quantization_service';
@@ -23,6 +24,13 @@ export interface QuantizationServiceDeps {
   readonly scratchDir: string;
   /** Jobs quantized at once (each on a worker thread). Default 1. */
   readonly concurrency?: number;
+  /**
+   * This replica's name in job leases; stable across its restarts (default the host name), so
+   * a restarted replica takes its interrupted jobs back at once.
+   */
+  readonly replicaId?: string;
+  /** How long a running job's lease lasts without renewal, ms. Default 30 000. */
+  readonly leaseMs?: number;
   readonly log: Logger;
 }
 
@@ -47,8 +55,10 @@ export async function startQuantizationService(
   deps: QuantizationServiceDeps,
 ): Promise<QuantizationServiceInstance> {
   await deps.bus.declareEvents(QUANTIZATION_EVENTS);
+  const leaseMs = deps.leaseMs ?? 30_000;
   const jobs = new QuantizationJobs({
-    store: new QuantizationStore(deps.sql),
+    store: new QuantizationStore(deps.sql, deps.replicaId ?? hostname(), leaseMs),
+    leaseMs,
     registry: deps.registry,
     artifacts: deps.artifacts,
     events: new QuantizationEvents(deps.bus),

@@ -35,6 +35,11 @@ export interface QuantizationJobsDeps {
   readonly scratchDir: string;
   /** Jobs quantizing at once in this process. */
   readonly concurrency: number;
+  /**
+   * Lease length the store was opened with, ms: running jobs are renewed every third of it, and
+   * the queue is polled this often (jobs queued by other replicas, leases of dead ones).
+   */
+  readonly leaseMs: number;
   readonly log: Logger;
 }
 
@@ -57,8 +62,8 @@ export interface Submitted {
   readonly cached: boolean;
 }
 
-/** Why a running job is being stopped. */
-type StopReason = 'cancelled' | 'shutdown';
+/** Why a running job is being stopped: by a caller, by this process stopping, or lease lost. */
+type StopReason = 'cancelled' | 'shutdown' | 'lease lost';
 
 function versionName(ref: { name: string; version: number }): string {
   return `${ref.name}@${String(ref.version)}`;
@@ -110,22 +115,29 @@ export class QuantizationJobs {
   private pumping = false;
   private pumpAgain = false;
   private stopping = false;
+  private poller: NodeJS.Timeout | undefined;
 
   constructor(private readonly deps: QuantizationJobsDeps) {}
 
-  /** Puts jobs a previous process left RUNNING back in the queue and starts working. */
+  /**
+   * Puts the jobs this replica was running when it last stopped back in the queue, starts
+   * working, and polls the queue every lease period.
+   */
   async start(): Promise<void> {
-    const requeued = await this.deps.store.requeueRunning();
+    const requeued = await this.deps.store.requeueOwn();
     if (requeued > 0) this.deps.log.info('requeued interrupted jobs', { count: requeued });
+    this.poller = setInterval(() => this.pump(), this.deps.leaseMs);
+    this.poller.unref();
     this.pump();
   }
 
   /**
-   * Stops taking jobs and interrupts the running ones; they stay RUNNING in the store and are
-   * requeued by the next {@link start}.
+   * Stops taking jobs and interrupts the running ones; they stay RUNNING in the store, requeued
+   * by this replica's next {@link start} or taken over by another once their lease expires.
    */
   async stop(): Promise<void> {
     this.stopping = true;
+    clearInterval(this.poller);
     for (const c of this.running.values()) c.abort('shutdown' satisfies StopReason);
     await Promise.all([...this.settled]);
   }
@@ -297,6 +309,17 @@ export class QuantizationJobs {
   private launch(job: QuantizationJobRecord): void {
     const controller = new AbortController();
     this.running.set(job.id, controller);
+    // Renew the lease while working; a job that is no longer ours (cancelled through another
+    // replica, or taken over) is stopped here.
+    const heartbeat = setInterval(() => {
+      this.deps.store.renew(job.id).then(
+        (held) => {
+          if (!held) controller.abort('lease lost' satisfies StopReason);
+        },
+        (error: unknown) =>
+          this.deps.log.warn('lease not renewed', { jobId: job.id, error: String(error) }),
+      );
+    }, this.deps.leaseMs / 3);
     const done: Promise<void> = context
       .with(extractTraceContext(job.traceHeaders), () =>
         withSpan(
@@ -316,6 +339,7 @@ export class QuantizationJobs {
         }),
       )
       .finally(() => {
+        clearInterval(heartbeat);
         this.running.delete(job.id);
         this.settled.delete(done);
         this.pump();

@@ -149,7 +149,15 @@ export async function openQuantizationStore(backend: StoreBackend): Promise<SqlC
  * never turned into a success by a worker finishing late), and return the row as it now is.
  */
 export class QuantizationStore {
-  constructor(private readonly sql: SqlClient) {}
+  /**
+   * @param owner this replica's name in leases (stable across its restarts, e.g. the host name)
+   * @param leaseMs how long a claim or renewal holds a RUNNING job
+   */
+  constructor(
+    private readonly sql: SqlClient,
+    private readonly owner: string,
+    private readonly leaseMs: number,
+  ) {}
 
   /**
    * Records a QUEUED job. Returns the conflict instead when the idempotency key is taken or a
@@ -249,35 +257,62 @@ export class QuantizationStore {
     return Number(rows[0]?.n ?? 0);
   }
 
-  /** Takes the oldest QUEUED job: RUNNING from now on. Undefined when none waits. */
+  /**
+   * Takes the oldest QUEUED job, or a RUNNING one whose lease expired (its replica died): RUNNING
+   * under this replica's lease from now on. Undefined when none is claimable.
+   */
   async claimNext(): Promise<QuantizationJobRecord | undefined> {
     return this.one(
-      `UPDATE jobs SET state = $1, start_time = now(), tensors_done = 0
-       WHERE id = (SELECT id FROM jobs WHERE state = $2 ORDER BY create_time, id
-                   LIMIT 1 FOR UPDATE SKIP LOCKED)
+      `UPDATE jobs SET state = $1, start_time = now(), tensors_done = 0, lease_owner = $3,
+         lease_expires_at = now() + $4 * interval '1 millisecond'
+       WHERE id = (SELECT id FROM jobs
+                   WHERE state = $2 OR (state = $1 AND lease_expires_at < now())
+                   ORDER BY create_time, id LIMIT 1 FOR UPDATE SKIP LOCKED)
        RETURNING ${COLUMNS}`,
-      [RUNNING, QUEUED],
+      [RUNNING, QUEUED, this.owner, this.leaseMs],
     );
   }
 
-  /** Puts jobs left RUNNING by a stopped process back in the queue; returns how many. */
-  async requeueRunning(): Promise<number> {
+  /**
+   * Extends this replica's lease on a RUNNING job. False when the job is no longer this
+   * replica's to run (cancelled, or taken over after the lease expired): stop working on it.
+   */
+  async renew(id: string): Promise<boolean> {
     const { rowCount } = await this.sql.query(
-      `UPDATE jobs SET state = $1, tensors_done = 0, start_time = NULL WHERE state = $2`,
-      [QUEUED, RUNNING],
+      `UPDATE jobs SET lease_expires_at = now() + $3 * interval '1 millisecond'
+       WHERE id = $1 AND state = $4 AND lease_owner = $2`,
+      [id, this.owner, this.leaseMs, RUNNING],
+    );
+    return rowCount === 1;
+  }
+
+  /**
+   * Puts the RUNNING jobs this replica held before it restarted back in the queue (run again at
+   * once rather than after their leases expire); returns how many.
+   */
+  async requeueOwn(): Promise<number> {
+    const { rowCount } = await this.sql.query(
+      `UPDATE jobs SET state = $1, tensors_done = 0, start_time = NULL, lease_owner = NULL,
+         lease_expires_at = NULL
+       WHERE state = $2 AND lease_owner = $3`,
+      [QUEUED, RUNNING, this.owner],
     );
     return rowCount;
   }
 
-  /** Records progress of a RUNNING job. */
+  /** Records progress of a RUNNING job this replica holds. */
   async progress(id: string, done: number, total: number): Promise<void> {
     await this.sql.query(
-      `UPDATE jobs SET tensors_done = $2, tensors_total = $3 WHERE id = $1 AND state = $4`,
-      [id, done, total, RUNNING],
+      `UPDATE jobs SET tensors_done = $2, tensors_total = $3
+       WHERE id = $1 AND state = $4 AND lease_owner = $5`,
+      [id, done, total, RUNNING, this.owner],
     );
   }
 
-  /** RUNNING -> SUCCEEDED with its result and report; undefined if it was no longer running. */
+  /**
+   * RUNNING (under this replica's lease) -> SUCCEEDED with its result and report; undefined if
+   * it was cancelled or taken over meanwhile.
+   */
   async succeed(
     id: string,
     result: VersionRef,
@@ -287,8 +322,8 @@ export class QuantizationStore {
     return this.one(
       `UPDATE jobs SET state = $2, result_name = $3, result_version = $4, result_sha256 = $5,
          bits_per_parameter = $6, bytes_before = $7, bytes_after = $8, report = $9,
-         tensors_done = tensors_total, end_time = now()
-       WHERE id = $1 AND state = $10
+         tensors_done = tensors_total, end_time = now(), lease_expires_at = NULL
+       WHERE id = $1 AND state = $10 AND lease_owner = $11
        RETURNING ${COLUMNS}`,
       [
         id,
@@ -301,24 +336,27 @@ export class QuantizationStore {
         figures.bytesAfter,
         report,
         RUNNING,
+        this.owner,
       ],
     );
   }
 
-  /** QUEUED or RUNNING -> FAILED; undefined if it had already ended. */
+  /** RUNNING (under this replica's lease) -> FAILED; undefined if no longer this replica's. */
   async fail(id: string, failure: JobFailure): Promise<QuantizationJobRecord | undefined> {
     return this.one(
-      `UPDATE jobs SET state = $2, failure_reason = $3, failure_message = $4, end_time = now()
-       WHERE id = $1 AND state IN ($5, $6)
+      `UPDATE jobs SET state = $2, failure_reason = $3, failure_message = $4, end_time = now(),
+         lease_expires_at = NULL
+       WHERE id = $1 AND state = $5 AND lease_owner = $6
        RETURNING ${COLUMNS}`,
-      [id, FAILED, failure.reason, failure.message, QUEUED, RUNNING],
+      [id, FAILED, failure.reason, failure.message, RUNNING, this.owner],
     );
   }
 
   /** QUEUED or RUNNING -> CANCELLED; undefined if it had already ended. */
   async cancel(id: string): Promise<QuantizationJobRecord | undefined> {
     return this.one(
-      `UPDATE jobs SET state = $2, end_time = now() WHERE id = $1 AND state IN ($3, $4)
+      `UPDATE jobs SET state = $2, end_time = now(), lease_expires_at = NULL
+       WHERE id = $1 AND state IN ($3, $4)
        RETURNING ${COLUMNS}`,
       [id, CANCELLED, QUEUED, RUNNING],
     );
