@@ -20,7 +20,7 @@ export const summary =
 /** Every flag; printed by `lathe jobs --help`. */
 export const usage = `usage: lathe jobs create --method M --model NAME@ALIAS|NAME@VERSION --dataset NAME@VERSION [flags] [--watch]
        lathe jobs watch ID [--after N]
-       lathe jobs list [--state S] [--method M] [--model NAME] [--dataset NAME] [--labels K=V,...]
+       lathe jobs list [--state S] [--method M] [--model NAME] [--dataset NAME] [--labels K=V,...] [--creator SUB]
        lathe jobs show ID
        lathe jobs cancel ID [--reason TEXT]
 
@@ -59,7 +59,8 @@ output:
   --json                JSON (one object; watch: one event per line)
   --after N             watch: start after sequence N
   --reason TEXT         cancel: why
-  --state S, --method M, --model NAME, --dataset NAME, --labels, --limit N, --page-token T   list filters
+  --state S, --method M, --model NAME, --dataset NAME, --labels, --creator SUB, --limit N,
+  --page-token T        list filters and paging
 connection:
   --training ADDR       service address (default $LATHE_TRAINING_ADDR, else 127.0.0.1:50064)
   --token JWT           bearer token (default $LATHE_TOKEN; none when unset)
@@ -114,6 +115,7 @@ const FLAGS = {
   state: 'string',
   limit: 'string',
   'page-token': 'string',
+  creator: 'string',
   training: 'string',
   token: 'string',
 } as const;
@@ -367,6 +369,7 @@ async function dispatch(
         labels: parseLabels(args.string('labels')),
         createdAfter: undefined,
         createdBefore: undefined,
+        creator: args.string('creator') ?? '',
         page: { pageSize: args.integer('limit') ?? 0, pageToken: args.string('page-token') ?? '' },
       });
       const next = r.page?.nextPageToken ?? '';

@@ -71,6 +71,7 @@ export function describeJobStore(name: string, open: () => Promise<OpenedJobStor
       expect(created).toBe(true);
       expect(job.state).toBe(JobState.JOB_STATE_QUEUED);
       expect(job.traceId).toBe('4bf92f3577b34da6a3ce929d0e0e4736');
+      expect(job.creator).toBe('alice');
       expect(job.resolvedBaseModel?.version).toBe(2);
       expect(job.spec?.baseModel?.selector).toEqual({ $case: 'alias', alias: 'prod' });
       expect(job.lastSequence).toBe(1);

@@ -214,6 +214,7 @@ describe.skipIf(skip !== undefined)(
           labels: label,
           createdAfter: undefined,
           createdBefore: undefined,
+          creator: '',
           page: { pageSize: 2, pageToken: token },
         });
         seen.push(...r.jobs.map((j) => j.id));
@@ -230,6 +231,7 @@ describe.skipIf(skip !== undefined)(
         labels: label,
         createdAfter: undefined,
         createdBefore: undefined,
+        creator: '',
         page: undefined,
       });
       expect(queued.jobs.map((j) => j.id)).toEqual(ids.slice(1).reverse());
@@ -242,6 +244,7 @@ describe.skipIf(skip !== undefined)(
           labels: label,
           createdAfter: undefined,
           createdBefore: undefined,
+          creator: '',
           page: { pageSize: 2, pageToken: 'x' + token },
         }),
       );

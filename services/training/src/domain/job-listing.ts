@@ -20,6 +20,7 @@ export async function listJobs(deps: TrainingDeps, r: ListJobsRequest): Promise<
     baseModel: r.baseModel,
     dataset: r.dataset,
     labels: r.labels,
+    creator: r.creator,
     ...(r.createdAfter === undefined ? {} : { createdAfter: r.createdAfter }),
     ...(r.createdBefore === undefined ? {} : { createdBefore: r.createdBefore }),
   };

@@ -135,6 +135,7 @@ export function toJob(row: JobRow): Job {
     ...(row.end_time === null ? {} : { endTime: row.end_time }),
     updateTime: row.update_time,
     cancelReason: row.cancel_reason,
+    creator: row.creator,
   });
 }
 
