@@ -85,6 +85,10 @@ const worker = new TrainerWorker(
     },
     capabilities,
     engineFactory: engineFactoryFor(settings.device, settings.threads),
+    session: {
+      executionProvider: settings.device,
+      ...(settings.threads > 0 ? { intraOpThreads: settings.threads } : {}),
+    },
     log,
   },
   queue,

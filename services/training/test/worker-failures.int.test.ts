@@ -1,10 +1,10 @@
 // Failure handling of the trainer worker on a real mesh (short ack wait): a SIGKILLed worker's
 // job resumes on the other worker from its last checkpoint and ends with the same adapter as an
 // uninterrupted run; a cancel stops a running job within a step, keeping a checkpoint; a worker
-// paused past the ack wait (SIGSTOP) and woken after another took its job over is refused.
+// paused past the ack wait (SIGSTOP) and woken after another took its job over is refused; a
+// diverging job fails once.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AttemptOutcome, type Job } from '@lathe/contracts/lathe/training/v1/job';
-import { Method } from '@lathe/contracts/lathe/training/v1/job_spec';
 import {
   adapterTensors,
   JobState,
@@ -196,24 +196,5 @@ describe.skipIf(skip !== undefined)('trainer worker failure handling', () => {
     // Terminated, not redelivered: after more than an ack wait still one attempt.
     await new Promise((r) => setTimeout(r, ACK_WAIT_MS + 1000));
     expect(await mesh.store.store.listAttempts(queued.id)).toHaveLength(1);
-  }, 300_000);
-
-  it('trains QLoRA (base quantized to NF4 on load) and registers a qlora adapter', async () => {
-    const spec = mesh.loraSpec({ length: { $case: 'maxSteps', maxSteps: 4 } }, 'stories-qlora');
-    spec.method = Method.METHOD_QLORA;
-    spec.qlora = { blockSize: 64, doubleQuant: true, quantizedBase: undefined };
-    const job = await mesh.terminal((await mesh.queueJob(spec)).id);
-    expect(job.failure).toBeUndefined();
-    expect(job.state).toBe(JobState.JOB_STATE_SUCCEEDED);
-    const { version } = await mesh.registry.getModelVersion({
-      ref: {
-        name: 'stories-qlora',
-        selector: { $case: 'version', version: job.result?.version ?? 0 },
-      },
-      includeDeleted: false,
-    });
-    expect(version?.adapter?.method).toBe('qlora');
-    expect(version?.adapter?.base?.name).toBe(mesh.base.name);
-    expect(version?.labels['hp.quant_scheme']).toBe('nf4');
   }, 300_000);
 });

@@ -191,6 +191,43 @@ export class WorkerMesh {
     this.dataset = v;
   }
 
+  /**
+   * Curates a preference dataset (10% eval) from alpaca_tiny: each instruction's own answer is
+   * chosen, the next record's answer rejected.
+   */
+  async preferenceDataset(name = 'alpaca-pairs'): Promise<DatasetVersionRef> {
+    await this.datasets.createDataset({
+      name,
+      kind: DatasetKind.DATASET_KIND_PREFERENCE,
+      description: '',
+      labels: {},
+    });
+    const records = JSON.parse(await readFile(ALPACA_TINY, 'utf8')) as {
+      instruction: string;
+      input: string;
+      output: string;
+    }[];
+    const lines = records.map((r, i) =>
+      JSON.stringify({
+        prompt: r.input === '' ? r.instruction : `${r.instruction}\n\n${r.input}`,
+        chosen: r.output,
+        rejected: records[(i + 1) % records.length]?.output ?? '',
+      }),
+    );
+    await uploadRecords(this.datasetsProc.address, name, Buffer.from(lines.join('\n') + '\n'));
+    const curated = await this.datasets.curateDataset({
+      dataset: name,
+      uploadIds: [],
+      baseVersion: 0,
+      spec: { split: { evalFraction: 0.1, seed: 1 } } as never,
+      description: 'alpaca_tiny pairs',
+      idempotencyKey: '',
+    });
+    const v = curated.version?.ref;
+    if (v === undefined) throw new Error('curation returned no version');
+    return v;
+  }
+
   /** Starts a worker process with its own scratch directory. */
   startWorker(env: Readonly<Record<string, string>> = {}): WorkerProcess {
     const id = `worker-${String(this.workers.length + 1)}`;
@@ -301,14 +338,18 @@ export class WorkerMesh {
    * Records a job and publishes its JobQueued message, as the training service's CreateJob does
    * (stored job, then the work message with the job's queue event id and trace context).
    */
-  async queueJob(spec: JobSpec, traceparent = randomTraceparent()): Promise<Job> {
+  async queueJob(
+    spec: JobSpec,
+    traceparent = randomTraceparent(),
+    dataset: DatasetVersionRef = this.dataset,
+  ): Promise<Job> {
     const { job } = await this.store.store.createJob({
       spec,
       displayName: 'worker test',
       creator: '',
       labels: {},
       baseModel: this.base,
-      dataset: this.dataset,
+      dataset,
       idempotencyKey: '',
       requestSha256: '',
       trace: { traceparent, tracestate: '' },

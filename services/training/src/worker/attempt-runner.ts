@@ -16,6 +16,7 @@ import { Method } from '@lathe/contracts/lathe/training/v1/job_spec';
 import {
   evaluateSft,
   train,
+  trainDpo,
   type TrainingEngineFactory,
   type TrainingEvent,
   type TrainResult,
@@ -36,8 +37,12 @@ import {
 import { jobFailureOf } from './job-failure.js';
 import { materializeDataset, materializeModel, type JobInputSources } from './job-inputs.js';
 import { publishJobEvents } from './job-event-publisher.js';
-import { registerResult } from './register-result.js';
-import { sftTrainOptions, UnsupportedSpecError } from './train-plan.js';
+import {
+  dpoHyperparameterLabels,
+  hyperparameterLabels,
+  registerResult,
+} from './register-result.js';
+import { dpoTrainOptions, sftTrainOptions } from './train-plan.js';
 import type { WorkerSettings } from './worker-config.js';
 
 /** Why a running attempt was asked to stop early. */
@@ -60,6 +65,11 @@ export interface AttemptDeps extends JobInputSources {
   > & { readonly heartbeatMs: number };
   readonly capabilities: WorkerCapabilities;
   readonly engineFactory: TrainingEngineFactory;
+  /** onnxruntime session options of DPO runs (which build their own engines). Default: CPU. */
+  readonly session?: {
+    readonly executionProvider: 'cpu' | 'cuda';
+    readonly intraOpThreads?: number;
+  };
   readonly log: Logger;
 }
 
@@ -207,8 +217,7 @@ export class AttemptRunner {
 
   private async runAttempt(begun: StartedAttempt, runDir: string): Promise<AttemptOutcome> {
     const { spec } = begun;
-    if (spec.method === Method.METHOD_DPO)
-      throw new UnsupportedSpecError('method', 'DPO jobs are not run by this trainer yet');
+    if (spec.method === Method.METHOD_DPO) return this.runDpo(begun, runDir);
     const inputs = await withSpan('training.load', { 'lathe.attempt': begun.attempt }, async () => {
       // QLoRA over a stored NF4 copy trains on that copy; otherwise on the base itself.
       const modelDir = await materializeModel(this.deps, begun.quantizedBase ?? begun.baseModel);
@@ -287,7 +296,8 @@ export class AttemptRunner {
           jobId: this.jobId,
           begun,
           outDir,
-          options,
+          method: options.method,
+          hyperparameters: hyperparameterLabels(options),
           metrics: {
             train_loss: result.finalLoss,
             steps: result.step,
@@ -297,16 +307,118 @@ export class AttemptRunner {
           metadata: this.traceMetadata(begun),
         }),
     );
-    const finished = await this.deps.store.finishAttempt(this.jobId, begun.attempt, 'succeeded', {
+    return this.succeed(begun.attempt, registered);
+  }
+
+  /**
+   * A DPO attempt: `trainDpo` over the preference splits, LoRA policy against the frozen base.
+   * `trainDpo` writes no checkpoints, so a lost or stopped DPO attempt starts over next time.
+   */
+  private async runDpo(begun: StartedAttempt, runDir: string): Promise<AttemptOutcome> {
+    const attempt = begun.attempt;
+    const inputs = await withSpan('training.load', { 'lathe.attempt': attempt }, async () => ({
+      modelDir: await materializeModel(this.deps, begun.baseModel),
+      ...(await materializeDataset(this.deps, begun.dataset, 'preference')),
+    }));
+    const early = await this.settleIfStopped(attempt);
+    if (early !== undefined) return early;
+    const outDir = join(runDir, 'out');
+    const options = {
+      ...dpoTrainOptions(begun.spec, {
+        modelDir: inputs.modelDir,
+        dataPath: inputs.trainPath,
+        outDir,
+        ...(inputs.evalPath === undefined ? {} : { evalDataPath: inputs.evalPath }),
+      }),
+      ...(this.deps.session === undefined ? {} : { session: this.deps.session }),
+    };
+    await this.write((a) => this.deps.store.setState(this.jobId, a, JobState.JOB_STATE_RUNNING));
+    const poll = this.pollCancel();
+    let lastWrite = 0;
+    const result = await withSpan('training.steps', { 'lathe.attempt': attempt }, async () => {
+      try {
+        return await trainDpo(
+          options,
+          (e) => {
+            if (e.type !== 'step') return;
+            const now = Date.now();
+            if (now - lastWrite < this.deps.settings.progressIntervalMs && e.step !== e.totalSteps)
+              return;
+            lastWrite = now;
+            const progress = TrainingProgress.fromPartial({
+              step: e.step,
+              totalSteps: e.totalSteps,
+              loss: e.metrics.loss,
+              learningRate: e.lr,
+              gradNorm: e.gradNorm,
+              rewardAccuracy: e.metrics['rewards/accuracies'],
+              rewardMargin: e.metrics['rewards/margins'],
+            });
+            this.enqueueWrite(async () => {
+              const w = await this.deps.store.recordProgress(this.jobId, attempt, progress);
+              await publishJobEvents(this.deps.bus, w.events);
+              if (w.cancelRequested) this.requestStop('cancel');
+            });
+          },
+          this.stop.signal,
+        );
+      } finally {
+        clearInterval(poll);
+      }
+    });
+    await this.writes;
+    const stopped = await this.settleIfStopped(attempt);
+    if (stopped !== undefined) return stopped;
+    if (this.writeError !== undefined) throw asError(this.writeError);
+    const final = result.evals.at(-1)?.metrics;
+    await this.write((a) =>
+      this.deps.store.setState(this.jobId, a, JobState.JOB_STATE_REGISTERING),
+    );
+    const registered = await withSpan('training.register', { 'lathe.attempt': attempt }, () =>
+      registerResult(this.deps, {
+        jobId: this.jobId,
+        begun,
+        outDir,
+        method: 'dpo',
+        hyperparameters: dpoHyperparameterLabels(options),
+        metrics: {
+          steps: result.steps,
+          ...(final === undefined
+            ? {}
+            : {
+                eval_loss: final.loss,
+                eval_reward_accuracy: final['rewards/accuracies'],
+                eval_reward_margin: final['rewards/margins'],
+              }),
+        },
+        metadata: this.traceMetadata(begun),
+      }),
+    );
+    return this.succeed(attempt, registered);
+  }
+
+  /** Ends the attempt SUCCEEDED with its registered result and acks the message. */
+  private async succeed(attempt: number, registered: ModelVersionRef): Promise<AttemptOutcome> {
+    const finished = await this.deps.store.finishAttempt(this.jobId, attempt, 'succeeded', {
       result: registered,
     });
     await publishJobEvents(this.deps.bus, finished.events);
     await this.delivery.ack();
     this.log.info('job succeeded', {
-      attempt: begun.attempt,
+      attempt,
       result: `${registered.name}@${String(registered.version)}`,
     });
     return 'succeeded';
+  }
+
+  /** Checks the job's cancel flag every cancel-poll interval; clear the returned timer. */
+  private pollCancel(): NodeJS.Timeout {
+    return setInterval(() => {
+      this.deps.store.isCancelRequested(this.jobId).then(
+        (yes) => yes && this.requestStop('cancel'),
+        () => undefined,
+      );
+    }, this.deps.settings.cancelPollMs);
   }
 
   /** The caller's trace for the registry (its lineage records the trace id). */
@@ -355,12 +467,7 @@ export class AttemptRunner {
       group?.span.end();
       group = undefined;
     };
-    const poll = setInterval(() => {
-      this.deps.store.isCancelRequested(this.jobId).then(
-        (yes) => yes && this.requestStop('cancel'),
-        () => undefined,
-      );
-    }, settings.cancelPollMs);
+    const poll = this.pollCancel();
     const onProgress = (e: TrainingEvent): void => {
       if (e.type === 'start') {
         stepsPerEpoch = Math.max(1, e.stepsPerEpoch);

@@ -13,6 +13,8 @@ const DETERMINISTIC: Readonly<Record<string, string>> = {
   ModelFileError: 'MODEL_FILES_INVALID',
   CheckpointError: 'CHECKPOINT_INVALID',
   [CheckpointArchiveError.name]: 'CHECKPOINT_INVALID',
+  // trainDpo's option checks.
+  RangeError: 'INVALID_ARGUMENT',
 };
 
 /** gRPC codes of a dependency that another attempt would get again. */

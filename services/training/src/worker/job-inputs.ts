@@ -101,15 +101,14 @@ async function exportSplit(
   sources: JobInputSources,
   ref: DatasetVersionRef,
   split: DatasetSplit,
+  format: ExportFormat,
   path: string,
 ): Promise<number> {
   const metadata = new Metadata();
   if (sources.token !== undefined) metadata.set('authorization', `Bearer ${sources.token}`);
-  const stream = sources.datasets.exportDatasetVersion(
-    { version: ref, split, format: ExportFormat.EXPORT_FORMAT_CHAT_JSONL },
-    metadata,
-    { deadline: Date.now() + 600_000 },
-  );
+  const stream = sources.datasets.exportDatasetVersion({ version: ref, split, format }, metadata, {
+    deadline: Date.now() + 600_000,
+  });
   const out = createWriteStream(path);
   const hash = createHash('sha256');
   let expected: { sha256: string; size: number; records: number } | undefined;
@@ -143,22 +142,37 @@ async function exportSplit(
   return expected.records;
 }
 
-/** Exports the version's train and eval splits as chat JSONL into a cached folder. */
+/**
+ * Exports the version's train and eval splits into a cached folder: chat JSONL (SFT) or
+ * prompt/chosen/rejected JSONL (preference datasets, for DPO).
+ */
 export async function materializeDataset(
   sources: JobInputSources,
   ref: DatasetVersionRef,
+  layout: 'chat' | 'preference' = 'chat',
 ): Promise<{ trainPath: string; evalPath: string | undefined }> {
+  const format =
+    layout === 'chat'
+      ? ExportFormat.EXPORT_FORMAT_CHAT_JSONL
+      : ExportFormat.EXPORT_FORMAT_PREFERENCE_JSONL;
   const dir = join(
     sources.scratchDir,
     'datasets',
-    ref.manifestSha256 || `${ref.dataset}-v${ref.version}`,
+    `${ref.manifestSha256 || `${ref.dataset}-v${ref.version}`}-${layout}`,
   );
   await cached(dir, async (tmp) => {
-    await exportSplit(sources, ref, DatasetSplit.DATASET_SPLIT_TRAIN, join(tmp, 'train.jsonl'));
+    await exportSplit(
+      sources,
+      ref,
+      DatasetSplit.DATASET_SPLIT_TRAIN,
+      format,
+      join(tmp, 'train.jsonl'),
+    );
     const evalRecords = await exportSplit(
       sources,
       ref,
       DatasetSplit.DATASET_SPLIT_EVAL,
+      format,
       join(tmp, 'eval.jsonl'),
     );
     if (evalRecords === 0) await rm(join(tmp, 'eval.jsonl'));

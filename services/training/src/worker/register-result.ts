@@ -5,7 +5,7 @@ import { join, relative } from 'node:path';
 import type { Metadata } from '@grpc/grpc-js';
 import type { ModelVersionRef } from '@lathe/contracts/lathe/common/v1/model_ref';
 import type { StoredFile } from '@lathe/contracts/lathe/registry/v1/registry_service';
-import type { TrainOptions } from '@lathe/llm';
+import type { DpoTrainOptions, TrainOptions } from '@lathe/llm';
 import type { StartedAttempt } from '../store/job-store.js';
 import type { JobInputSources } from './job-inputs.js';
 
@@ -18,8 +18,10 @@ export interface RunResult {
   readonly begun: StartedAttempt;
   /** The run folder: a PEFT adapter (LoRA) or a Hugging Face model (full). */
   readonly outDir: string;
-  /** The options the run trained with; recorded as `hp.*` labels (the registry's hyperparameters). */
-  readonly options: TrainOptions;
+  /** How it was trained: `full`, `lora`, `qlora` (adapters over their base) or `dpo`. */
+  readonly method: 'full' | 'lora' | 'qlora' | 'dpo';
+  /** `hp.*` labels: the hyperparameters the registry records (see {@link hyperparameterLabels}). */
+  readonly hyperparameters: Readonly<Record<string, string>>;
   /** Final metrics (train_loss, eval_loss, ...). */
   readonly metrics: Readonly<Record<string, number>>;
   /** Call metadata carrying the job's `traceparent`, which the registry records as lineage. */
@@ -42,8 +44,9 @@ async function resultFiles(dir: string, root = dir): Promise<string[]> {
   return out.sort();
 }
 
-function hyperparameterLabels(o: TrainOptions): Record<string, string> {
-  const hp: Record<string, string | number | undefined> = {
+/** The `hp.*` labels of an SFT run's options (unset options left out). */
+export function hyperparameterLabels(o: TrainOptions): Record<string, string> {
+  return hpLabels({
     'hp.method': o.method,
     'hp.learning_rate': o.lr,
     'hp.max_steps': o.maxSteps,
@@ -63,7 +66,29 @@ function hyperparameterLabels(o: TrainOptions): Record<string, string> {
     'hp.quant_block_size': o.quant?.blockSize,
     'hp.quant_double_quant':
       o.quant?.doubleQuant === undefined ? undefined : String(o.quant.doubleQuant),
-  };
+  });
+}
+
+/** The `hp.*` labels of a DPO run's options (unset options left out). */
+export function dpoHyperparameterLabels(o: DpoTrainOptions): Record<string, string> {
+  return hpLabels({
+    'hp.method': 'dpo',
+    'hp.learning_rate': o.lr,
+    'hp.max_steps': o.maxSteps,
+    'hp.epochs': o.epochs,
+    'hp.batch_size': o.batchSize,
+    'hp.seed': o.seed,
+    'hp.dpo_beta': o.loss?.beta,
+    'hp.dpo_loss': o.loss?.lossType,
+    'hp.dpo_label_smoothing': o.loss?.labelSmoothing,
+    'hp.lora_r': o.lora?.r,
+    'hp.lora_alpha': o.lora?.alpha,
+    'hp.lora_dropout': o.lora?.dropout,
+    'hp.lora_target_modules': o.lora?.targetModules?.join(','),
+  });
+}
+
+function hpLabels(hp: Record<string, string | number | undefined>): Record<string, string> {
   return Object.fromEntries(
     Object.entries(hp)
       .filter((e): e is [string, string | number] => e[1] !== undefined)
@@ -73,9 +98,8 @@ function hyperparameterLabels(o: TrainOptions): Record<string, string> {
 
 /**
  * Puts every result file of `outDir` into the registry's artifact namespace and registers them:
- * RegisterAdapter for LoRA and QLoRA (with the NF4 copy trained on), RegisterFineTunedModel for
- * full fine-tuning, with the
- * base version, dataset version, job id, metrics, hyperparameters and trace as lineage, under
+ * RegisterAdapter for LoRA, QLoRA (with the NF4 copy trained on) and DPO, RegisterFineTunedModel
+ * for full fine-tuning, with the base version, dataset version, job id, metrics, hyperparameters and trace as lineage, under
  * {@link registrationKey}. Returns the registered version.
  */
 export async function registerResult(
@@ -96,7 +120,7 @@ export async function registerResult(
     });
   }
   const { spec, baseModel, dataset } = run.begun;
-  const method = run.options.method;
+  const method = run.method;
   const name = spec.outputName !== '' ? spec.outputName : `${baseModel.name}-${method}`;
   const common = {
     name,
@@ -106,7 +130,7 @@ export async function registerResult(
     dataset,
     metrics: { ...run.metrics },
     description: `trained by job ${run.jobId}`,
-    labels: { ...hyperparameterLabels(run.options), 'lathe.training-job': run.jobId },
+    labels: { ...run.hyperparameters, 'lathe.training-job': run.jobId },
     idempotencyKey: registrationKey(run.jobId),
   };
   const callOptions = { metadata: run.metadata, deadlineMs: 120_000 };

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { JobSpec, LrSchedule, Method } from '@lathe/contracts/lathe/training/v1/job_spec';
-import { sftTrainOptions, UnsupportedSpecError } from './train-plan.js';
+import { DpoLoss, JobSpec, LrSchedule, Method } from '@lathe/contracts/lathe/training/v1/job_spec';
+import { dpoTrainOptions, sftTrainOptions, UnsupportedSpecError } from './train-plan.js';
 
 const paths = { modelDir: '/m', dataPath: '/d/train.jsonl', outDir: '/o' };
 const defaults = { checkpointEvery: 25 };
@@ -89,5 +89,33 @@ describe('sftTrainOptions', () => {
       { method: Method.METHOD_FULL, hyperparameters: { trainOnPrompt: true } as never },
       'hyperparameters.train_on_prompt',
     );
+  });
+});
+
+describe('dpoTrainOptions', () => {
+  it('maps the DPO settings with the contract defaults, and refuses the hinge loss', () => {
+    const o = dpoTrainOptions(
+      JobSpec.fromPartial({
+        method: Method.METHOD_DPO,
+        hyperparameters: { length: { $case: 'maxSteps', maxSteps: 3 } },
+        dpo: { loss: DpoLoss.DPO_LOSS_IPO, beta: 0.5 },
+      }),
+      paths,
+    );
+    expect(o).toMatchObject({
+      method: 'lora',
+      lr: 2e-4,
+      batchSize: 8,
+      maxSteps: 3,
+      seed: 0,
+      loss: { lossType: 'ipo', beta: 0.5, labelSmoothing: 0 },
+      lora: { r: 8, alpha: 16 },
+    });
+    expect(() =>
+      dpoTrainOptions(
+        JobSpec.fromPartial({ method: Method.METHOD_DPO, dpo: { loss: DpoLoss.DPO_LOSS_HINGE } }),
+        paths,
+      ),
+    ).toThrow(/dpo.loss/);
   });
 });

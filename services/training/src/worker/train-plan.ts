@@ -1,6 +1,11 @@
 // From a job's spec to the options of @lathe/llm's training loop.
-import { LrSchedule, Method, type JobSpec } from '@lathe/contracts/lathe/training/v1/job_spec';
-import type { DecayKind, Projection, TrainOptions } from '@lathe/llm';
+import {
+  DpoLoss,
+  LrSchedule,
+  Method,
+  type JobSpec,
+} from '@lathe/contracts/lathe/training/v1/job_spec';
+import type { DecayKind, DpoTrainOptions, LoraOptions, Projection, TrainOptions } from '@lathe/llm';
 
 /**
  * A spec the trainer cannot run as asked (a setting the engine lacks, or one that contradicts
@@ -49,6 +54,21 @@ const SCHEDULES: Readonly<Record<LrSchedule, DecayKind | undefined>> = {
 
 /** The spec's stated LoRA defaults (job_spec.proto), which differ from PEFT's. */
 const SPEC_LORA_TARGETS: readonly Projection[] = ['q_proj', 'k_proj', 'v_proj', 'o_proj'];
+
+/** The spec's LoRA settings with the contract's defaults. */
+function loraOptionsOf(spec: JobSpec): LoraOptions {
+  const lora = spec.lora;
+  return {
+    r: lora?.r ?? 8,
+    alpha: lora?.alpha ?? 16,
+    dropout: lora?.dropout ?? 0.05,
+    targetModules:
+      lora === undefined || lora.targetModules.length === 0
+        ? SPEC_LORA_TARGETS
+        : (lora.targetModules as Projection[]),
+    useRslora: lora?.useRslora ?? false,
+  };
+}
 
 function methodOf(spec: JobSpec): 'full' | 'lora' | 'qlora' {
   switch (spec.method) {
@@ -115,7 +135,6 @@ export function sftTrainOptions(
   const evalEvery = h?.evalEverySteps ?? 0;
   const checkpointEvery =
     (h?.checkpointEverySteps ?? 0) > 0 ? (h?.checkpointEverySteps ?? 0) : defaults.checkpointEvery;
-  const lora = spec.lora;
   return {
     method,
     modelDir: paths.modelDir,
@@ -154,21 +173,67 @@ export function sftTrainOptions(
     ...(paths.baseModelName === undefined ? {} : { baseModelName: paths.baseModelName }),
     ...(method !== 'full'
       ? {
-          lora: {
-            r: lora?.r ?? 8,
-            alpha: lora?.alpha ?? 16,
-            dropout: lora?.dropout ?? 0.05,
-            targetModules:
-              lora === undefined || lora.targetModules.length === 0
-                ? SPEC_LORA_TARGETS
-                : (lora.targetModules as Projection[]),
-            useRslora: lora?.useRslora ?? false,
-          },
+          lora: loraOptionsOf(spec),
         }
       : {}),
     checkpointEvery,
     // Every checkpoint stays until uploaded; the worker removes them itself.
     keepCheckpoints: 0,
     ...(paths.resumeFrom === undefined ? {} : { resumeFrom: paths.resumeFrom }),
+  };
+}
+
+/**
+ * Builds the {@link DpoTrainOptions} of a DPO job: a LoRA policy against the frozen base, with the
+ * contract's defaults (learning rate 2e-4, batch 8 pairs, beta 0.1, sigmoid loss, LoRA as above).
+ * The eval split of the dataset version is the held-out set; without one, `trainDpo` holds out
+ * 10% of the pairs itself.
+ *
+ * @throws UnsupportedSpecError naming the field the trainer cannot honour (the hinge loss)
+ */
+export function dpoTrainOptions(
+  spec: JobSpec,
+  paths: Omit<PlanPaths, 'resumeFrom' | 'baseModelName'>,
+): DpoTrainOptions {
+  if (spec.method !== Method.METHOD_DPO)
+    throw new UnsupportedSpecError('method', `method ${spec.method} is not DPO`);
+  const h = spec.hyperparameters;
+  const d = spec.dpo;
+  let lossType: 'sigmoid' | 'ipo';
+  switch (d?.loss ?? DpoLoss.DPO_LOSS_UNSPECIFIED) {
+    case DpoLoss.DPO_LOSS_UNSPECIFIED:
+    case DpoLoss.DPO_LOSS_SIGMOID:
+      lossType = 'sigmoid';
+      break;
+    case DpoLoss.DPO_LOSS_IPO:
+      lossType = 'ipo';
+      break;
+    default:
+      throw new UnsupportedSpecError('dpo.loss', 'only the sigmoid and IPO losses are supported');
+  }
+  let epochs: number | undefined;
+  if (h?.length?.$case === 'epochs') {
+    epochs = h.length.epochs;
+    if (!Number.isInteger(epochs))
+      throw new UnsupportedSpecError(
+        'hyperparameters.epochs',
+        `fractional epochs (${epochs}) are not supported by this trainer; give max_steps instead`,
+      );
+  }
+  return {
+    modelDir: paths.modelDir,
+    dataPath: paths.dataPath,
+    outDir: paths.outDir,
+    ...(paths.evalDataPath === undefined ? {} : { evalDataPath: paths.evalDataPath }),
+    method: 'lora',
+    lora: loraOptionsOf(spec),
+    loss: { lossType, beta: d?.beta ?? 0.1, labelSmoothing: d?.labelSmoothing ?? 0 },
+    lr: h?.learningRate ?? 2e-4,
+    batchSize: h?.batchSize ?? 8,
+    ...(epochs === undefined ? {} : { epochs }),
+    ...(h?.length?.$case === 'maxSteps' ? { maxSteps: h.length.maxSteps } : {}),
+    ...((h?.evalEverySteps ?? 0) > 0 ? { evalEvery: h?.evalEverySteps ?? 0 } : {}),
+    ...(h?.maxGradNorm === undefined ? {} : { maxGradNorm: h.maxGradNorm }),
+    seed: h?.seed ?? 0,
   };
 }
