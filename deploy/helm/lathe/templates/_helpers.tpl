@@ -102,16 +102,16 @@ LATHE_WORK_TRAINING_{{ upper .Values.trainer.device }}
 
 {{/* NATS_URL: the subchart's service, an existing Secret, or externalNats.url. */}}
 {{- define "lathe.natsUrlEnv" -}}
-{{- if .Values.nats.enabled }}
+{{- if .Values.nats.enabled -}}
 - name: NATS_URL
   value: {{ printf "nats://%s:4222" (include "lathe.subchartFullname" (dict "root" . "chart" "nats")) | quote }}
-{{- else if .Values.externalNats.existingSecret }}
+{{- else if .Values.externalNats.existingSecret -}}
 - name: NATS_URL
   valueFrom:
     secretKeyRef:
       name: {{ .Values.externalNats.existingSecret }}
       key: {{ .Values.externalNats.urlKey }}
-{{- else }}
+{{- else -}}
 - name: NATS_URL
   value: {{ .Values.externalNats.url | quote }}
 {{- end }}
@@ -128,7 +128,7 @@ LATHE_WORK_TRAINING_{{ upper .Values.trainer.device }}
 
 {{/* One optional env entry from serviceTokens.existingSecret: (dict "root" $ "env" "NAME" "key" "k"). */}}
 {{- define "lathe.tokenEnv" -}}
-{{- if .root.Values.serviceTokens.existingSecret }}
+{{- if .root.Values.serviceTokens.existingSecret -}}
 - name: {{ .env }}
   valueFrom:
     secretKeyRef:
