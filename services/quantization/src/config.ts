@@ -52,7 +52,7 @@ export const quantizationStorageEnvSchema = {
   ),
   replicaId: env.optionalString(
     'LATHE_QUANTIZATION_REPLICA_ID',
-    "this replica's name in job leases, stable across its restarts; unset: the host name",
+    "this replica's name in job leases: unique among the replicas on one database, stable across its restarts; unset: the host name",
   ),
   leaseMs: env.integer(
     'LATHE_QUANTIZATION_LEASE_MS',

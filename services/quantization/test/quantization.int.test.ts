@@ -522,5 +522,37 @@ describe.skipIf(STORIES_MISSING !== '')(
       expect(reused.code).toBe(status.ABORTED);
       expect(reused.details.errorInfo.reason).toBe('IDEMPOTENCY_KEY_REUSED');
     }, 240_000);
+
+    it('quantizes again when the cached result was deleted, and says why a same-name registration cannot succeed', async () => {
+      await registry.deleteModelVersion({
+        name: job.result!.name,
+        version: job.result!.version,
+        force: false,
+        reason: 'test',
+      });
+      const request = {
+        source: { name: 'stories260k', selector: { $case: 'version' as const, version: 1 } },
+        spec: QuantizationSpec.fromPartial({ scheme: NF4, doubleQuant: true }),
+        outputName: '',
+        idempotencyKey: '',
+      };
+      const again = await quant.quantizeModel(request);
+      expect(again.cached).toBe(false);
+      const ended = await waitForEnd(again.job!.id);
+      expect(ended.state).toBe(QuantizationJobState.QUANTIZATION_JOB_STATE_FAILED);
+      expect(ended.failure?.message).toMatch(
+        /stories260k-nf4@1, an earlier result with the same bytes that was deleted/,
+      );
+      const renamed = await quant.quantizeModel({
+        ...request,
+        outputName: 'stories260k-nf4-again',
+      });
+      expect(renamed.cached).toBe(false);
+      const done = await waitForEnd(renamed.job!.id);
+      expect(done.state).toBe(SUCCEEDED);
+      expect(done.result?.name).toBe('stories260k-nf4-again');
+      const cached = await quant.quantizeModel(request);
+      expect(cached).toMatchObject({ cached: true, job: { id: done.id } });
+    }, 240_000);
   },
 );

@@ -3,6 +3,7 @@ import { mkdir, readdir, rm } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import type { ArtifactStore } from '@lathe/artifacts';
 import type { QualityReport } from '@lathe/contracts/lathe/quantization/v1/quality_report';
+import { ModelVersionState } from '@lathe/contracts/lathe/registry/v1/model';
 import type { StoredFile } from '@lathe/contracts/lathe/registry/v1/registry_service';
 import type { Logger } from '@lathe/service-kit';
 import type { RegistryGateway } from '../clients/registry.js';
@@ -121,6 +122,12 @@ export async function runQuantization(
       idempotencyKey: `quantization-${job.cacheKey}`,
     });
     if (version.ref === undefined) throw new Error('registry returned a version without its ref');
+    // The registry answers a repeated idempotency key with the first version, even a deleted one
+    // (an earlier result of this cache key that someone deleted): say so rather than succeed.
+    if (version.state === ModelVersionState.MODEL_VERSION_STATE_DELETED)
+      throw new Error(
+        `the registry returned ${version.ref.name}@${String(version.ref.version)}, an earlier result with the same bytes that was deleted; quantize under another output name`,
+      );
     return { result: { ...version.ref }, figures: quality.figures, report: quality.report };
   } finally {
     await rm(dir, { recursive: true, force: true });
