@@ -613,6 +613,15 @@ export class AttemptRunner {
     }
   }
 
+  /**
+   * Backoff of a retryable failure: the retry delay doubled per earlier delivery, at most 64
+   * times it, so a dependency that stays down is not hammered.
+   */
+  private retryDelayMs(): number {
+    const doublings = Math.min(6, Math.max(0, this.delivery.deliveryCount - 1));
+    return this.deps.settings.retryDelayMs * 2 ** doublings;
+  }
+
   /** Records a failure (or notes staleness) and settles the message. */
   private async fail(error: unknown): Promise<AttemptOutcome> {
     await this.writes;
@@ -624,7 +633,7 @@ export class AttemptRunner {
     const failure: JobFailure = jobFailureOf(error);
     this.log.error('attempt failed', { attempt, ...failure });
     if (attempt === undefined) {
-      await this.delivery.nak(this.deps.settings.retryDelayMs);
+      await this.delivery.nak(this.retryDelayMs());
       return 'requeued';
     }
     try {
@@ -633,7 +642,7 @@ export class AttemptRunner {
       });
       await publishJobEvents(this.deps.bus, finished.events);
       if (finished.requeue) {
-        await this.delivery.nak(this.deps.settings.retryDelayMs);
+        await this.delivery.nak(this.retryDelayMs());
         return 'requeued';
       }
       await this.delivery.term(`job failed: ${failure.reason}`);
@@ -645,7 +654,7 @@ export class AttemptRunner {
       }
       // The store is unreachable: give the message back; the next attempt marks this one LOST.
       this.log.error('could not record the failure', { error: String(storeError) });
-      await this.delivery.nak(this.deps.settings.retryDelayMs);
+      await this.delivery.nak(this.retryDelayMs());
       return 'requeued';
     }
   }
