@@ -27,6 +27,7 @@ export const COMMANDS: ReadonlyMap<string, () => Promise<Command>> = new Map<
   ['adapters', () => import('./commands/adapters.js')],
   ['alias', () => import('./commands/alias.js')],
   ['datasets', () => import('./commands/datasets.js')],
+  ['preferences', () => import('./commands/preferences.js')],
   ['jobs', () => import('./commands/jobs.js')],
 ]);
 

@@ -78,6 +78,9 @@ describe('lathe datasets', () => {
     expect(shown.code).toBe(0);
     expect(shown.out).toContain('prefs: preference, latest version 1, 0 records staged');
     expect(shown.out).toContain('"$case":"preference"');
+    // Two kept pairs of a user prompt and two assistant answers; short records.
+    expect(shown.out).toContain('turns per role: assistant 4, user 2');
+    expect(shown.out).toContain('characters histogram: <=64: 2');
     expect((await lathe(['show', 'absent', ...flags])).code).toBe(1);
     expect((await lathe(['frobnicate', 'x', ...flags])).code).toBe(2);
   }, 60_000);

@@ -76,6 +76,12 @@ function statsLines(stats: DatasetStats | undefined): string[] {
     lines.push(
       `  ${s.split === DatasetSplit.DATASET_SPLIT_EVAL ? 'eval ' : 'train'} ${s.recordCount} records; characters min ${c?.min ?? 0} p50 ${c?.p50 ?? 0} p95 ${c?.p95 ?? 0} max ${c?.max ?? 0}; turns mean ${(t?.mean ?? 0).toFixed(2)}`,
     );
+    const roles = Object.entries(s.roleCounts).map(([role, n]) => `${role} ${n}`);
+    if (roles.length > 0) lines.push(`    turns per role: ${roles.join(', ')}`);
+    const buckets = s.characterHistogram
+      .filter((b) => b.count > 0)
+      .map((b) => `${b.maxLength === 0 ? `>${b.minLength - 1}` : `<=${b.maxLength}`}: ${b.count}`);
+    if (buckets.length > 0) lines.push(`    characters histogram: ${buckets.join(', ')}`);
   }
   for (const r of stats.removals)
     lines.push(
