@@ -3,9 +3,17 @@
 // the chosen service under the OpenTelemetry register hook, and the health probe finds it.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { findFreePort } from '@lathe/testkit';
+import {
+  createTestDatabase,
+  DEFAULT_NATS_SERVER_BIN,
+  findFreePort,
+  LocalNatsServer,
+} from '@lathe/testkit';
 import { afterAll, describe, expect, it } from 'vitest';
+import { readTrainingQueue } from '../src/queue-check.js';
 import { runProbe } from '../src/run-probe.js';
 
 const deployDir = fileURLToPath(new URL('..', import.meta.url));
@@ -16,6 +24,10 @@ const builtEntries = [
   'node_modules/@lathe/telemetry/dist/src/register.js',
 ].map((path) => fileURLToPath(new URL(`../${path}`, import.meta.url)));
 const built = builtEntries.every((path) => existsSync(path));
+const workerEntry = fileURLToPath(
+  new URL('../node_modules/@lathe/training/dist/src/worker-main.js', import.meta.url),
+);
+const natsBinary = process.env['NATS_SERVER_BIN'] ?? DEFAULT_NATS_SERVER_BIN;
 
 interface Run {
   readonly child: ChildProcess;
@@ -95,5 +107,40 @@ describe('lathe-service (the images entry point)', () => {
       expect(stdout).toMatch(/lathe-quantization/);
     },
     90_000,
+  );
+  it.skipIf(!existsSync(workerEntry) || !existsSync(natsBinary))(
+    `runs the trainer worker: it declares its queue, the image's queue check sees it waiting, SIGTERM stops it (needs pnpm build and ${natsBinary})`,
+    async () => {
+      const nats = await LocalNatsServer.launch();
+      const database = await createTestDatabase();
+      try {
+        const run = launch(['worker'], {
+          NATS_URL: nats.url,
+          LATHE_TRAINING_DATABASE_URL: database.url,
+          LATHE_WORKER_DEVICE: 'cpu',
+          LATHE_WORKER_SCRATCH_DIR: join(tmpdir(), `lathe-deploy-worker-${String(process.pid)}`),
+          LATHE_PROTO_DIR: protoDir,
+          OTEL_TRACES_EXPORTER: 'none',
+          OTEL_METRICS_EXPORTER: 'none',
+          OTEL_LOGS_EXPORTER: 'none',
+        });
+        runs.push(run);
+        await until(() => run.stdout.join('').includes('"msg":"worker started"'), 60_000);
+        const state = await readTrainingQueue(nats.url, 'cpu');
+        expect(state).toMatchObject({
+          stream: 'LATHE_WORK_TRAINING_CPU',
+          consumer: 'workers',
+          pending: 0,
+          inFlight: 0,
+        });
+        run.child.kill('SIGTERM');
+        expect(await run.exited).toBe(0);
+        expect(run.stdout.join('')).toContain('"msg":"worker stopped"');
+      } finally {
+        await database.close();
+        await nats.close();
+      }
+    },
+    120_000,
   );
 });
