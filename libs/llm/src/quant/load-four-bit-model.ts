@@ -1,12 +1,11 @@
 import { join } from 'node:path';
 import { parseLlamaConfig } from '../config/llama-config.js';
-import { ModelFileError } from '../config/model-file-error.js';
-import { parameterShapes, type LlamaModel } from '../model/llama-model.js';
+import type { LlamaModel } from '../model/llama-model.js';
 import type { Float32Tensor } from '../safetensors/read-safetensors.js';
 import type { SafetensorsEntry } from '../safetensors/header.js';
 import { isQuantizedLayer, QUANT_STATE_KEY } from './bnb-format.js';
 import { quantStateOwner, read4bitWeight } from './bnb-decode.js';
-import { readBitsAndBytesConfig } from './load-quantized-model.js';
+import { checkParameterShapes, readBitsAndBytesConfig } from './load-quantized-model.js';
 import { modelWeightFiles, readConfigJson } from './model-files.js';
 import { createQuantConfig, type QuantConfig, type QuantOptions } from './quant-config.js';
 import { QuantizationError } from './quantization-error.js';
@@ -115,18 +114,7 @@ export async function loadFourBitModel(
       await reader.close();
     }
   }
-  for (const [name, shape] of parameterShapes(config)) {
-    const tensor = quantized.get(name) ?? weights.get(name);
-    if (tensor === undefined) {
-      throw new ModelFileError(dir, `missing tensor "${name}" required by config.json`);
-    }
-    if (tensor.shape.length !== shape.length || tensor.shape.some((s, i) => s !== shape[i])) {
-      throw new ModelFileError(
-        dir,
-        `tensor "${name}" has shape [${tensor.shape.join(', ')}], config.json implies [${shape.join(', ')}]`,
-      );
-    }
-  }
+  checkParameterShapes(dir, config, (name) => (quantized.get(name) ?? weights.get(name))?.shape);
   if (config.tieWordEmbeddings) weights.delete('lm_head.weight');
   return {
     model: { config, weights, quantized },

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { parseLlamaConfig } from '../config/llama-config.js';
+import { parseLlamaConfig, type LlamaConfig } from '../config/llama-config.js';
 import { ModelFileError } from '../config/model-file-error.js';
 import { loadLlamaModel, parameterShapes, type LlamaModel } from '../model/llama-model.js';
 import type { Float32Tensor } from '../safetensors/read-safetensors.js';
@@ -87,20 +87,34 @@ export async function loadQuantizedModel(dir: string): Promise<LlamaModel> {
   const configPath = join(dir, 'config.json');
   const config = parseLlamaConfig(await readConfigJson(dir), configPath);
   const weights = await readQuantizedWeights(dir);
+  checkParameterShapes(dir, config, (name) => weights.get(name)?.shape);
+  if (config.tieWordEmbeddings) weights.delete('lm_head.weight');
+  return { config, weights };
+}
+
+/**
+ * Checks that every weight the config calls for is present with its shape.
+ *
+ * @param shapeOf a weight's stored shape (fp32 or 4-bit), undefined when absent
+ * @throws ModelFileError naming the directory and the tensor
+ */
+export function checkParameterShapes(
+  dir: string,
+  config: LlamaConfig,
+  shapeOf: (name: string) => readonly number[] | undefined,
+): void {
   for (const [name, shape] of parameterShapes(config)) {
-    const tensor = weights.get(name);
-    if (tensor === undefined) {
+    const stored = shapeOf(name);
+    if (stored === undefined) {
       throw new ModelFileError(dir, `missing tensor "${name}" required by config.json`);
     }
-    if (tensor.shape.length !== shape.length || tensor.shape.some((s, i) => s !== shape[i])) {
+    if (stored.length !== shape.length || stored.some((s, i) => s !== shape[i])) {
       throw new ModelFileError(
         dir,
-        `tensor "${name}" has shape [${tensor.shape.join(', ')}], config.json implies [${shape.join(', ')}]`,
+        `tensor "${name}" has shape [${stored.join(', ')}], config.json implies [${shape.join(', ')}]`,
       );
     }
   }
-  if (config.tieWordEmbeddings) weights.delete('lm_head.weight');
-  return { config, weights };
 }
 
 /**
