@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, statSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, statSync, type WriteStream } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CommandArgs } from '../command-args.js';
@@ -10,16 +10,22 @@ import {
   type LocalMesh,
   type MeshTraces,
 } from '../dev/local-mesh.js';
+import { Method } from '@lathe/contracts/lathe/training/v1/job_spec';
+import { downloadToDir } from '@lathe/registry';
 import {
   collectPreferences,
+  describeJobEvent,
   generateTexts,
   importBaseModel,
   meshClients,
   newRunTrace,
   promptsOf,
+  runTrainingJob,
   stepError,
   uploadAndCurate,
 } from '../dev/main-job.js';
+import type { DatasetVersionRef } from '@lathe/contracts/lathe/common/v1/dataset_ref';
+import type { ModelVersionRef } from '@lathe/contracts/lathe/common/v1/model_ref';
 import { reportFailure } from '../report-failure.js';
 import { UsageError } from '../usage-error.js';
 
@@ -40,14 +46,17 @@ artifact folder, all under --work), then runs the main job through their gRPC AP
      (two samplings), annotators created by the admin with their own tokens, judged by
      --annotators SCRIPTED annotators (a stated rule: the larger share of distinct words wins;
      not people) or, with --annotate, by you on the web page; then a snapshot to a DPO dataset,
-  4. LoRA fine-tune on the SFT data,
-  5. a greedy sample generated with the new adapter,
+  4. a LoRA training job on the SFT dataset version (and --qlora, --dpo jobs: QLoRA on the
+     SFT data, DPO on the preference snapshot), the adapter registered by the trainer,
+  5. a greedy sample generated with the LoRA adapter downloaded from the registry,
 and prints where everything is. A second run reuses what the first made: the registry returns
 the same model version for the same files, the dataset and preference versions are found by the
 digests of their inputs, and the adapter by the digests of model, data and settings.
 
-Training: the training service's jobs API is not built yet (its RPCs answer UNIMPLEMENTED), so
-step 4 runs the compute engine in this process, on the local data file.
+Training goes through the training service's jobs API (CreateJob, then WatchJob for the progress
+display); its trainer runs in the training service's process here (one PGlite database and one
+in-process bus), registers the adapter in the registry, and this command downloads it from there.
+The same job spec again returns the first job (already succeeded: nothing trains).
 
 options (default in brackets):
   --model DIR|ID       Hugging Face model folder, or a Hub model id (owner/name) downloaded
@@ -56,7 +65,11 @@ options (default in brackets):
                        the folder 'shared' beside the checkout]
   --data FILE          SFT data, JSONL or a JSON array [$LATHE_SHARED_DIR/data/sft/alpaca_tiny.json]
   --work DIR           run outputs and the services' state (PGlite databases, artifacts) [.lathe/dev]
-  --max-steps N        LoRA optimizer steps [60]
+  --max-steps N        optimizer steps of each job [60]
+  --qlora              also a QLoRA job (NF4 base from the quantization service) [off]
+  --dpo                also a DPO job on the preference snapshot [off]
+  --direct             train LoRA with the compute engine in this process instead of a job
+                       (no training service involved) [jobs]
   --prompt TEXT        prompt of the sample [Once upon a time]
   --max-new-tokens N   length of the sample [64]
   --items N            preference items (prompts) [4]
@@ -68,7 +81,8 @@ options (default in brackets):
                        else off]
   --port-base N        port of the first service; the others follow [50061]
   --web-port N         port of the annotators' web page [8062]
-  --fresh              train again even if --work holds the adapter of the same inputs [reuse]
+  --fresh              with --direct: train again even if --work holds the adapter of the same
+                       inputs [reuse]
   --keep-running       leave the mesh up after the job until Ctrl-C [stop after the job]
   --no-job             only start the mesh (implies --keep-running)
   -h, --help           this help`;
@@ -83,6 +97,9 @@ const FLAGS = {
   items: 'string',
   annotators: 'string',
   annotate: 'boolean',
+  qlora: 'boolean',
+  dpo: 'boolean',
+  direct: 'boolean',
   traces: 'string',
   'port-base': 'string',
   'web-port': 'string',
@@ -189,7 +206,20 @@ export async function run(argv: string[]): Promise<number> {
   // The preferences service checks tokens even here: annotators are told apart by their tokens,
   // which an admin (this command, with a bootstrap secret made for this session) issues.
   const adminToken = randomBytes(32).toString('hex');
-  process.stderr.write('lathe dev: starting the mesh ...\n');
+  const logDir = join(work, 'mesh', 'logs');
+  mkdirSync(logDir, { recursive: true });
+  const logs = new Map<string, WriteStream>();
+  const onLog = (service: string, line: string): void => {
+    let stream = logs.get(service);
+    if (stream === undefined) {
+      stream = createWriteStream(join(logDir, `${service.replace(/\s+/g, '-')}.log`), {
+        flags: 'a',
+      });
+      logs.set(service, stream);
+    }
+    stream.write(`${line}\n`);
+  };
+  process.stderr.write(`lathe dev: starting the mesh (service logs in ${logDir}) ...\n`);
   let mesh: LocalMesh;
   try {
     mesh = await startLocalMesh({
@@ -197,6 +227,7 @@ export async function run(argv: string[]): Promise<number> {
       basePort: numbers.basePort,
       webPort: numbers.webPort,
       stateDir: join(work, 'mesh'),
+      onLog,
       ...(traces === undefined ? {} : { traces }),
       serviceEnv: {
         preferences: {
@@ -229,6 +260,7 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   } finally {
     await mesh.stop();
+    for (const stream of logs.values()) stream.end();
     process.stderr.write('lathe dev: the mesh is stopped\n');
   }
 }
@@ -298,12 +330,16 @@ async function runMainJob(
       `      ${prefs.ref.dataset}@${String(prefs.ref.version)} sha256:${prefs.ref.manifestSha256.slice(0, 16)}${prefs.reused ? ' (same model, prompts and annotators as an earlier run: reused, no new task)' : ` (task ${prefs.taskId}: ${String(prefs.judgements)} judgements, ${String(prefs.pairs)} DPO pairs)`}`,
     );
 
-    say('[4/5] LoRA fine-tune');
-    const adapter = await trainWithEngine(args, numbers, ctx, [
-      base.ref.manifestSha256,
-      sft.ref.manifestSha256,
-    ]);
-    if (typeof adapter === 'number') return adapter;
+    say('[4/5] training');
+    const trained = args.flag('direct')
+      ? await trainWithEngine(args, numbers, ctx, [base.ref.manifestSha256, sft.ref.manifestSha256])
+      : await trainThroughJobs(args, numbers, ctx, clients, {
+          base: base.ref,
+          sft: sft.ref,
+          preferences: prefs.ref,
+        });
+    if (typeof trained === 'number') return trained;
+    const adapter = trained.dir;
 
     say('[5/5] sample generated with the adapter (greedy):');
     const prompt = args.string('prompt') ?? 'Once upon a time';
@@ -319,11 +355,11 @@ async function runMainJob(
         'lathe dev: done.',
         ...ctx.mesh.members.map((m) => `  ${m.service.padEnd(12)} 127.0.0.1:${String(m.port)}`),
         `  web page     ${webUrl} (annotators; tokens from IssueAnnotatorToken)`,
-        `  state        ${join(ctx.work, 'mesh')} (PGlite databases, artifacts)`,
+        `  state        ${join(ctx.work, 'mesh')} (PGlite databases, artifacts, logs/)`,
         `  base model   ${base.ref.name}@${String(base.ref.version)} in the registry (from ${ctx.model})`,
         `  SFT data     ${sft.ref.dataset}@${String(sft.ref.version)} in the datasets service`,
         `  preferences  ${prefs.ref.dataset}@${String(prefs.ref.version)} (DPO pairs)`,
-        `  adapter      ${adapter} (PEFT layout; trained by the engine in this process)`,
+        ...trained.lines,
         `  trace id     ${trace.traceId}${ctx.traces === undefined ? ' (spans not exported: --traces)' : ` (${ctx.traces.exporter}${ctx.traces.file === undefined ? '' : ` ${ctx.traces.file}`})`}`,
         '',
       ].join('\n'),
@@ -350,8 +386,8 @@ async function waitForJudgements(
 }
 
 /**
- * Step 4 until the training service runs jobs: a LoRA fine-tune by the compute engine in this
- * process, on the local data file, into a folder keyed by the digests of model, data and
+ * Step 4 with --direct: a LoRA fine-tune by the compute engine in this process (no training
+ * service), on the local data file, into a folder keyed by the digests of model, data and
  * settings (reused by a later run with the same inputs unless --fresh).
  */
 async function trainWithEngine(
@@ -359,7 +395,7 @@ async function trainWithEngine(
   numbers: JobNumbers,
   ctx: JobContext,
   digests: readonly string[],
-): Promise<string | number> {
+): Promise<Trained | number> {
   const settings = ['lora', String(numbers.maxSteps), 'q_proj,k_proj,v_proj,o_proj', '3e-3', '128'];
   const key = createHash('sha256')
     .update(JSON.stringify([...digests, ...settings]))
@@ -369,7 +405,10 @@ async function trainWithEngine(
     process.stderr.write(
       `lathe dev:       same model, data and settings as an earlier run: reusing ${adapter}\n`,
     );
-    return adapter;
+    return {
+      dir: adapter,
+      lines: [`  adapter      ${adapter} (--direct: trained by the engine in this process)`],
+    };
   }
   const train = await import('./train.js');
   const code = await train.run([
@@ -390,5 +429,88 @@ async function trainWithEngine(
     '--seq-len',
     '128',
   ]);
-  return code === 0 ? adapter : code;
+  return code === 0
+    ? {
+        dir: adapter,
+        lines: [`  adapter      ${adapter} (--direct: trained by the engine in this process)`],
+      }
+    : code;
+}
+
+/** The LoRA adapter's local folder (for the sample) and the summary lines of step 4. */
+interface Trained {
+  readonly dir: string;
+  readonly lines: readonly string[];
+}
+
+/**
+ * Step 4 through the mesh: a LoRA job (and QLoRA, DPO jobs when asked) created on the training
+ * service and followed on its WatchJob stream with a progress line, then the LoRA adapter
+ * downloaded from the registry for the sample.
+ */
+async function trainThroughJobs(
+  args: CommandArgs,
+  numbers: JobNumbers,
+  ctx: JobContext,
+  clients: ReturnType<typeof meshClients>,
+  inputs: { base: ModelVersionRef; sft: DatasetVersionRef; preferences: DatasetVersionRef },
+): Promise<Trained> {
+  const runs: Array<{ method: Method; name: string; dataset: DatasetVersionRef; lr: number }> = [
+    { method: Method.METHOD_LORA, name: 'dev-lora', dataset: inputs.sft, lr: 3e-3 },
+  ];
+  if (args.flag('qlora'))
+    runs.push({ method: Method.METHOD_QLORA, name: 'dev-qlora', dataset: inputs.sft, lr: 3e-3 });
+  if (args.flag('dpo'))
+    runs.push({
+      method: Method.METHOD_DPO,
+      name: 'dev-dpo',
+      dataset: inputs.preferences,
+      lr: 1e-3,
+    });
+  const lines: string[] = [];
+  let loraDir = '';
+  for (const run of runs) {
+    const label = (Method[run.method] ?? '').replace('METHOD_', '').toLowerCase();
+    const tty = process.stderr.isTTY;
+    let last = '';
+    const { job, reused } = await runTrainingJob(clients.training, {
+      method: run.method,
+      base: inputs.base,
+      dataset: run.dataset,
+      maxSteps: numbers.maxSteps,
+      maxSeqLength: 128,
+      learningRate: run.lr,
+      outputName: run.name,
+      onEvent: (event) => {
+        const text = `      ${label} job: ${describeJobEvent(event)}`;
+        if (event.event?.$case === 'progress' && tty) {
+          process.stderr.write(`\r${text.padEnd(last.length)}`);
+        } else {
+          process.stderr.write(`${tty && last !== '' ? '\n' : ''}${text}\n`);
+        }
+        last = event.event?.$case === 'progress' && tty ? text : '';
+      },
+    }).catch((e: unknown) => {
+      throw stepError(`${label} job`, e);
+    });
+    if (last !== '') process.stderr.write('\n');
+    const result = job.result;
+    if (result === undefined) throw new Error(`${label} job ${job.id} succeeded without a result`);
+    const at = `${result.name}@${String(result.version)}`;
+    process.stderr.write(
+      `lathe dev:       ${label} job ${job.id}: ${at}${reused ? ' (the same spec ran before: that job is reused, nothing trained)' : ''}\n`,
+    );
+    lines.push(`  ${`${label} adapter`.padEnd(12)} ${at} in the registry (job ${job.id})`);
+    if (run.method === Method.METHOD_LORA) {
+      loraDir = join(ctx.work, 'adapters', `${result.name}-${String(result.version)}`);
+      if (!existsSync(join(loraDir, 'adapter_model.safetensors')))
+        await downloadToDir(
+          clients.registry.channel,
+          { name: result.name, selector: { $case: 'version', version: result.version } },
+          loraDir,
+        );
+      lines.push(`               downloaded to ${loraDir}`);
+    }
+  }
+  return { dir: loraDir, lines };
 }

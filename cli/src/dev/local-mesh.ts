@@ -156,13 +156,25 @@ export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMe
     const members = await Promise.all(
       MESH_SERVICES.map(async (service, i) => {
         const port = ports[i] ?? 0;
-        const child = start(service, `services/${service}/src/main`, {
+        // Without real servers the training service and its trainer share one process: the
+        // in-process bus and a PGlite database cannot be shared between processes.
+        const entry =
+          service === 'training' && options.servers === undefined
+            ? 'cli/src/dev/embedded-training-main'
+            : `services/${service}/src/main`;
+        const child = start(service, entry, {
           LATHE_GRPC_HOST: '127.0.0.1',
           [`LATHE_${service.toUpperCase()}_PORT`]: String(port),
           LATHE_AUTH_MODE: 'none',
           LATHE_PREFERENCES_WEB_PORT: String(webPort),
           LATHE_PREFERENCES_DATASETS_ADDRESS: addresses.datasets,
           LATHE_DATASETS_REGISTRY_ADDR: addresses.registry,
+          LATHE_QUANTIZATION_REGISTRY_ADDR: addresses.registry,
+          LATHE_REGISTRY_ADDR: addresses.registry,
+          LATHE_DATASETS_ADDR: addresses.datasets,
+          LATHE_QUANTIZATION_ADDR: addresses.quantization,
+          LATHE_REGISTRY_ADDRESS: addresses.registry,
+          LATHE_DATASETS_ADDRESS: addresses.datasets,
           ...storageEnv(service, options),
         });
         const line = await waitForLine(
@@ -251,13 +263,17 @@ function storageEnv(service: string, options: LocalMeshOptions): Record<string, 
         LATHE_REGISTRY_ARTIFACTS: artifacts,
         LATHE_REGISTRY_WORK_DIR: join(dir ?? '.lathe', 'registry-work'),
       };
-    default:
+    case 'quantization':
       return {
         ...common,
-        DATABASE_URL: servers.databaseUrl,
-        [`LATHE_${service.toUpperCase()}_STORE_URL`]: servers.databaseUrl,
-        [`LATHE_${service.toUpperCase()}_ARTIFACTS`]: artifacts,
+        LATHE_QUANTIZATION_DATABASE_URL: servers.databaseUrl,
+        LATHE_QUANTIZATION_REGISTRY_ARTIFACTS: artifacts,
+        LATHE_QUANTIZATION_SCRATCH_DIR: join(dir ?? '.lathe', 'quantization-scratch'),
       };
+    case 'training':
+      return { ...common, LATHE_TRAINING_DATABASE_URL: servers.databaseUrl };
+    default:
+      return common;
   }
 }
 
@@ -275,6 +291,18 @@ function stateEnv(service: string, dir: string): Record<string, string> {
         LATHE_REGISTRY_STORE_URL: db,
         LATHE_REGISTRY_ARTIFACTS: artifacts,
         LATHE_REGISTRY_WORK_DIR: join(dir, 'registry-work'),
+      };
+    case 'quantization':
+      return {
+        LATHE_QUANTIZATION_DATABASE_URL: db,
+        LATHE_QUANTIZATION_REGISTRY_ARTIFACTS: artifacts,
+        LATHE_QUANTIZATION_SCRATCH_DIR: join(dir, 'quantization-scratch'),
+      };
+    case 'training':
+      return {
+        LATHE_TRAINING_DATABASE_URL: db,
+        LATHE_WORKER_ARTIFACTS: artifacts,
+        LATHE_WORKER_SCRATCH_DIR: join(dir, 'worker-scratch'),
       };
     default:
       return {};

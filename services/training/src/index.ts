@@ -22,3 +22,4 @@ export {
 } from './clients/downstream-clients.js';
 export { JobStore, StaleAttemptError, isStaleAttemptError } from './store/job-store.js';
 export { openJobStore, TRAINING_SCHEMA, type OpenedJobStore } from './store/open-job-store.js';
+export { startEmbeddedTraining, type EmbeddedTraining } from './embedded.js';
