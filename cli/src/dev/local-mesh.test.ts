@@ -21,7 +21,7 @@ function accepts(port: number): Promise<boolean> {
 }
 
 // The mesh runs the services' built entry points; `pnpm build` (which CI runs before the tests)
-// makes them.
+// makes them. Five processes take minutes to load on a busy 2-core machine: long timeouts.
 describe.skipIf(!built)('local mesh (needs `pnpm build`: services/*/dist missing)', () => {
   test('starts the five services on consecutive ports and stops them all', async () => {
     const basePort = 41000 + Math.floor(Math.random() * 5000);
@@ -34,7 +34,7 @@ describe.skipIf(!built)('local mesh (needs `pnpm build`: services/*/dist missing
       await mesh.stop();
     }
     for (const m of mesh.members) expect(await accepts(m.port)).toBe(false);
-  });
+  }, 600_000);
 
   test('a service that cannot start is named and the others are stopped', async () => {
     const basePort = 46000 + Math.floor(Math.random() * 5000);
@@ -47,7 +47,7 @@ describe.skipIf(!built)('local mesh (needs `pnpm build`: services/*/dist missing
     } finally {
       await first.stop();
     }
-  });
+  }, 900_000);
 });
 
 test('findRepoRoot names the folder it searched from when there is no checkout', () => {
