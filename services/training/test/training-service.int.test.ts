@@ -1,8 +1,10 @@
 // The training service as a real process on real NATS and PostgreSQL, beside real registry and
 // datasets processes (stories260K imported, alpaca_tiny curated): CreateJob's checks against the
-// resolved inputs, the JobQueued message on the work queue, WatchJob, cancel, list paging, and a
-// watcher that keeps every state change across a restart of the service.
+// resolved inputs, the JobQueued message on the work queue, WatchJob, cancel, list paging, QLoRA's
+// NF4 base from a real quantization service process, and a watcher that keeps every state change across a restart of the service.
+import { join } from 'node:path';
 import { credentials, status } from '@grpc/grpc-js';
+import { ModelKind } from '@lathe/contracts/lathe/registry/v1/model';
 import { JobState } from '@lathe/contracts/lathe/training/v1/job';
 import type { JobEvent } from '@lathe/contracts/lathe/training/v1/job_event';
 import { Method } from '@lathe/contracts/lathe/training/v1/job_spec';
@@ -38,6 +40,7 @@ describe.skipIf(skip !== undefined)(
     let mesh: WorkerMesh;
     let port: number;
     let service: SpawnedService;
+    let quantization: SpawnedService;
     let client: LatheClient<typeof TrainingServiceService>;
 
     const startService = (): Promise<SpawnedService> =>
@@ -51,6 +54,7 @@ describe.skipIf(skip !== undefined)(
           LATHE_TRAINING_DATABASE_URL: mesh.db.url,
           LATHE_REGISTRY_ADDR: mesh.registryProc.address,
           LATHE_DATASETS_ADDR: mesh.datasetsProc.address,
+          LATHE_QUANTIZATION_ADDR: quantization.address,
           LATHE_TRAINING_ACK_WAIT_MS: String(mesh.ackWaitMs),
           LATHE_TRAINING_WATCH_POLL_MS: '100',
         },
@@ -60,6 +64,20 @@ describe.skipIf(skip !== undefined)(
     beforeAll(async () => {
       mesh = await WorkerMesh.start();
       port = await findFreePort();
+      quantization = await spawnService({
+        entry: 'services/quantization/src/main.ts',
+        cwd: REPO_ROOT,
+        env: {
+          NATS_URL: mesh.nats.url,
+          LATHE_AUTH_MODE: 'none',
+          LATHE_QUANTIZATION_DATABASE_URL: mesh.db.url,
+          LATHE_QUANTIZATION_REGISTRY_ADDR: mesh.registryProc.address,
+          LATHE_QUANTIZATION_REGISTRY_ARTIFACTS: join(mesh.dir, 'artifacts'),
+          LATHE_QUANTIZATION_SCRATCH_DIR: join(mesh.dir, 'quantization'),
+          LATHE_QUANTIZATION_LEASE_MS: '2000',
+        },
+        startTimeoutMs: 90_000,
+      });
       service = await startService();
       client = createClient(TrainingServiceService, service.address, {
         idempotent: [],
@@ -69,6 +87,7 @@ describe.skipIf(skip !== undefined)(
     afterAll(async () => {
       client.close();
       await service.stop('SIGTERM');
+      await quantization.stop('SIGTERM');
       await mesh.close();
     }, 60_000);
 
@@ -257,6 +276,42 @@ describe.skipIf(skip !== undefined)(
         await m.ack();
       }
     });
+
+    it('QLoRA: asks the quantization service for the NF4 base, records it on the job, then queues it; a second job reuses it', async () => {
+      const spec = { ...mesh.loraSpec(), method: Method.METHOD_QLORA };
+      const first = (
+        await client.createJob({ spec, displayName: 'qlora', labels: {}, idempotencyKey: '' })
+      ).job;
+      expect(first?.state).toBe(JobState.JOB_STATE_QUEUED);
+      const id = first?.id ?? '';
+      const taken = await mesh.queue.take({ waitMs: 180_000 });
+      if (taken === undefined)
+        throw new Error(
+          `not queued: ${JSON.stringify(await mesh.store.store.getJob(id))}\n${service.stdout.slice(-10).join('\n')}\n${quantization.stdout.slice(-10).join('\n')}`,
+        );
+      expect(taken.message.jobId).toBe(id);
+      await taken.ack();
+      const nf4 = await mesh.store.store.quantizedBaseOf(id);
+      if (nf4 === undefined) throw new Error('no NF4 base recorded before queueing');
+      const { version } = await mesh.registry.getModelVersion({
+        ref: { name: nf4.name, selector: { $case: 'version', version: nf4.version } },
+        includeDeleted: false,
+      });
+      expect(version?.kind).toBe(ModelKind.MODEL_KIND_QUANTIZED);
+      expect(version?.quantization?.scheme).toBe('nf4');
+      expect(version?.quantization?.blockSize).toBe(64);
+      expect(version?.quantization?.doubleQuant).toBe(true);
+      expect(version?.quantization?.source).toEqual(mesh.base);
+
+      const second = (
+        await client.createJob({ spec, displayName: 'qlora 2', labels: {}, idempotencyKey: '' })
+      ).job;
+      const next = await mesh.queue.take({ waitMs: 60_000 });
+      expect(next?.message.jobId).toBe(second?.id);
+      await next?.ack();
+      expect(await mesh.store.store.quantizedBaseOf(second?.id ?? '')).toEqual(nf4);
+      for (const j of [id, second?.id ?? '']) await client.cancelJob({ jobId: j, reason: '' });
+    }, 300_000);
 
     it('keeps a watcher whole across a restart of the service: every state change, in order, once', async () => {
       const { job } = await client.createJob({
