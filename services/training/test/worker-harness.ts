@@ -178,17 +178,7 @@ export class WorkerMesh {
     const records = JSON.parse(await readFile(ALPACA_TINY, 'utf8')) as Record<string, unknown>[];
     const body = Buffer.from(records.map((r) => JSON.stringify(r)).join('\n') + '\n');
     await uploadRecords(this.datasetsProc.address, name, body);
-    const curated = await this.datasets.curateDataset({
-      dataset: name,
-      uploadIds: [],
-      baseVersion: 0,
-      spec: { split: { evalFraction: 0.1, seed: 1 } } as never,
-      description: 'alpaca_tiny',
-      idempotencyKey: '',
-    });
-    const v = curated.version?.ref;
-    if (v === undefined) throw new Error('curation returned no version');
-    this.dataset = v;
+    this.dataset = await this.curate(name, 'alpaca_tiny');
   }
 
   /**
@@ -215,16 +205,21 @@ export class WorkerMesh {
       }),
     );
     await uploadRecords(this.datasetsProc.address, name, Buffer.from(lines.join('\n') + '\n'));
+    return this.curate(name, 'alpaca_tiny pairs');
+  }
+
+  /** Curates the dataset's uploads into a version with a 10% eval split. */
+  private async curate(dataset: string, description: string): Promise<DatasetVersionRef> {
     const curated = await this.datasets.curateDataset({
-      dataset: name,
+      dataset,
       uploadIds: [],
       baseVersion: 0,
       spec: { split: { evalFraction: 0.1, seed: 1 } } as never,
-      description: 'alpaca_tiny pairs',
+      description,
       idempotencyKey: '',
     });
     const v = curated.version?.ref;
-    if (v === undefined) throw new Error('curation returned no version');
+    if (v === undefined) throw new Error(`curation of ${dataset} returned no version`);
     return v;
   }
 
@@ -383,6 +378,15 @@ export class WorkerMesh {
       () => `job ${jobId} still ${String(job?.state)}`,
     );
     return job as Job;
+  }
+
+  /** Waits until the job's recorded progress reached `step`. */
+  async reachesStep(jobId: string, step: number, timeoutMs = 120_000): Promise<void> {
+    await until(
+      async () => ((await this.store.store.getJob(jobId))?.progress?.step ?? 0) >= step,
+      timeoutMs,
+      () => `job ${jobId} never reached step ${String(step)}`,
+    );
   }
 
   /** Waits until the job has at least `n` checkpoints. */

@@ -3,14 +3,8 @@
 // 20 queued jobs on two workers each run exactly once, never two at a time per worker; SIGTERM
 // checkpoints, gives the job back and exits 0, and the other worker finishes it.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AttemptOutcome, type Job } from '@lathe/contracts/lathe/training/v1/job';
-import {
-  JobState,
-  missingShared,
-  until,
-  WorkerMesh,
-  type WorkerProcess,
-} from './worker-harness.js';
+import { AttemptOutcome } from '@lathe/contracts/lathe/training/v1/job';
+import { JobState, missingShared, WorkerMesh, type WorkerProcess } from './worker-harness.js';
 
 const skip = missingShared();
 if (skip !== undefined) console.warn(`worker lifecycle tests skipped: ${skip}`);
@@ -124,15 +118,7 @@ describe.skipIf(skip !== undefined)('trainer worker on a real mesh', () => {
     const queued = await mesh.queueJob(
       mesh.loraSpec({ length: { $case: 'maxSteps', maxSteps: 60 }, checkpointEverySteps: 1000 }),
     );
-    let running: Job | undefined;
-    await until(
-      async () => {
-        running = await mesh.store.store.getJob(queued.id);
-        return (running?.progress?.step ?? 0) >= 3;
-      },
-      120_000,
-      () => `job ${queued.id} never reached step 3`,
-    );
+    await mesh.reachesStep(queued.id, 3);
     const first = (await mesh.store.store.listAttempts(queued.id))[0];
     const stopping = workers.find((w) => w.id === first?.workerId);
     expect(stopping).toBeDefined();

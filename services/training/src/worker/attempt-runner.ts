@@ -149,7 +149,25 @@ export class AttemptRunner {
       const w = await this.deps.store.heartbeat(this.jobId, this.attempt);
       if (w.cancelRequested) this.requestStop('cancel');
     } catch (error) {
-      this.noteWriteError(error);
+      // A refused heartbeat means another attempt owns the job; a failed one is retried by the
+      // next beat (the attempt is only lost if the store stays unreachable past the ack wait).
+      if (isStaleAttemptError(error)) this.noteWriteError(error);
+      else this.log.warn('heartbeat to the store failed', { error: String(error) });
+    }
+  }
+
+  /**
+   * Publishes stored job events on the bus. The store's history is the record (WatchJob reads
+   * it); a publish the bus gave up on after its own retries is logged, not fatal to the run.
+   */
+  private async publish(events: Parameters<typeof publishJobEvents>[1]): Promise<void> {
+    try {
+      await publishJobEvents(this.deps.bus, events);
+    } catch (error) {
+      this.log.warn('could not publish job events', {
+        sequences: events.map((e) => e.sequence),
+        error: String(error),
+      });
     }
   }
 
@@ -183,12 +201,19 @@ export class AttemptRunner {
   }
 
   private async runInSpan(span: Span): Promise<AttemptOutcome> {
-    const begun = await this.deps.store.beginAttempt(
-      this.jobId,
-      this.deps.settings.workerId,
-      this.deps.capabilities,
-    );
-    await publishJobEvents(this.deps.bus, begun.events);
+    let begun: Awaited<ReturnType<JobStore['beginAttempt']>>;
+    try {
+      begun = await this.deps.store.beginAttempt(
+        this.jobId,
+        this.deps.settings.workerId,
+        this.deps.capabilities,
+      );
+    } catch (error) {
+      this.log.error('could not begin an attempt; giving the job back', { error: String(error) });
+      await this.delivery.nak(this.retryDelayMs());
+      return 'requeued';
+    }
+    await this.publish(begun.events);
     if (!begun.started) {
       this.log.info('attempt refused; removing the work message', {
         reason: begun.reason,
@@ -356,7 +381,7 @@ export class AttemptRunner {
             });
             this.enqueueWrite(async () => {
               const w = await this.deps.store.recordProgress(this.jobId, attempt, progress);
-              await publishJobEvents(this.deps.bus, w.events);
+              await this.publish(w.events);
               if (w.cancelRequested) this.requestStop('cancel');
             });
           },
@@ -402,7 +427,7 @@ export class AttemptRunner {
     const finished = await this.deps.store.finishAttempt(this.jobId, attempt, 'succeeded', {
       result: registered,
     });
-    await publishJobEvents(this.deps.bus, finished.events);
+    await this.publish(finished.events);
     await this.delivery.ack();
     this.log.info('job succeeded', {
       attempt,
@@ -440,7 +465,7 @@ export class AttemptRunner {
     if (attempt === undefined) throw new Error('no attempt');
     try {
       const w = await fn(attempt);
-      await publishJobEvents(this.deps.bus, w.events);
+      await this.publish(w.events);
       if (w.cancelRequested) this.requestStop('cancel');
     } catch (error) {
       this.noteWriteError(error);
@@ -503,7 +528,7 @@ export class AttemptRunner {
         });
         this.enqueueWrite(async () => {
           const w = await this.deps.store.recordProgress(this.jobId, attempt, progress);
-          await publishJobEvents(this.deps.bus, w.events);
+          await this.publish(w.events);
           if (w.cancelRequested) this.requestStop('cancel');
         });
       } else if (e.type === 'eval') {
@@ -577,7 +602,7 @@ export class AttemptRunner {
           loss,
           evalLoss,
         });
-        await publishJobEvents(this.deps.bus, w.events);
+        await this.publish(w.events);
         if (w.cancelRequested) this.requestStop('cancel');
         this.log.info('checkpoint stored', { step, sha256: blob.sha256, bytes: blob.size });
       },
@@ -605,7 +630,7 @@ export class AttemptRunner {
         return 'shutdown';
       case 'cancel': {
         const finished = await this.deps.store.finishAttempt(this.jobId, attempt, 'cancelled');
-        await publishJobEvents(this.deps.bus, finished.events);
+        await this.publish(finished.events);
         await this.delivery.term('job cancelled');
         this.log.info('job cancelled', { attempt });
         return 'cancelled';
@@ -640,7 +665,7 @@ export class AttemptRunner {
       const finished = await this.deps.store.finishAttempt(this.jobId, attempt, 'failed', {
         failure,
       });
-      await publishJobEvents(this.deps.bus, finished.events);
+      await this.publish(finished.events);
       if (finished.requeue) {
         await this.delivery.nak(this.retryDelayMs());
         return 'requeued';

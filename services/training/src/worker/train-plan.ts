@@ -70,6 +70,18 @@ function loraOptionsOf(spec: JobSpec): LoraOptions {
   };
 }
 
+/** The spec's epochs when it gives them (whole passes only), else undefined. */
+function integerEpochs(spec: JobSpec): number | undefined {
+  const length = spec.hyperparameters?.length;
+  if (length?.$case !== 'epochs') return undefined;
+  if (!Number.isInteger(length.epochs))
+    throw new UnsupportedSpecError(
+      'hyperparameters.epochs',
+      `fractional epochs (${length.epochs}) are not supported by this trainer; give max_steps instead`,
+    );
+  return length.epochs;
+}
+
 function methodOf(spec: JobSpec): 'full' | 'lora' | 'qlora' {
   switch (spec.method) {
     case Method.METHOD_FULL:
@@ -101,17 +113,8 @@ export function sftTrainOptions(
   const decay = SCHEDULES[h?.schedule ?? LrSchedule.LR_SCHEDULE_UNSPECIFIED];
   if (decay === undefined)
     throw new UnsupportedSpecError('hyperparameters.schedule', 'unknown schedule');
-  let maxSteps: number | undefined;
-  let epochs: number | undefined;
-  if (h?.length?.$case === 'maxSteps') maxSteps = h.length.maxSteps;
-  if (h?.length?.$case === 'epochs') {
-    epochs = h.length.epochs;
-    if (!Number.isInteger(epochs))
-      throw new UnsupportedSpecError(
-        'hyperparameters.epochs',
-        `fractional epochs (${epochs}) are not supported by this trainer; give max_steps instead`,
-      );
-  }
+  const maxSteps = h?.length?.$case === 'maxSteps' ? h.length.maxSteps : undefined;
+  const epochs = integerEpochs(spec);
   let warmupSteps: number | undefined;
   if (h?.warmup?.$case === 'warmupSteps') warmupSteps = h.warmup.warmupSteps;
   if (h?.warmup?.$case === 'warmupRatio') {
@@ -211,15 +214,7 @@ export function dpoTrainOptions(
     default:
       throw new UnsupportedSpecError('dpo.loss', 'only the sigmoid and IPO losses are supported');
   }
-  let epochs: number | undefined;
-  if (h?.length?.$case === 'epochs') {
-    epochs = h.length.epochs;
-    if (!Number.isInteger(epochs))
-      throw new UnsupportedSpecError(
-        'hyperparameters.epochs',
-        `fractional epochs (${epochs}) are not supported by this trainer; give max_steps instead`,
-      );
-  }
+  const epochs = integerEpochs(spec);
   return {
     modelDir: paths.modelDir,
     dataPath: paths.dataPath,
