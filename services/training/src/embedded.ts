@@ -15,7 +15,7 @@ import {
   type Environment,
 } from '@lathe/service-kit';
 import { TRAINING_DEFAULT_PORT, TRAINING_SERVICE, trainingRuntimeEnvSchema } from './config.js';
-import { openTrainingDeps } from './open-training-deps.js';
+import { openTrainingDeps, trainingInputs } from './open-training-deps.js';
 import { startTrainingService } from './start-training-service.js';
 import { engineFactoryFor, workerCapabilities } from './worker/execution-device.js';
 import { WORKER_EVENT_TYPES } from './worker/job-event-publisher.js';
@@ -49,20 +49,7 @@ export async function startEmbeddedTraining(environment: Environment): Promise<E
   });
   const log = new Logger(TRAINING_SERVICE, settings.logLevel);
   const deps = await openTrainingDeps(config);
-  const service = await startTrainingService({
-    store: deps.store,
-    bus: deps.bus,
-    models: deps.clients.models,
-    datasets: deps.clients.datasets,
-    quantizer: deps.clients.quantizer,
-    maxAttempts: config.maxAttempts,
-    ackWaitMs: config.ackWaitMs,
-    maxDeliveries: config.maxDeliveries,
-    watchPollMs: config.watchPollMs,
-    quantizeTimeoutMs: config.quantizeTimeoutMs,
-    settings,
-    log,
-  });
+  const service = await startTrainingService({ ...trainingInputs(config, deps), settings, log });
   await deps.bus.declareEvents(WORKER_EVENT_TYPES);
   const queue = await deps.bus.workQueue({
     name: trainingQueueName(workerSettings.device),

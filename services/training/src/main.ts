@@ -9,7 +9,7 @@ import {
   runServiceMain,
 } from '@lathe/service-kit';
 import { TRAINING_DEFAULT_PORT, TRAINING_SERVICE, trainingRuntimeEnvSchema } from './config.js';
-import { openTrainingDeps } from './open-training-deps.js';
+import { openTrainingDeps, trainingInputs } from './open-training-deps.js';
 import { createTrainingRuntime } from './training-runtime.js';
 
 let config;
@@ -34,16 +34,7 @@ try {
   process.exit(EXIT_START_FAILED);
 }
 const runtime = createTrainingRuntime({
-  store: deps.store,
-  bus: deps.bus,
-  models: deps.clients.models,
-  datasets: deps.clients.datasets,
-  quantizer: deps.clients.quantizer,
-  maxAttempts: config.maxAttempts,
-  ackWaitMs: config.ackWaitMs,
-  maxDeliveries: config.maxDeliveries,
-  watchPollMs: config.watchPollMs,
-  quantizeTimeoutMs: config.quantizeTimeoutMs,
+  ...trainingInputs(config, deps),
   log: new Logger(TRAINING_SERVICE, settings.logLevel),
 });
 // On SIGTERM/SIGINT the kit drains calls; watch streams end first (UNAVAILABLE), so clients

@@ -7,6 +7,7 @@ import { connectDownstream, type DownstreamClients } from './clients/downstream-
 import type { trainingRuntimeEnvSchema } from './config.js';
 import { trainingEvents } from './events/training-events.js';
 import type { JobStore } from './store/job-store.js';
+import type { TrainingServiceInputs } from './training-runtime.js';
 import { openJobStore } from './store/open-job-store.js';
 
 /** The opened dependencies, with a way to close them. */
@@ -51,5 +52,24 @@ export async function openTrainingDeps(
       await openBus.close();
       await opened.close();
     },
+  };
+}
+
+/** The service's inputs from its configuration and the dependencies opened from it. */
+export function trainingInputs(
+  config: ConfigOf<typeof trainingRuntimeEnvSchema>,
+  deps: OpenedTrainingDeps,
+): TrainingServiceInputs {
+  return {
+    store: deps.store,
+    bus: deps.bus,
+    models: deps.clients.models,
+    datasets: deps.clients.datasets,
+    quantizer: deps.clients.quantizer,
+    maxAttempts: config.maxAttempts,
+    ackWaitMs: config.ackWaitMs,
+    maxDeliveries: config.maxDeliveries,
+    watchPollMs: config.watchPollMs,
+    quantizeTimeoutMs: config.quantizeTimeoutMs,
   };
 }
