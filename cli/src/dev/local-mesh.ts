@@ -173,8 +173,6 @@ export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMe
           LATHE_REGISTRY_ADDR: addresses.registry,
           LATHE_DATASETS_ADDR: addresses.datasets,
           LATHE_QUANTIZATION_ADDR: addresses.quantization,
-          LATHE_REGISTRY_ADDRESS: addresses.registry,
-          LATHE_DATASETS_ADDRESS: addresses.datasets,
           ...storageEnv(service, options),
         });
         const line = await waitForLine(
@@ -317,9 +315,9 @@ function workerEnv(
   const dir = options.stateDir ?? '.lathe';
   return {
     NATS_URL: options.servers?.natsUrl ?? '',
-    LATHE_TRAINING_STORE_URL: options.servers?.databaseUrl ?? '',
-    LATHE_REGISTRY_ADDRESS: addresses.registry,
-    LATHE_DATASETS_ADDRESS: addresses.datasets,
+    LATHE_TRAINING_DATABASE_URL: options.servers?.databaseUrl ?? '',
+    LATHE_REGISTRY_ADDR: addresses.registry,
+    LATHE_DATASETS_ADDR: addresses.datasets,
     LATHE_WORKER_ARTIFACTS: join(dir, 'artifacts'),
     LATHE_WORKER_SCRATCH_DIR: join(dir, 'worker-scratch'),
   };
