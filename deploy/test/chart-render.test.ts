@@ -342,6 +342,25 @@ describe('other values', () => {
     );
   });
 
+  it('keeps an inline NATS URL (it may hold the artifact store credentials) in the chart Secret', () => {
+    const chart = render(
+      mergeValues(base, {
+        externalNats: { existingSecret: '', url: 'nats://lathe:pw@nats.messaging:4222' },
+        database: { existingSecret: '', url: 'postgres://lathe:pw@pg:5432/lathe' },
+      }),
+    );
+    expect(dig(chart.get('Secret', 'lathe-secrets'), 'stringData')).toEqual({
+      'database-url': 'postgres://lathe:pw@pg:5432/lathe',
+      'nats-url': 'nats://lathe:pw@nats.messaging:4222',
+    });
+    for (const deployment of ['lathe-registry', 'lathe-datasets', 'lathe-trainer']) {
+      expect(envSecret(chart, deployment, 'NATS_URL')).toEqual({
+        name: 'lathe-secrets',
+        key: 'nats-url',
+      });
+    }
+  });
+
   it('names objects after a release that already says lathe, and its subcharts after it', () => {
     const chart = render(example('values-dev.yaml'), 'lathe-prod');
     expect(envValue(chart, 'lathe-prod-registry', 'NATS_URL')).toBe('nats://lathe-prod-nats:4222');

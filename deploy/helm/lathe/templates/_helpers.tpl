@@ -100,7 +100,7 @@ LATHE_WORK_TRAINING_{{ upper .Values.trainer.device }}
 {{- end -}}
 {{- end -}}
 
-{{/* NATS_URL: the subchart's service, an existing Secret, or externalNats.url. */}}
+{{/* NATS_URL: the subchart's service, an existing Secret, or externalNats.url kept in the chart's Secret. */}}
 {{- define "lathe.natsUrlEnv" -}}
 {{- if .Values.nats.enabled -}}
 - name: NATS_URL
@@ -113,7 +113,10 @@ LATHE_WORK_TRAINING_{{ upper .Values.trainer.device }}
       key: {{ .Values.externalNats.urlKey }}
 {{- else -}}
 - name: NATS_URL
-  value: {{ .Values.externalNats.url | quote }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "lathe.secretName" . }}
+      key: {{ .Values.externalNats.urlKey }}
 {{- end }}
 {{- end -}}
 
