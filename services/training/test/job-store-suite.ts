@@ -83,6 +83,16 @@ export function describeJobStore(name: string, open: () => Promise<OpenedJobStor
       expect((await store.unpublishedJobs()).map((j) => j.id)).not.toContain(job.id);
     });
 
+    it("keeps a QLoRA job's NF4 base given at creation and hands it to the trainer", async () => {
+      const nf4 = { name: 'stories260k-nf4', version: 1, manifestSha256: 'd'.repeat(64) };
+      const { job } = await store.createJob(newJob({ quantizedBase: nf4 }));
+      expect(await store.quantizedBaseOf(job.id)).toEqual(nf4);
+      const begun = await store.beginAttempt(job.id, 'w1', {});
+      expect(begun.started && begun.quantizedBase).toEqual(nf4);
+      const plain = (await store.createJob(newJob())).job;
+      expect(await store.quantizedBaseOf(plain.id)).toBeUndefined();
+    });
+
     it('returns the first job for a repeated idempotency key and refuses it for another request', async () => {
       const first = await store.createJob(newJob({ idempotencyKey: 'k1', requestSha256: 'x' }));
       const again = await store.createJob(newJob({ idempotencyKey: 'k1', requestSha256: 'x' }));

@@ -313,7 +313,7 @@ describe.skipIf(skip !== undefined)(
       for (const j of [id, second?.id ?? '']) await client.cancelJob({ jobId: j, reason: '' });
     }, 300_000);
 
-    it('keeps a watcher whole across a restart of the service: every state change, in order, once', async () => {
+    it('keeps a watcher whole across a restart of the service: every state change, in order, once; the restarted service queues a job left unpublished', async () => {
       const { job } = await client.createJob({
         spec: mesh.loraSpec(),
         displayName: 'restart',
@@ -376,6 +376,22 @@ describe.skipIf(skip !== undefined)(
       });
       await store.setState(id, a, JobState.JOB_STATE_EVALUATING);
       await store.setState(id, a, JobState.JOB_STATE_RUNNING);
+      // A job recorded whose JobQueued was never published (the service died in between): the
+      // outbox sweep at start queues it.
+      const orphan = (
+        await store.createJob({
+          spec: mesh.loraSpec(),
+          displayName: 'orphan',
+          creator: '',
+          labels: {},
+          baseModel: mesh.base,
+          dataset: mesh.dataset,
+          idempotencyKey: '',
+          requestSha256: '',
+          trace: { traceparent: '', tracestate: '' },
+          maxAttempts: 3,
+        })
+      ).job;
       service = await startService();
       await store.setState(id, a, JobState.JOB_STATE_REGISTERING);
       await store.finishAttempt(id, a, 'succeeded', {
@@ -383,6 +399,12 @@ describe.skipIf(skip !== undefined)(
       });
       await taken?.ack();
       await watching;
+      const swept = await mesh.queue.take({ waitMs: 30_000 });
+      expect(swept?.message.jobId).toBe(orphan.id);
+      expect(swept?.id).toBe(await store.queueEventId(orphan.id));
+      await swept?.ack();
+      expect((await store.unpublishedJobs()).map((j) => j.id)).not.toContain(orphan.id);
+      await store.requestCancel(orphan.id, '');
       raw.close();
 
       expect(reconnects).toBeGreaterThan(0);

@@ -85,6 +85,7 @@ export async function createJob(
     requestSha256: requestDigest(request),
     trace: { traceparent: trace['traceparent'] ?? '', tracestate: trace['tracestate'] ?? '' },
     maxAttempts: deps.maxAttempts,
+    quantizedBase,
   });
   if (!created) return job;
   deps.log.info('job created', {
@@ -114,7 +115,6 @@ export async function createJob(
     void prepareQloraBase(deps, job.id);
     return job;
   }
-  if (quantizedBase !== undefined) await deps.store.setQuantizedBase(job.id, quantizedBase);
   try {
     await enqueueJob(deps, job.id);
   } catch (error) {

@@ -75,6 +75,8 @@ export interface NewJob {
   readonly trace: TraceContext;
   /** Attempts before the job fails with reason `max_attempts`. */
   readonly maxAttempts: number;
+  /** QLoRA: the NF4 base when it is known at creation (an NF4 base, or a given quantized base). */
+  readonly quantizedBase?: ModelVersionRef | undefined;
 }
 
 /** Filters of {@link JobStore.listJobs}; they combine with AND, empty ones match everything. */

@@ -112,9 +112,9 @@ export class JobStore {
              base_model, base_model_version, base_model_sha256,
              dataset, dataset_version, dataset_sha256, labels, idempotency_key, request_sha256,
              traceparent, tracestate, trace_id, max_attempts, queue_event_id,
-             create_time, update_time)
+             create_time, update_time, quantized_base)
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14::jsonb,
-             NULLIF($15, ''), $16, $17, $18, $19, $20, $21, $22, $22)`,
+             NULLIF($15, ''), $16, $17, $18, $19, $20, $21, $22, $22, $23::jsonb)`,
           [
             id,
             input.displayName,
@@ -138,6 +138,7 @@ export class JobStore {
             input.maxAttempts,
             randomUUID(),
             now,
+            input.quantizedBase === undefined ? null : JSON.stringify(input.quantizedBase),
           ],
         );
         return [
