@@ -78,7 +78,7 @@ describe.skipIf(!haveShared)(
       rmSync(dir, { recursive: true, force: true });
     }, 120_000);
 
-    it('imports, curates, collects judgements, trains LoRA and DPO by jobs, registers with lineage, in one trace', async () => {
+    it('imports, curates, collects judgements, trains LoRA, DPO and QLoRA by jobs, registers with lineage, in one trace', async () => {
       if (clients === undefined) throw new Error('the mesh did not start');
       const c = clients;
       const base = await importBaseModel(c, 'e2e-base', modelDir);
@@ -146,6 +146,19 @@ describe.skipIf(!haveShared)(
       expect(dpo.job.state).toBe(JobState.JOB_STATE_SUCCEEDED);
       expect(dpo.job.result?.name).toBe('e2e-dpo');
 
+      // QLoRA: the training service asks the quantization service for the NF4 base first.
+      const qlora = await runTrainingJob(c.training, {
+        method: Method.METHOD_QLORA,
+        base: base.ref,
+        dataset: sft.ref,
+        maxSteps: 2,
+        maxSeqLength: 64,
+        learningRate: 3e-3,
+        outputName: 'e2e-qlora',
+      });
+      expect(qlora.job.state).toBe(JobState.JOB_STATE_SUCCEEDED);
+      expect(qlora.job.result?.name).toBe('e2e-qlora');
+
       // The file exporter writes each span as it ends; give the last ones a moment.
       await new Promise((r) => setTimeout(r, 1000));
       const spans = readFileSync(tracesFile, 'utf8')
@@ -155,11 +168,19 @@ describe.skipIf(!haveShared)(
       const services = new Set(
         spans.filter((s) => s.traceId === trace.traceId).map((s) => s.serviceName),
       );
-      for (const service of ['registry', 'datasets', 'preferences', 'training', 'training-worker'])
+      for (const service of [
+        'registry',
+        'datasets',
+        'preferences',
+        'training',
+        'training-worker',
+        'quantization',
+      ])
         expect([...services]).toContain(service);
       // The jobs' own trace ids are the run's.
       expect(lora.job.traceId).toBe(trace.traceId);
       expect(dpo.job.traceId).toBe(trace.traceId);
+      expect(qlora.job.traceId).toBe(trace.traceId);
     }, 1_800_000);
   },
 );
