@@ -1,5 +1,6 @@
 // The trainer worker against real NATS, PostgreSQL, registry and datasets processes: a LoRA job
-// on stories260K and alpaca_tiny runs to SUCCEEDED and its adapter is registered with lineage;
+// on stories260K and alpaca_tiny runs to SUCCEEDED, its adapter is registered with lineage and
+// its output alias moved to it;
 // 20 queued jobs on two workers each run exactly once, never two at a time per worker; SIGTERM
 // checkpoints, gives the job back and exits 0, and the other worker finishes it.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -23,7 +24,9 @@ describe.skipIf(skip !== undefined)('trainer worker on a real mesh', () => {
   }, 60_000);
 
   it('runs a LoRA job to SUCCEEDED and registers its adapter with lineage', async () => {
-    const queued = await mesh.queueJob(mesh.loraSpec({}, 'stories-lora-happy'));
+    const spec = mesh.loraSpec({}, 'stories-lora-happy');
+    spec.outputAlias = 'candidate';
+    const queued = await mesh.queueJob(spec);
     const job = await mesh.terminal(queued.id);
     expect(job.failure).toBeUndefined();
     expect(job.state).toBe(JobState.JOB_STATE_SUCCEEDED);
@@ -54,6 +57,12 @@ describe.skipIf(skip !== undefined)('trainer worker on a real mesh', () => {
       expect.arrayContaining(['adapter_config.json', 'adapter_model.safetensors']),
     );
     expect(version?.files.map((f) => f.path)).not.toContain('training_summary.json');
+
+    const aliased = await mesh.registry.getModelVersion({
+      ref: { name: 'stories-lora-happy', selector: { $case: 'alias', alias: 'candidate' } },
+      includeDeleted: false,
+    });
+    expect(aliased.version?.ref?.version).toBe(job.result?.version);
 
     const history = await mesh.store.store.listEvents(job.id, 0);
     const states = history.flatMap((e) =>

@@ -37,10 +37,12 @@ import {
 import { jobFailureOf } from './job-failure.js';
 import { materializeDataset, materializeModel, type JobInputSources } from './job-inputs.js';
 import { publishJobEvents } from './job-event-publisher.js';
+import { aliasVersion, moveOutputAlias } from './output-alias.js';
 import {
   dpoHyperparameterLabels,
   hyperparameterLabels,
   registerResult,
+  resultName,
 } from './register-result.js';
 import { dpoTrainOptions, sftTrainOptions } from './train-plan.js';
 import type { WorkerSettings } from './worker-config.js';
@@ -93,6 +95,9 @@ export class AttemptRunner {
   private writes: Promise<void> = Promise.resolve();
   private writeError: unknown;
   private readonly log: Logger;
+  /** Where the spec's output alias pointed when this attempt started (0: nowhere). */
+  private aliasAtStart: number | undefined;
+  private outputAlias = '';
 
   constructor(
     private readonly deps: AttemptDeps,
@@ -223,6 +228,7 @@ export class AttemptRunner {
       return 'refused';
     }
     this.attempt = begun.attempt;
+    this.outputAlias = begun.spec.outputAlias;
     span.setAttribute('lathe.attempt', begun.attempt);
     this.log.info('attempt started', {
       attempt: begun.attempt,
@@ -231,6 +237,14 @@ export class AttemptRunner {
     });
     const runDir = join(this.deps.scratchDir, 'runs', `${this.jobId}-a${String(begun.attempt)}`);
     try {
+      this.aliasAtStart =
+        begun.spec.outputAlias === ''
+          ? undefined
+          : await aliasVersion(
+              this.deps.registry,
+              resultName(begun.spec, begun.baseModel.name, methodName(begun.spec.method)),
+              begun.spec.outputAlias,
+            );
       return await this.runAttempt(begun, runDir);
     } catch (error) {
       return await this.fail(error);
@@ -422,8 +436,20 @@ export class AttemptRunner {
     return this.succeed(attempt, registered);
   }
 
-  /** Ends the attempt SUCCEEDED with its registered result and acks the message. */
+  /**
+   * Moves the spec's output alias (if any) to the result, then ends the attempt SUCCEEDED with
+   * its registered result and acks the message.
+   */
   private async succeed(attempt: number, registered: ModelVersionRef): Promise<AttemptOutcome> {
+    const alias = this.outputAlias;
+    if (alias !== '' && this.aliasAtStart !== undefined)
+      await moveOutputAlias(this.deps.registry, {
+        name: registered.name,
+        alias,
+        version: registered.version,
+        expected: this.aliasAtStart,
+        jobId: this.jobId,
+      });
     const finished = await this.deps.store.finishAttempt(this.jobId, attempt, 'succeeded', {
       result: registered,
     });
@@ -687,4 +713,18 @@ export class AttemptRunner {
 
 function asError(error: unknown): Error {
   return error instanceof Error ? error : new Error(String(error));
+}
+
+/** The result-name suffix of a method, as `<base name>-<method>` spells it. */
+function methodName(method: Method): 'full' | 'lora' | 'qlora' | 'dpo' {
+  switch (method) {
+    case Method.METHOD_FULL:
+      return 'full';
+    case Method.METHOD_QLORA:
+      return 'qlora';
+    case Method.METHOD_DPO:
+      return 'dpo';
+    default:
+      return 'lora';
+  }
 }

@@ -28,6 +28,15 @@ export interface RunResult {
   readonly metadata: Metadata;
 }
 
+/** The registry name of a job's result: the spec's `output_name`, else `<base name>-<method>`. */
+export function resultName(
+  spec: StartedAttempt['spec'],
+  baseName: string,
+  method: RunResult['method'],
+): string {
+  return spec.outputName !== '' ? spec.outputName : `${baseName}-${method}`;
+}
+
 /** The idempotency key under which a job's result is registered: one result per job, ever. */
 export function registrationKey(jobId: string): string {
   return `training-job:${jobId}`;
@@ -121,7 +130,7 @@ export async function registerResult(
   }
   const { spec, baseModel, dataset } = run.begun;
   const method = run.method;
-  const name = spec.outputName !== '' ? spec.outputName : `${baseModel.name}-${method}`;
+  const name = resultName(spec, baseModel.name, method);
   const common = {
     name,
     base: baseModel,
