@@ -78,6 +78,34 @@ describe.skipIf(skip !== undefined)('trainer worker on a real mesh', () => {
     ]);
   }, 180_000);
 
+  it('fails ALIAS_CONFLICT, keeping the adapter, when the output alias moved during the run', async () => {
+    const spec = mesh.loraSpec(
+      { length: { $case: 'maxSteps', maxSteps: 30 } },
+      'stories-lora-happy',
+    );
+    spec.outputAlias = 'candidate';
+    const queued = await mesh.queueJob(spec);
+    await mesh.reachesStep(queued.id, 2);
+    // Someone else removes the alias (it pointed at version 1 when the attempt started).
+    await mesh.registry.setAlias({
+      name: 'stories-lora-happy',
+      alias: 'candidate',
+      version: 0,
+      expectedCurrentVersion: 1,
+      reason: 'moved by a person',
+    });
+    const job = await mesh.terminal(queued.id);
+    expect(job.state).toBe(JobState.JOB_STATE_FAILED);
+    expect(job.failure?.reason).toBe('ALIAS_CONFLICT');
+    expect(job.failure?.retryable).toBe(false);
+    const versions = await mesh.registry.listModelVersions({
+      name: 'stories-lora-happy',
+      includeDeleted: false,
+      page: undefined,
+    });
+    expect(versions.versions.map((v) => v.training?.jobId)).toContain(queued.id);
+  }, 300_000);
+
   it('runs 20 queued jobs on two workers, each exactly once and never two at once per worker', async () => {
     const jobs = [];
     for (let i = 0; i < 20; i++)
