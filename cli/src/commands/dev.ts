@@ -49,14 +49,17 @@ artifact folder, all under --work), then runs the main job through their gRPC AP
   4. a LoRA training job on the SFT dataset version (and --qlora, --dpo jobs: QLoRA on the
      SFT data, DPO on the preference snapshot), the adapter registered by the trainer,
   5. a greedy sample generated with the LoRA adapter downloaded from the registry,
-and prints where everything is. A second run reuses what the first made: the registry returns
-the same model version for the same files, the dataset and preference versions are found by the
-digests of their inputs, and the adapter by the digests of model, data and settings.
+and prints where everything is (ports, the annotators' web page, the state folder, the
+registered versions, the run's trace id, which every call carries). A second run reuses what the
+first made and says so: the registry returns the same model version for the same files, the
+dataset and preference versions are found by the digests of their inputs, and the same job spec
+returns the first (succeeded) job. Service logs go to --work/mesh/logs.
 
 Training goes through the training service's jobs API (CreateJob, then WatchJob for the progress
 display); its trainer runs in the training service's process here (one PGlite database and one
 in-process bus), registers the adapter in the registry, and this command downloads it from there.
-The same job spec again returns the first job (already succeeded: nothing trains).
+The preferences service runs with token checks (a JWT secret and a bootstrap admin secret made
+for the session): annotators are told apart by the tokens this command issues them.
 
 options (default in brackets):
   --model DIR|ID       Hugging Face model folder, or a Hub model id (owner/name) downloaded
