@@ -17,6 +17,8 @@ import { REPO_ROOT, spawnService, type SpawnedService } from '@lathe/service-kit
 import { findFreePort } from '@lathe/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { followJob } from '../src/client/follow-job.js';
+import { jobCreatedEvent } from '../src/events/training-events.js';
+import { JobStateChangedEvent } from '../src/worker/job-event-publisher.js';
 import { missingShared, until, WorkerMesh } from './worker-harness.js';
 
 const skip = missingShared();
@@ -163,6 +165,26 @@ describe.skipIf(skip !== undefined)(
         labels: { suite: 'create' },
         idempotencyKey: `create-${String(Date.now())}`,
       };
+      // What the service publishes on lathe.training.*.
+      const published: string[] = [];
+      const created = await mesh.bus.subscribe(
+        jobCreatedEvent,
+        (e) => {
+          published.push(`created ${e.message.jobId}`);
+          return Promise.resolve();
+        },
+        { durable: `test-created-${String(Date.now())}` },
+      );
+      const changed = await mesh.bus.subscribe(
+        JobStateChangedEvent,
+        (e) => {
+          published.push(
+            `#${String(e.message.sequence)} ${e.message.jobId} ${JobState[e.message.change?.to ?? 0] ?? ''}`,
+          );
+          return Promise.resolve();
+        },
+        { durable: `test-changed-${String(Date.now())}` },
+      );
       const { job } = await client.createJob(request);
       expect(job?.state).toBe(JobState.JOB_STATE_QUEUED);
       expect(job?.resolvedBaseModel).toEqual(mesh.base);
@@ -206,6 +228,33 @@ describe.skipIf(skip !== undefined)(
       });
       const again2 = await failure(client.getJob({ jobId: 'nope' }));
       expect(again2.code).toBe(status.NOT_FOUND);
+      // Watching after the last event is refused; at the last event the stream just ends.
+      const past = new TrainingServiceClient(service.address, credentials.createInsecure());
+      const beyond = await (async () => {
+        try {
+          for await (const e of followJob(past, id, { afterSequence: 3 })) void e;
+          return undefined;
+        } catch (error) {
+          return error as LatheError;
+        }
+      })();
+      expect(beyond?.code).toBe(status.INVALID_ARGUMENT);
+      const none: JobEvent[] = [];
+      for await (const e of followJob(past, id, { afterSequence: 2 })) none.push(e);
+      expect(none).toEqual([]);
+      past.close();
+      await until(
+        () => published.filter((p) => p.includes(id)).length >= 3,
+        10_000,
+        () => `published: ${published.join(', ')}`,
+      );
+      expect(published.filter((p) => p === `created ${id}`)).toHaveLength(1);
+      expect(published.filter((p) => p.includes(id) && p.startsWith('#'))).toEqual([
+        `#1 ${id} JOB_STATE_QUEUED`,
+        `#2 ${id} JOB_STATE_CANCELLED`,
+      ]);
+      await created.stop();
+      await changed.stop();
     });
 
     it('lists newest first with filters, in pages', async () => {
