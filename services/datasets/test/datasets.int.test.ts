@@ -258,6 +258,29 @@ describe('the datasets service on real servers', () => {
           (JSON.parse(l) as { messages: { role: string }[] }).messages.map((m) => m.role),
         ),
     ).toEqual(train.map(() => ['user', 'assistant']));
+    // Metadata travels into exports: as `metadata` in Lathe JSONL, beside the content in chat JSONL.
+    const latheLines = file
+      .toString('utf8')
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { metadata?: unknown });
+    expect(latheLines.flatMap((l) => (l.metadata === undefined ? [] : [l.metadata]))).toEqual([
+      { source: { id: 'q1', reviewed: true } },
+    ]);
+    const allChat = await c.stream.exportVersion({
+      version: v?.ref,
+      format: ExportFormat.EXPORT_FORMAT_CHAT_JSONL,
+    });
+    const chatLines = allChat
+      .slice(1)
+      .map((m) => (m.message?.$case === 'chunk' ? m.message.chunk.toString('utf8') : ''))
+      .join('')
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { source?: unknown; messages: unknown[] });
+    expect(chatLines.flatMap((l) => (l.source === undefined ? [] : [l.source]))).toEqual([
+      { id: 'q1', reviewed: true },
+    ]);
     await expect(
       c.stream.exportVersion({
         version: v?.ref,
