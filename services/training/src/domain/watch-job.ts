@@ -45,15 +45,16 @@ export async function* watchJob(
     }
   }
   for (;;) {
-    const events = await deps.store.listEvents(request.jobId, after, BATCH);
+    // One cheap read per poll; the events are read only when there are new ones.
+    const position = await deps.store.jobPosition(request.jobId);
+    const events =
+      position.lastSequence > after ? await deps.store.listEvents(request.jobId, after, BATCH) : [];
     for (const e of events) {
       yield e;
       after = e.sequence;
     }
     if (events.length > 0) continue;
-    const job = await deps.store.requireJob(request.jobId);
-    if (isTerminal(job.state) && after >= job.lastSequence) return;
-    if (job.lastSequence > after) continue;
+    if (isTerminal(position.state) && after >= position.lastSequence) return;
     try {
       await sleep(deps.watchPollMs, undefined, { signal: stop });
     } catch {

@@ -353,6 +353,17 @@ export class JobStore {
     return r.rows.map((row) => JobEvent.decode(row.event));
   }
 
+  /** Where a job's history ends and its state: the cheap read a watcher polls. */
+  async jobPosition(jobId: string): Promise<{ lastSequence: number; state: JobState }> {
+    const r = await this.sql.query<{ last_sequence: bigint; state: number }>(
+      'SELECT last_sequence, state FROM jobs WHERE id = $1',
+      [jobId],
+    );
+    const row = r.rows[0];
+    if (row === undefined) throw jobNotFound(jobId);
+    return { lastSequence: Number(row.last_sequence), state: row.state as JobState };
+  }
+
   /** A job's attempts, oldest first. */
   async listAttempts(jobId: string): Promise<JobAttempt[]> {
     const r = await this.sql.query<AttemptRow>(
