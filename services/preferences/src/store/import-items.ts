@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { DatasetVersionRef, DatasetSplit } from '@lathe/contracts/lathe/common/v1/dataset_ref';
 import { ErrorReason } from '@lathe/contracts/lathe/common/v1/error_reason';
 import type { Item } from '@lathe/contracts/lathe/preferences/v1/task';
@@ -9,24 +10,16 @@ import { addItems, loadTask } from './tasks.js';
 /** Records read at most per import: a task is for people to judge, not a whole corpus. */
 export const MAX_IMPORT_RECORDS = 100_000;
 
-// mulberry32: a small seeded generator, so that the same seed samples the same records.
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function shuffle<T>(values: T[], random: () => number): T[] {
-  for (let i = values.length - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1));
-    [values[i], values[j]] = [values[j] as T, values[i] as T];
-  }
-  return values;
+/**
+ * A seeded draw in [0, 1) for `label` of a record: the first 48 bits of SHA-256(seed, label,
+ * record id). The sample and the candidate order follow from the record alone, so the same seed
+ * picks the same records whatever order the dataset returns them in, with no generator state.
+ */
+function draw(seed: number, label: string, recordId: string): number {
+  const digest = createHash('sha256')
+    .update(`${String(seed)}:${label}:${recordId}`)
+    .digest();
+  return digest.readUIntBE(0, 6) / 2 ** 48;
 }
 
 /**
@@ -49,11 +42,11 @@ export async function importItems(
 ): Promise<{ importedCount: number; goldCount: number }> {
   await loadTask(db, input.taskId);
   const records = await datasets.readRecords(input.version, input.split, MAX_IMPORT_RECORDS);
-  const random = seeded(input.seed);
-  const picked = shuffle([...records], random).slice(
-    0,
-    input.maxItems > 0 ? input.maxItems : records.length,
-  );
+  const picked = records
+    .map((record) => ({ record, order: draw(input.seed, 'sample', record.id) }))
+    .sort((a, b) => a.order - b.order || (a.record.id < b.record.id ? -1 : 1))
+    .slice(0, input.maxItems > 0 ? input.maxItems : records.length)
+    .map((p) => p.record);
   const goldCount = Math.round(picked.length * input.goldFraction);
   const ref = `${input.version.dataset}@${String(input.version.version)}`;
   const items: Item[] = picked.map((record, i) => {
@@ -64,7 +57,7 @@ export async function importItems(
         { reason: ErrorReason.ERROR_REASON_RECORD_KIND_MISMATCH },
       );
     const p = record.content.preference;
-    const chosenFirst = random() < 0.5;
+    const chosenFirst = draw(input.seed, 'order', record.id) < 0.5;
     const chosen = { id: chosenFirst ? 'a' : 'b', messages: p.chosen, source: `${ref}:chosen` };
     const rejected = {
       id: chosenFirst ? 'b' : 'a',
