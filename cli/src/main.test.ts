@@ -49,6 +49,6 @@ describe('lathe dispatcher', () => {
     const loraOnFull = await runLathe(
       'train --method full --model m --data d --out o --lora-r 4'.split(' '),
     );
-    expect(loraOnFull.stderr).toMatch(/--lora-r applies to --method lora only/);
+    expect(loraOnFull.stderr).toMatch(/--lora-r applies to --method lora or qlora/);
   });
 });
