@@ -503,7 +503,7 @@ async function trainThroughJobs(
     process.stderr.write(
       `lathe dev:       ${label} job ${job.id}: ${at}${reused ? ' (the same spec ran before: that job is reused, nothing trained)' : ''}\n`,
     );
-    lines.push(`  ${`${label} adapter`.padEnd(12)} ${at} in the registry (job ${job.id})`);
+    lines.push(`  ${label} adapter: ${at} in the registry (job ${job.id})`);
     if (run.method === Method.METHOD_LORA) {
       loraDir = join(ctx.work, 'adapters', `${result.name}-${String(result.version)}`);
       if (!existsSync(join(loraDir, 'adapter_model.safetensors')))
