@@ -136,7 +136,13 @@ describe.skipIf(skip !== undefined)('trainer worker failure handling', () => {
       await until(
         async () => (await mesh.store.store.listAttempts(queued.id)).length >= 2,
         60_000,
-        () => `no worker took job ${queued.id} over`,
+        () =>
+          `no worker took job ${queued.id} over; ${mesh.workers
+            .map(
+              (w) =>
+                `${w.id} (exit ${String(w.proc.child.exitCode)}): ${w.proc.stdout.slice(-6).join(' | ')} ${w.proc.stderr.slice(-4).join(' | ')}`,
+            )
+            .join('; ')}`,
       );
     } finally {
       sleeper.proc.child.kill('SIGCONT');
