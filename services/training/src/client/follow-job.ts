@@ -29,8 +29,17 @@ const RECONNECT: ReadonlySet<number> = new Set([
   GrpcStatus.UNAVAILABLE,
   GrpcStatus.CANCELLED,
   GrpcStatus.DEADLINE_EXCEEDED,
-  GrpcStatus.INTERNAL, // a connection reset mid-stream (RST_STREAM)
 ]);
+
+/** Whether the stream broke in a way another stream can get past. */
+function broken(error: ServiceError): boolean {
+  // A connection reset mid-stream surfaces as INTERNAL "Received RST_STREAM ..."; any other
+  // INTERNAL is the service's answer and is not retried.
+  return (
+    RECONNECT.has(error.code) ||
+    (error.code === GrpcStatus.INTERNAL && /RST_STREAM/.test(error.details))
+  );
+}
 
 function isServiceError(e: unknown): e is ServiceError {
   return e instanceof Error && typeof (e as Partial<ServiceError>).code === 'number';
@@ -71,7 +80,7 @@ export async function* followJob(
       return;
     } catch (error) {
       if (options.signal?.aborted === true) return;
-      if (!isServiceError(error) || !RECONNECT.has(error.code)) {
+      if (!isServiceError(error) || !broken(error)) {
         throw isServiceError(error) ? fromServiceError(error) : error;
       }
       brokenSince ??= Date.now();
