@@ -57,11 +57,11 @@ interface MemoryPoint {
 
 /**
  * lora: LoRA on the fp32 base with the engine's defaults (what train() runs); qlora: the 4-bit
- * base with the engine's defaults; qlora-no-arena: the same without onnxruntime's arena and memory
- * pattern (`memoryArena: false`), to see what the allocator keeps.
+ * base with the engine's defaults (no onnxruntime arena); qlora-arena: the same with the arena and
+ * memory pattern on (`memoryArena: true`), to see what the allocator keeps.
  */
-type Method = 'lora' | 'qlora' | 'qlora-no-arena';
-const METHODS: readonly Method[] = ['lora', 'qlora', 'qlora-no-arena'];
+type Method = 'lora' | 'qlora' | 'qlora-arena';
+const METHODS: readonly Method[] = ['lora', 'qlora', 'qlora-arena'];
 
 interface Measurement {
   readonly method: Method;
@@ -163,7 +163,7 @@ async function measure(method: Method): Promise<Measurement> {
       session: {
         intraOpThreads: opts.threads,
         interOpThreads: 1,
-        ...(method === 'qlora-no-arena' ? { memoryArena: false } : {}),
+        ...(method === 'qlora-arena' ? { memoryArena: true } : {}),
       },
     },
   );
@@ -241,7 +241,7 @@ async function main(): Promise<void> {
       `batch ${opts.batch} x ${opts.seq}, ${opts.threads} threads, LoRA r ${opts.rank} on ${opts.targets.join(',')}; ` +
       `QLoRA base NF4 block 64 double-quant; ${opts.steps} steps after ${opts.warmup} warm-up, ${opts.rounds} round(s)\n`,
   );
-  const runs: Record<Method, Measurement[]> = { lora: [], qlora: [], 'qlora-no-arena': [] };
+  const runs: Record<Method, Measurement[]> = { lora: [], qlora: [], 'qlora-arena': [] };
   // Alternating, so load from elsewhere on the machine falls on all.
   for (let round = 0; round < opts.rounds; round++) {
     for (const method of METHODS) runs[method].push(runChild(method));
@@ -255,7 +255,7 @@ async function main(): Promise<void> {
     };
   };
   const l = row(runs.lora);
-  const n = row(runs['qlora-no-arena']);
+  const n = row(runs['qlora-arena']);
   const q = row(runs.qlora);
   for (const method of METHODS) {
     const m = runs[method][0]!;
@@ -270,7 +270,7 @@ async function main(): Promise<void> {
   process.stdout.write(
     `ratios  peak RSS lora/qlora ${(l.rss / q.rss).toFixed(2)}x (target >= 3x), ` +
       `step time qlora/lora best ${(q.best / l.best).toFixed(2)}x, median ${(q.med / l.med).toFixed(2)}x (target <= 1.5x); ` +
-      `qlora-no-arena: peak RSS lora/it ${(l.rss / n.rss).toFixed(2)}x, step time it/lora best ${(n.best / l.best).toFixed(2)}x\n`,
+      `qlora-arena: peak RSS lora/it ${(l.rss / n.rss).toFixed(2)}x, step time it/lora best ${(n.best / l.best).toFixed(2)}x\n`,
   );
 }
 
