@@ -15,7 +15,11 @@ import { openJobStore } from './store/open-job-store.js';
 import { engineFactoryFor, probeDevice, workerCapabilities } from './worker/execution-device.js';
 import { WORKER_EVENT_TYPES } from './worker/job-event-publisher.js';
 import { TrainerWorker, trainingQueueName } from './worker/trainer-worker.js';
-import { readWorkerSettings, type WorkerSettings } from './worker/worker-config.js';
+import {
+  readWorkerSettings,
+  storeUrlWithIdleTimeout,
+  type WorkerSettings,
+} from './worker/worker-config.js';
 
 const log = new Logger('training-worker');
 
@@ -41,7 +45,10 @@ try {
 
 const scratchDir = resolve(settings.scratchDir);
 await mkdir(scratchDir, { recursive: true });
-const opened = await openJobStore(settings.storeUrl, `lathe-training-worker-${settings.workerId}`);
+const opened = await openJobStore(
+  storeUrlWithIdleTimeout(settings.storeUrl, settings.idleTransactionTimeoutMs),
+  `lathe-training-worker-${settings.workerId}`,
+);
 const bus = await connectJetStreamBus({ servers: settings.natsUrl, name: 'training-worker' });
 await bus.declareEvents(WORKER_EVENT_TYPES);
 const queue = await bus.workQueue({

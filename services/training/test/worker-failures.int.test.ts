@@ -45,7 +45,9 @@ describe.skipIf(skip !== undefined)('trainer worker failure handling', () => {
 
   beforeAll(async () => {
     mesh = await WorkerMesh.start({ ackWaitMs: ACK_WAIT_MS });
-    const started = [mesh.startWorker(), mesh.startWorker()];
+    // A worker frozen inside a store write loses its session (and the job's row lock) after 2 s.
+    const env = { LATHE_WORKER_IDLE_TX_TIMEOUT_MS: '2000' };
+    const started = [mesh.startWorker(env), mesh.startWorker(env)];
     await Promise.all(started.map((w) => mesh.workerReady(w)));
   }, 180_000);
   afterAll(async () => {
@@ -96,7 +98,7 @@ describe.skipIf(skip !== undefined)('trainer worker failure handling', () => {
     expect(diff).toBeLessThanOrEqual(1e-6);
 
     // Keep two live workers for the next tests.
-    await mesh.workerReady(mesh.startWorker());
+    await mesh.workerReady(mesh.startWorker({ LATHE_WORKER_IDLE_TX_TIMEOUT_MS: '2000' }));
   }, 300_000);
 
   it('cancels a running job within a step, ending CANCELLED with a checkpoint kept', async () => {

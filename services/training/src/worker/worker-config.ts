@@ -86,6 +86,12 @@ export const workerEnvSchema = {
     { min: 0, max: 3_600_000 },
     5000,
   ),
+  idleTransactionTimeoutMs: env.integer(
+    'LATHE_WORKER_IDLE_TX_TIMEOUT_MS',
+    "PostgreSQL idle_in_transaction_session_timeout of the worker's connections: a worker paused inside a store write loses its session (and the job row lock) after this long, so another worker can take the job over; 0 leaves the server default",
+    { min: 0, max: 3_600_000 },
+    10_000,
+  ),
   stepSpanGroup: env.integer(
     'LATHE_WORKER_STEP_SPAN_GROUP',
     'optimizer steps per "training.steps" span',
@@ -100,4 +106,17 @@ export type WorkerSettings = ConfigOf<typeof workerEnvSchema>;
 /** Reads and validates the worker's environment; throws ConfigError naming a bad variable. */
 export function readWorkerSettings(source: Environment): WorkerSettings {
   return readEnv(workerEnvSchema, source);
+}
+
+/**
+ * The store URL with PostgreSQL's `idle_in_transaction_session_timeout` for the worker's
+ * sessions (other URLs, and 0, unchanged): a process stopped in the middle of a transaction
+ * would otherwise hold the job's row lock, and block the worker taking its job over, until it
+ * wakes.
+ */
+export function storeUrlWithIdleTimeout(url: string, timeoutMs: number): string {
+  if (timeoutMs <= 0 || !/^postgres(ql)?:\/\//.test(url)) return url;
+  const u = new URL(url);
+  u.searchParams.set('idle_in_transaction_session_timeout', String(timeoutMs));
+  return u.toString();
 }
