@@ -37,6 +37,7 @@ const expected: Record<LatheServiceName, Record<string, Shape>> = {
     SubmitPairs: 'unary',
     GetAgreement: 'unary',
     SnapshotToDataset: 'unary',
+    RegisterEvaluationSet: 'unary',
   },
   'lathe.quantization.v1.QuantizationService': {
     QuantizeModel: 'unary',
