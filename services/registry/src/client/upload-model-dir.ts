@@ -58,18 +58,25 @@ export async function uploadModelDir(
     settle = resolve;
     fail = reject;
   });
+  // The server may refuse the stream while chunks are still being written (a truncated file, a bad
+  // header): its status is the answer the caller wants, so the pending writes must neither leave
+  // this promise rejected with nobody listening nor replace the status with a local write error.
+  let answered = false;
+  result.catch(() => undefined);
   const call = channel.makeClientStreamRequest(
     d.path,
     d.requestSerialize,
     d.responseDeserialize,
     { deadline: Date.now() + (options.deadlineMs ?? 600_000) },
     (error, value) => {
+      answered = true;
       if (error !== null || value === undefined) fail?.(error ?? new Error('no response'));
       else settle?.(value);
     },
   );
   const send = async (m: ImportModelRequest): Promise<void> => {
-    if (!call.write(m)) await new Promise((r) => call.once('drain', r));
+    if (answered) throw new Error('the server answered before the upload ended');
+    if (!call.write(m)) await Promise.race([new Promise((r) => call.once('drain', r)), result]);
   };
   try {
     await send({
@@ -106,6 +113,7 @@ export async function uploadModelDir(
     call.end();
   } catch (error) {
     call.cancel();
+    if (answered) return result;
     throw error;
   }
   return result;
