@@ -1,4 +1,5 @@
 import { env, serviceEnvSchema } from '@lathe/service-kit';
+import { sharedTrainingEnv } from './shared-env.js';
 import { DEFAULT_MAX_ATTEMPTS } from './store/job-store.js';
 
 /** Short name of the service: env variables are `LATHE_TRAINING_*`, the error domain `lathe.training`. */
@@ -13,27 +14,20 @@ export const TRAINING_DEFAULT_PORT = 50064;
  */
 export const trainingEnvSchema = serviceEnvSchema(TRAINING_SERVICE, TRAINING_DEFAULT_PORT);
 
-/** The training service's own variables: storage, bus, downstream services, queue and attempts. */
+const shared = sharedTrainingEnv('service');
+
+/**
+ * The training service's own variables: storage, bus, downstream services, queue and attempts
+ * (those its trainers read too are declared in `shared-env.ts`).
+ */
 export const trainingRuntimeEnvSchema = {
-  storeUrl: env.string(
-    ['LATHE_TRAINING_DATABASE_URL', 'LATHE_TRAINING_STORE_URL', 'DATABASE_URL'],
-    'metadata store: postgres://..., pglite:memory or pglite:<dir> (schema "training"); workers must share it',
-    'pglite:memory',
-  ),
+  storeUrl: shared.storeUrl,
   natsUrl: env.optionalString(
     'NATS_URL',
     'NATS with JetStream for the work queue and events; unset: in-process bus (only workers in this process see jobs)',
   ),
-  registryAddr: env.string(
-    'LATHE_REGISTRY_ADDR',
-    'registry gRPC address (host:port): resolves base models',
-    '127.0.0.1:50065',
-  ),
-  datasetsAddr: env.string(
-    'LATHE_DATASETS_ADDR',
-    'datasets gRPC address (host:port): resolves dataset versions',
-    '127.0.0.1:50061',
-  ),
+  registryAddr: shared.registryAddr,
+  datasetsAddr: shared.datasetsAddr,
   quantizationAddr: env.string(
     'LATHE_QUANTIZATION_ADDR',
     'quantization gRPC address (host:port): NF4 bases of QLoRA jobs',
@@ -49,18 +43,8 @@ export const trainingRuntimeEnvSchema = {
     { min: 1, max: 100 },
     DEFAULT_MAX_ATTEMPTS,
   ),
-  ackWaitMs: env.integer(
-    ['LATHE_TRAINING_ACK_WAIT_MS', 'LATHE_WORKER_ACK_WAIT_MS'],
-    "work-queue ack wait: a job no trainer heartbeats this long goes to another trainer (keep equal to the workers')",
-    { min: 1000, max: 3_600_000 },
-    30_000,
-  ),
-  maxDeliveries: env.integer(
-    ['LATHE_TRAINING_MAX_DELIVERIES', 'LATHE_WORKER_MAX_DELIVERIES'],
-    "work-queue deliveries before JetStream stops redelivering a job (keep equal to the workers')",
-    { min: 1, max: 1000 },
-    10,
-  ),
+  ackWaitMs: shared.ackWaitMs,
+  maxDeliveries: shared.maxDeliveries,
   watchPollMs: env.integer(
     'LATHE_TRAINING_WATCH_POLL_MS',
     'how often a WatchJob stream looks for new events',

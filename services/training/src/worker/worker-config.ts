@@ -2,16 +2,19 @@
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { env, readEnv, type ConfigOf, type Environment } from '@lathe/service-kit';
+import { sharedTrainingEnv } from '../shared-env.js';
 
-/** Environment variables of the trainer worker (`worker-main.ts`), each with its default. */
+const shared = sharedTrainingEnv('worker');
+
+/**
+ * Environment variables of the trainer worker (`worker-main.ts`), each with its default (those
+ * the service reads too are declared in `shared-env.ts`).
+ */
 export const workerEnvSchema = {
   natsUrl: env.string('NATS_URL', 'NATS with JetStream: the work queue and events'),
-  storeUrl: env.string(
-    ['LATHE_TRAINING_DATABASE_URL', 'LATHE_TRAINING_STORE_URL', 'DATABASE_URL'],
-    'the training service metadata store (postgres://...); the worker writes its attempts there',
-  ),
-  registryAddress: env.string('LATHE_REGISTRY_ADDR', 'registry gRPC host:port', '127.0.0.1:50065'),
-  datasetsAddress: env.string('LATHE_DATASETS_ADDR', 'datasets gRPC host:port', '127.0.0.1:50061'),
+  storeUrl: shared.storeUrl,
+  registryAddress: shared.registryAddr,
+  datasetsAddress: shared.datasetsAddr,
   token: env.optionalString(
     ['LATHE_WORKER_TOKEN', 'LATHE_TRAINING_TOKEN'],
     'bearer token for the registry and datasets calls; unset sends none',
@@ -44,18 +47,8 @@ export const workerEnvSchema = {
     { min: 0, max: 1024 },
     0,
   ),
-  ackWaitMs: env.integer(
-    ['LATHE_WORKER_ACK_WAIT_MS', 'LATHE_TRAINING_ACK_WAIT_MS'],
-    'work-queue ack wait: a job not heartbeated this long goes to another worker',
-    { min: 1000, max: 3_600_000 },
-    30_000,
-  ),
-  maxDeliveries: env.integer(
-    ['LATHE_WORKER_MAX_DELIVERIES', 'LATHE_TRAINING_MAX_DELIVERIES'],
-    'work-queue deliveries before the broker stops redelivering (the store bounds attempts too)',
-    { min: 1, max: 1000 },
-    10,
-  ),
+  ackWaitMs: shared.ackWaitMs,
+  maxDeliveries: shared.maxDeliveries,
   heartbeatMs: env.integer(
     'LATHE_WORKER_HEARTBEAT_MS',
     'interval of in-progress acks and store heartbeats; 0: a third of the ack wait',
