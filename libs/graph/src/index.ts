@@ -17,6 +17,7 @@ export type { GradContext, InferContext, OpDefinition, OutputInfo } from './core
 export { findOp, listOps } from './ops/op-registry.js';
 export type { GradientOptions } from './autodiff/gradients.js';
 export { gradients } from './autodiff/gradients.js';
+export type { CheckpointSegment } from './autodiff/checkpoint-segments.js';
 export { sumToShape } from './autodiff/sum-to-shape.js';
 export { silu } from './composites/silu.js';
 export { rmsNorm } from './composites/rms-norm.js';

@@ -3,6 +3,7 @@ import type { GraphBuilder } from '../core/graph-builder.js';
 import type { GraphNode } from '../core/graph-node.js';
 import { findOp } from '../ops/op-registry.js';
 import type { Tensor } from '../core/tensor.js';
+import { SegmentReplay, internalTensors, type CheckpointSegment } from './checkpoint-segments.js';
 
 /** Options of {@link gradients}. */
 export interface GradientOptions {
@@ -25,6 +26,15 @@ export interface GradientOptions {
     t: Tensor,
     gradOutputs: readonly (Tensor | undefined)[],
   ) => Tensor | undefined;
+  /**
+   * Activation checkpointing: node ranges (e.g. one per decoder layer) whose intermediate
+   * tensors the backward recomputes from the segment's inputs instead of keeping them alive from
+   * the forward. A segment is replayed, gated on the gradient that reaches it, when a rule first
+   * reads one of its tensors; only the nodes that tensor needs are emitted again. Tensors a
+   * segment hands to later nodes stay kept. `recompute` is asked first, also for the inputs of
+   * replayed nodes. Gradients are the same as without. Default: none.
+   */
+  readonly checkpoints?: readonly CheckpointSegment[];
 }
 
 /**
@@ -62,18 +72,34 @@ export function gradients(
       (loss.rank === 0 ? g.scalarLike(loss, 1) : g.constantOfShape(g.shape(loss), 1, loss.dtype)),
   );
 
+  const kept = new Set([
+    loss.name,
+    ...wrt.map((t) => t.name),
+    ...g.outputs.map((o) => o.tensor.name),
+  ]);
+  const internal = internalTensors(nodes, options.checkpoints ?? [], kept);
+  const replays = new Map<number, SegmentReplay>();
+  const rematerializes = options.recompute !== undefined || internal.size > 0;
   const copies = new Map<string, Tensor>();
-  const reread = (
-    t: Tensor | undefined,
-    gradOutputs: readonly (Tensor | undefined)[],
-  ): Tensor | undefined => {
-    if (t === undefined || options.recompute === undefined) return t;
+  const reread = (t: Tensor, gradOutputs: readonly (Tensor | undefined)[]): Tensor => {
     let copy = copies.get(t.name);
     if (copy === undefined) {
-      copy = options.recompute(t, gradOutputs) ?? t;
+      copy = options.recompute?.(t, gradOutputs) ?? replay(t, gradOutputs) ?? t;
       copies.set(t.name, copy);
     }
     return copy;
+  };
+  const replay = (t: Tensor, gradOutputs: readonly (Tensor | undefined)[]): Tensor | undefined => {
+    const segment = internal.get(t.name);
+    if (segment === undefined) return undefined;
+    let r = replays.get(segment);
+    if (!r) {
+      const dependency = gradOutputs.find(Boolean);
+      if (!dependency) throw new Error(`cannot recompute ${t.name}: no gradient to wait for`);
+      r = new SegmentReplay(g, dependency, (input) => reread(input, gradOutputs));
+      replays.set(segment, r);
+    }
+    return r.copy(t);
   };
 
   for (let i = nodes.length - 1; i >= 0; i--) {
@@ -90,9 +116,13 @@ export function gradients(
     );
     if (!needsGrad.some(Boolean)) continue;
     if (!def?.grad) throw new Error(`no gradient rule for ${node.opType}`);
-    const inputs = node.inputs.map((t) => reread(t, gradOutputs));
-    const seen = inputs.every((t, k) => t === node.inputs[k]) ? node : { ...node, inputs };
-    const inputGrads = def.grad({ g, node: seen, gradOutputs, needsGrad });
+    const rule = def.grad;
+    const emit = (): (Tensor | undefined)[] => rule({ g, node, gradOutputs, needsGrad });
+    // The rule's nodes read recomputed copies of what the forward does not keep; copies are made
+    // only of tensors a node consumes, just before it (the rule sees the forward tensors).
+    const inputGrads = rematerializes
+      ? g.withInputSubstitution((t) => reread(t, gradOutputs), emit)
+      : emit();
     node.inputs.forEach((input, k) => {
       const grad = inputGrads[k];
       if (input && needsGrad[k] && grad) add(input, grad);

@@ -43,6 +43,7 @@ export class GraphCore {
   private readonly constantCache = new Map<string, Tensor>();
   private readonly domains = new Map<string, number>();
   private counter = 0;
+  private substitute: ((t: Tensor) => Tensor) | undefined;
 
   constructor(options: GraphBuilderOptions = {}) {
     this.name = options.name ?? 'lathe';
@@ -153,6 +154,16 @@ export class GraphCore {
       readonly domainVersion?: number;
     } = {},
   ): Tensor[] {
+    const substitute = this.substitute;
+    if (substitute) {
+      // Nodes the substitution emits (copies) read their inputs as given.
+      this.substitute = undefined;
+      try {
+        inputs = inputs.map((t) => t && substitute(t));
+      } finally {
+        this.substitute = substitute;
+      }
+    }
     const domain = options.domain ?? '';
     if (domain !== '') this.domains.set(domain, options.domainVersion ?? 1);
     const outputCount = options.outputs ?? 1;
@@ -186,6 +197,22 @@ export class GraphCore {
     }
     this.nodeList.push(node);
     return outputs;
+  }
+
+  /**
+   * Runs `emit` with each node it emits reading `substitute(input)` instead of each input, so
+   * a copy is made only of what a node consumes, just before that node (the backward reads
+   * recomputed copies of forward tensors this way). Nodes emitted by `substitute` itself read
+   * their inputs as given.
+   */
+  withInputSubstitution<T>(substitute: (t: Tensor) => Tensor, emit: () => T): T {
+    if (this.substitute) throw new Error('input substitutions cannot be nested');
+    this.substitute = substitute;
+    try {
+      return emit();
+    } finally {
+      this.substitute = undefined;
+    }
   }
 
   /** Emits a node with one output and returns it. */

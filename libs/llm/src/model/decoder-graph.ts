@@ -1,4 +1,10 @@
-import { rmsNorm, silu, type GraphBuilder, type Tensor } from '@lathe/graph';
+import {
+  rmsNorm,
+  silu,
+  type CheckpointSegment,
+  type GraphBuilder,
+  type Tensor,
+} from '@lathe/graph';
 import type { LlamaConfig } from '../config/llama-config.js';
 import type { Projection } from './llama-model.js';
 
@@ -34,6 +40,8 @@ export interface DecoderOutputs {
   readonly hidden: Tensor;
   /** Per layer, keys (after RoPE) and values including the past: [B, Hkv, P+T, hd]. */
   readonly present: { readonly key: Tensor; readonly value: Tensor }[];
+  /** Per layer, the nodes of its block (for activation checkpointing: one segment per layer). */
+  readonly layers: CheckpointSegment[];
 }
 
 /**
@@ -75,7 +83,9 @@ export function buildDecoder(
   const queryScale = g.scalar(1 / Math.sqrt(hd));
   let x = g.gather(weights.weight('model.embed_tokens.weight'), inputs.inputIds, 0); // [N, D]
   const present: { key: Tensor; value: Tensor }[] = [];
+  const layers: CheckpointSegment[] = [];
   for (let l = 0; l < config.numLayers; l++) {
+    const start = g.nodes.length;
     const prefix = `model.layers.${l}`;
     const attnIn = rmsNorm(
       g,
@@ -119,6 +129,8 @@ export function buildDecoder(
     // SwiGLU (Shazeer 2020, eq. 6): silu(x·Wg) ⊙ (x·Wu).
     const activated = g.mul(silu(g, gate), weights.linear(mlpIn, l, 'up_proj'));
     x = g.add(x, weights.linear(activated, l, 'down_proj'));
+    layers.push({ start, end: g.nodes.length });
   }
-  return { hidden: rmsNorm(g, x, weights.weight('model.norm.weight'), config.rmsNormEps), present };
+  const hidden = rmsNorm(g, x, weights.weight('model.norm.weight'), config.rmsNormEps);
+  return { hidden, present, layers };
 }

@@ -86,7 +86,7 @@ export function buildCausalLmGraph(
   const sin = g.initializer('rope_sin', 'float32', ropeShape, external.add(tables.sin));
   const flat = (t: Tensor): Tensor => g.reshape(t, [-1]); // [N]
   const batchShape = g.shape(inputIds);
-  const { hidden } = buildDecoder(
+  const { hidden, layers } = buildDecoder(
     g,
     config,
     weights,
@@ -111,9 +111,11 @@ export function buildCausalLmGraph(
   g.output(LOSS_OUTPUT, loss);
   g.output(SEQUENCE_LOG_PROBS_OUTPUT, sequenceLogProbs);
   if (withGradients) {
-    // 4-bit weights are dequantized again for the backward instead of kept in fp32 from the forward.
+    // 4-bit weights are dequantized again for the backward instead of kept in fp32 from the
+    // forward; with checkpointing, each layer's activations are recomputed from its input too.
     const recompute = weights instanceof FrozenDecoderWeights ? weights.recompute : undefined;
-    const grads = gradients(g, loss, weights.trainableInputs, { recompute });
+    const checkpoints = method.gradientCheckpointing === true ? layers : undefined;
+    const grads = gradients(g, loss, weights.trainableInputs, { recompute, checkpoints });
     weights.trainables.forEach((t, i) => {
       const grad = grads[i];
       if (!grad) throw new Error(`no gradient reaches trainable "${t.name}"`);

@@ -36,9 +36,15 @@ export interface TrainingEngine {
   close(): Promise<void>;
 }
 
-/** Which graph to build: full fine-tuning, or LoRA with this configuration. */
-export type EngineMethod =
-  { readonly method: 'full' } | { readonly method: 'lora'; readonly lora: LoraConfig };
+/**
+ * Which graph to build: full fine-tuning, or LoRA with this configuration; either with activation
+ * checkpointing (`gradientCheckpointing`: each decoder layer's activations are recomputed in the
+ * backward from the layer's input instead of kept from the forward; the same gradients for about
+ * one more forward of compute and far less memory. Default false).
+ */
+export type EngineMethod = (
+  { readonly method: 'full' } | { readonly method: 'lora'; readonly lora: LoraConfig }
+) & { readonly gradientCheckpointing?: boolean };
 
 /** Builds a {@link TrainingEngine} for a loaded model. */
 export type TrainingEngineFactory = (
