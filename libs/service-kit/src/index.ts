@@ -61,6 +61,13 @@ export type {
   ServiceSetup,
 } from './server/start-service.js';
 export { EXIT_CONFIG, EXIT_START_FAILED, runServiceMain } from './server/run-service-main.js';
+export type { ServiceIdentity } from './server/run-service-main.js';
+export { runAssembledServiceMain } from './server/assembled-service.js';
+export type {
+  AssembleService,
+  AssembledService,
+  ReleaseOnExit,
+} from './server/assembled-service.js';
 export { createClient } from './client/create-client.js';
 export type {
   CallOptions,

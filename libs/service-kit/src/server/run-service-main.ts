@@ -1,10 +1,11 @@
 import { ConfigError } from '../config/env-schema.js';
 import type { Environment } from '../config/env-schema.js';
 import { readServiceSettings } from '../config/service-config.js';
+import type { ServiceSettings } from '../config/service-config.js';
 import { Logger } from '../log/logger.js';
 import type { MethodShape } from './handler-types.js';
 import { startService } from './start-service.js';
-import type { ServiceDescriptor, ServiceHooks } from './start-service.js';
+import type { RunningService, ServiceDescriptor, ServiceHooks } from './start-service.js';
 
 /** Exit status when configuration is invalid (EX_CONFIG in sysexits.h). */
 export const EXIT_CONFIG = 78;
@@ -23,31 +24,51 @@ export async function runServiceMain<D extends Readonly<Record<string, MethodSha
   environment: Environment,
   hooks: ServiceHooks<D> = {},
 ): Promise<void> {
+  await runServiceLife(descriptor, environment, (settings, log) =>
+    startService(descriptor, settings, log, hooks),
+  );
+}
+
+/** What the kit needs to read a service's settings: its name and default port. */
+export type ServiceIdentity = Pick<ServiceDescriptor<never>, 'name' | 'defaultPort'>;
+
+/**
+ * The life cycle of {@link runServiceMain} around any way of starting the service (`start`):
+ * settings, start, `listening`, drain on SIGTERM/SIGINT and exit. Resolves true once the service
+ * listens, false when the start failed (`process.exitCode` then says how).
+ */
+export async function runServiceLife(
+  identity: ServiceIdentity,
+  environment: Environment,
+  start: (settings: ServiceSettings, log: Logger) => Promise<RunningService>,
+): Promise<boolean> {
+  const { name } = identity;
   let settings;
   try {
-    settings = readServiceSettings(descriptor.name, descriptor.defaultPort, environment);
+    settings = readServiceSettings(name, identity.defaultPort, environment);
   } catch (error) {
     if (error instanceof ConfigError) {
-      process.stderr.write(`${descriptor.name}: ${error.message}\n`);
+      process.stderr.write(`${name}: ${error.message}\n`);
       process.exitCode = EXIT_CONFIG;
-      return;
+      return false;
     }
     throw error;
   }
-  const log = new Logger(descriptor.name, settings.logLevel);
+  const log = new Logger(name, settings.logLevel);
   let running;
   try {
-    running = await startService(descriptor, settings, log, hooks);
+    running = await start(settings, log);
   } catch (error) {
-    // The setup hook reads the service's own variables: a bad one is a configuration error too.
+    // A start reads the service's own variables (in a setup hook, say): a bad one is a
+    // configuration error too.
     if (error instanceof ConfigError) {
-      process.stderr.write(`${descriptor.name}: ${error.message}\n`);
+      process.stderr.write(`${name}: ${error.message}\n`);
       process.exitCode = EXIT_CONFIG;
-      return;
+      return false;
     }
     log.error('start failed', { error: error instanceof Error ? error : new Error(String(error)) });
     process.exitCode = EXIT_START_FAILED;
-    return;
+    return false;
   }
   if (settings.auth.mode === 'none')
     log.warn('authentication is OFF (LATHE_AUTH_MODE=none): every caller has every role');
@@ -77,4 +98,5 @@ export async function runServiceMain<D extends Readonly<Record<string, MethodSha
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
+  return true;
 }
