@@ -41,4 +41,10 @@ export const datasetsStorageEnvSchema = {
     'root directory of the local artifact store',
     '.lathe/artifacts',
   ),
+  curationMemoryMib: env.integer(
+    'LATHE_DATASETS_CURATION_MEMORY_MIB',
+    "memory budget of a curation run's external sorts in MiB (temporary files go under TMPDIR); results do not depend on it",
+    { min: 1, max: 65_536 },
+    16,
+  ),
 };

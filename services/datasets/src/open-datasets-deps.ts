@@ -85,6 +85,7 @@ export async function openDatasetsDeps(
       artifacts,
       bus,
       ...(tokenizers === undefined ? {} : { tokenizers }),
+      curationMemoryBytes: config.curationMemoryMib * 1024 * 1024,
       close: async () => {
         for (const o of opened.reverse()) await o.close();
       },

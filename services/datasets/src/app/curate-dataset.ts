@@ -15,7 +15,6 @@ import { isLatheError, LatheError, reasonName } from '@lathe/service-kit';
 import type { CanonicalRecord } from '../domain/canonical-record.js';
 import type { KeptRecord, SourceRecord } from '../domain/curate-records.js';
 import { curateRecords } from '../domain/curate-records.js';
-import { SpilledSignatures } from '../domain/curation-memory.js';
 import { countRecordTokens } from '../domain/token-count.js';
 import { CurationSpecError, resolveCurationOptions } from '../domain/curation-options.js';
 import type { VersionManifest } from '../domain/version-manifest.js';
@@ -260,7 +259,12 @@ async function curateNew(
         await writer.write(JSON.stringify(record));
       },
       countTokens,
-      () => new SpilledSignatures(options.nearDuplicates?.numPermutations ?? 0),
+      {
+        signal,
+        ...(deps.curationMemoryBytes === undefined
+          ? {}
+          : { memoryBytes: deps.curationMemoryBytes }),
+      },
     );
   } catch (error) {
     writers.train.abort();

@@ -10,4 +10,6 @@ export interface DatasetsDeps {
   readonly bus: EventBus;
   /** Tokenizers for TokenLengthFilter; undefined when no registry is configured. */
   readonly tokenizers?: TokenizerSource;
+  /** Memory budget of a curation run's sorts (default 16 MiB); temporary files go under TMPDIR. */
+  readonly curationMemoryBytes?: number;
 }

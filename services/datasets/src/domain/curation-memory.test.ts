@@ -4,30 +4,20 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import {
-  BandTable,
-  InMemorySignatures,
-  RecordIdSet,
-  SpilledSignatures,
-} from './curation-memory.js';
+import { BandTable, InMemorySignatures, RecordBits, SpilledSignatures } from './curation-memory.js';
 import { MinHasher, MinHashLshIndex } from './minhash.js';
 
 const id = (n: number): string => createHash('sha256').update(String(n)).digest('hex');
 
-describe('RecordIdSet', () => {
-  it('holds exactly the ids added, through many growths', () => {
-    const set = new RecordIdSet();
-    for (let n = 0; n < 20_000; n++) set.add(id(n));
-    set.add(id(5)); // again: no effect
-    expect(set.size).toBe(20_000);
-    for (let n = 0; n < 20_000; n += 97) expect(set.has(id(n))).toBe(true);
-    for (let n = 20_000; n < 25_000; n++) expect(set.has(id(n))).toBe(false);
-    // Ids differing only after the first 128 bits are the same id to the set, by design.
-    expect(set.has(`${id(3).slice(0, 32)}${'0'.repeat(32)}`)).toBe(true);
-  });
-
-  it('refuses what is not a hex SHA-256', () => {
-    expect(() => new RecordIdSet().add('not-an-id')).toThrow(/not a hex SHA-256/);
+describe('RecordBits', () => {
+  it('sets, reads and clears one bit per record, and refuses positions outside the run', () => {
+    const bits = new RecordBits(1000);
+    for (const i of [0, 7, 8, 9, 500, 999]) bits.set(i);
+    const set = Array.from({ length: 1000 }, (_, i) => i).filter((i) => bits.has(i));
+    expect(set).toEqual([0, 7, 8, 9, 500, 999]);
+    bits.clear();
+    expect(bits.has(500)).toBe(false);
+    expect(() => bits.set(1000)).toThrow(/outside 0\.\.999/);
   });
 });
 

@@ -3,71 +3,31 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 /**
- * The set of record ids exact deduplication has kept, held compactly: each id (a SHA-256 in hex)
- * by its first 128 bits in one open-addressing table of 32-bit words, about 40 bytes per id
- * instead of a string and a hash-set entry. Two different records share a 128-bit prefix with
- * probability about n²/2^129, far below any other failure of the machine.
+ * One bit per record of a run, by position in the input: which records curation has kept (and,
+ * before that, which are later copies of an earlier record). The only memory curation spends per
+ * record: n/8 bytes, 1.25 MB for ten million records.
  */
-export class RecordIdSet {
-  private words = new Uint32Array(4 * 1024);
-  private used = new Uint8Array(1024);
-  private count = 0;
+export class RecordBits {
+  private readonly bits: Uint8Array;
 
-  /** Number of ids held. */
-  get size(): number {
-    return this.count;
+  constructor(readonly count: number) {
+    this.bits = new Uint8Array(Math.ceil(count / 8));
   }
 
-  private static key(id: string): [number, number, number, number] {
-    if (!/^[0-9a-f]{32}/.test(id)) throw new Error(`record id "${id}" is not a hex SHA-256`);
-    const word = (i: number): number => Number.parseInt(id.slice(i * 8, i * 8 + 8), 16) >>> 0;
-    return [word(0), word(1), word(2), word(3)];
+  /** Whether record `i`'s bit is set. */
+  has(i: number): boolean {
+    return ((this.bits[i >>> 3] ?? 0) & (1 << (i & 7))) !== 0;
   }
 
-  /** The slot holding `key`, or the empty slot where it would go. */
-  private slot(k: readonly number[]): number {
-    const mask = this.used.length - 1;
-    // SHA-256 words are uniform already: the first one places the id.
-    for (let s = (k[0] ?? 0) & mask; ; s = (s + 1) & mask) {
-      if (this.used[s] === 0) return s;
-      const w = s * 4;
-      if (
-        this.words[w] === k[0] &&
-        this.words[w + 1] === k[1] &&
-        this.words[w + 2] === k[2] &&
-        this.words[w + 3] === k[3]
-      )
-        return s;
-    }
+  /** Sets record `i`'s bit. */
+  set(i: number): void {
+    if (!(i >= 0 && i < this.count)) throw new Error(`record ${i} is outside 0..${this.count - 1}`);
+    this.bits[i >>> 3] = (this.bits[i >>> 3] ?? 0) | (1 << (i & 7));
   }
 
-  /** Whether `id` was added. */
-  has(id: string): boolean {
-    return this.used[this.slot(RecordIdSet.key(id))] === 1;
-  }
-
-  /** Adds `id` (no effect when present). */
-  add(id: string): void {
-    const k = RecordIdSet.key(id);
-    const s = this.slot(k);
-    if (this.used[s] === 1) return;
-    this.used[s] = 1;
-    this.words.set(k, s * 4);
-    this.count++;
-    if (this.count * 10 > this.used.length * 7) this.grow();
-  }
-
-  private grow(): void {
-    const { words, used } = this;
-    this.words = new Uint32Array(words.length * 2);
-    this.used = new Uint8Array(used.length * 2);
-    for (let s = 0; s < used.length; s++) {
-      if (used[s] === 0) continue;
-      const k = [...words.subarray(s * 4, s * 4 + 4)];
-      const to = this.slot(k);
-      this.used[to] = 1;
-      this.words.set(k, to * 4);
-    }
+  /** Clears every bit. */
+  clear(): void {
+    this.bits.fill(0);
   }
 }
 

@@ -120,6 +120,21 @@ export function lshBands(
   return best;
 }
 
+/**
+ * The LSH band keys of a signature, `bands` of `rows` values each: band b's key is a hash of the
+ * band number and its rows. Two different buckets may share a key; that only adds a candidate,
+ * which the full-signature check then rejects.
+ */
+export function bandKeys(sig: Uint32Array, bands: number, rows: number): Uint32Array {
+  const keys = new Uint32Array(bands);
+  for (let b = 0; b < bands; b++) {
+    let h = fmix32((0x811c9dc5 ^ b) >>> 0);
+    for (let i = b * rows; i < (b + 1) * rows; i++) h = fmix32((h ^ (sig[i] ?? 0)) >>> 0);
+    keys[b] = h;
+  }
+  return keys;
+}
+
 /** The best earlier match of a record. */
 export interface NearMatch {
   readonly key: string;
@@ -127,7 +142,8 @@ export interface NearMatch {
 }
 
 /**
- * An LSH index over the signatures of kept records. Memory per record is its band keys in one
+ * An LSH index over the signatures of kept records, in memory: curation itself works in external
+ * memory (`curate-records.ts`) and is tested against this index. Memory per record is its band keys in one
  * typed-array table ({@link BandTable}, about 16 bytes a band at the table's load); ids and
  * signatures go to `store` (a temporary file in the service, {@link SpilledSignatures}) and are
  * read back only for candidates.
@@ -146,35 +162,33 @@ export class MinHashLshIndex {
   }
 
   /**
-   * Band b's key: a hash of the band number and its rows. Two different buckets may share a key;
-   * that only adds a candidate, which the full-signature check then rejects.
+   * The most similar indexed record at or above the threshold, if any; of equally similar ones,
+   * the one indexed first (as external curation chooses).
    */
-  private bandKey(sig: Uint32Array, b: number): number {
-    let h = fmix32((0x811c9dc5 ^ b) >>> 0);
-    for (let i = b * this.rows; i < (b + 1) * this.rows; i++) h = fmix32((h ^ (sig[i] ?? 0)) >>> 0);
-    return h;
-  }
-
-  /** The most similar indexed record at or above the threshold, if any. */
   query(sig: Uint32Array): NearMatch | undefined {
-    let best: NearMatch | undefined;
+    let best: (NearMatch & { index: number }) | undefined;
     const seen = new Set<number>();
-    for (let b = 0; b < this.bands; b++)
-      this.table.forEach(this.bandKey(sig, b), (i) => {
+    for (const key of bandKeys(sig, this.bands, this.rows))
+      this.table.forEach(key, (i) => {
         if (seen.has(i)) return;
         seen.add(i);
         const other = this.store.read(i);
         const similarity = estimateSimilarity(sig, other.signature);
-        if (similarity >= this.threshold && (best === undefined || similarity > best.similarity))
-          best = { key: other.key, similarity };
+        if (
+          similarity >= this.threshold &&
+          (best === undefined ||
+            similarity > best.similarity ||
+            (similarity === best.similarity && i < best.index))
+        )
+          best = { key: other.key, similarity, index: i };
       });
-    return best;
+    return best === undefined ? undefined : { key: best.key, similarity: best.similarity };
   }
 
   /** Indexes a kept record. */
   add(key: string, sig: Uint32Array): void {
     const i = this.store.append(key, sig);
-    for (let b = 0; b < this.bands; b++) this.table.add(this.bandKey(sig, b), i);
+    for (const k of bandKeys(sig, this.bands, this.rows)) this.table.add(k, i);
   }
 
   /** Releases the signature store. */
