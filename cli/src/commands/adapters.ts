@@ -2,12 +2,8 @@ import { resolve } from 'node:path';
 import { ModelKind } from '@lathe/contracts/lathe/registry/v1/model';
 import { adapterBaseDifferences, downloadToDir, resumePointOf } from '@lathe/registry';
 import { reportFailure } from '../report-failure.js';
-import {
-  REGISTRY_FLAGS,
-  parseModelRef,
-  parseRegistryCommand,
-  registryClient,
-} from './registry-connection.js';
+import { REGISTRY_FLAGS, parseModelRef, registryClient } from './registry-connection.js';
+import { REGISTRY_ENDPOINT, connectionOf, parseServiceCommand } from './service-connection.js';
 
 /** One line for `lathe --help`. */
 export const summary = 'list registered LoRA adapters, or pull one into a directory';
@@ -34,7 +30,8 @@ ${REGISTRY_FLAGS}
  * @returns 0 done, 1 refused by the registry or unreachable, 2 a usage error
  */
 export async function run(argv: string[]): Promise<number> {
-  const parsed = parseRegistryCommand(
+  const parsed = parseServiceCommand(
+    REGISTRY_ENDPOINT,
     'adapters',
     usage,
     argv,
@@ -53,7 +50,7 @@ export async function run(argv: string[]): Promise<number> {
   );
   if (typeof parsed === 'number') return parsed;
   const { words, args } = parsed;
-  const client = registryClient({ registry: args.string('registry'), token: args.string('token') });
+  const client = registryClient(connectionOf(REGISTRY_ENDPOINT, args));
   try {
     if (words[0] === 'list') {
       const { models } = await client.listModels({

@@ -1,5 +1,6 @@
 import { reportFailure } from '../report-failure.js';
-import { REGISTRY_FLAGS, parseRegistryCommand, registryClient } from './registry-connection.js';
+import { REGISTRY_FLAGS, registryClient } from './registry-connection.js';
+import { REGISTRY_ENDPOINT, connectionOf, parseServiceCommand } from './service-connection.js';
 
 /** One line for `lathe --help`. */
 export const summary = 'point a model alias (e.g. prod) at a version, compare-and-set';
@@ -23,7 +24,8 @@ ${REGISTRY_FLAGS}
  * @returns 0 moved, 1 refused (e.g. a concurrent move) or unreachable, 2 a usage error
  */
 export async function run(argv: string[]): Promise<number> {
-  const parsed = parseRegistryCommand(
+  const parsed = parseServiceCommand(
+    REGISTRY_ENDPOINT,
     'alias',
     usage,
     argv,
@@ -37,7 +39,7 @@ export async function run(argv: string[]): Promise<number> {
   if (typeof parsed === 'number') return parsed;
   const { words, args } = parsed;
   const [, name = '', versionText = '', alias = ''] = words;
-  const client = registryClient({ registry: args.string('registry'), token: args.string('token') });
+  const client = registryClient(connectionOf(REGISTRY_ENDPOINT, args));
   try {
     let expected = args.integer('expect');
     if (expected === undefined) {

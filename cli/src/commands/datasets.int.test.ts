@@ -1,45 +1,25 @@
 // `lathe datasets upload | curate | show` against a real datasets service process (embedded
 // storage: PGlite, in-process bus, a local artifact directory).
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { REPO_ROOT, spawnService } from '@lathe/service-kit/testing';
 import type { SpawnedService } from '@lathe/service-kit/testing';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCommand, spawnDatasetsService, type CommandRun } from '../../test/service-command.js';
+import { useTempDirs } from '../../test/temp-dirs.js';
 import { run } from './datasets.js';
 
-const ENTRY = fileURLToPath(new URL('../../../services/datasets/src/main.ts', import.meta.url));
-
-async function lathe(args: string[]): Promise<{ code: number; out: string }> {
-  const chunks: string[] = [];
-  const spy = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    chunks.push(String(chunk));
-    return true;
-  });
-  try {
-    const code = await run(args);
-    return { code, out: chunks.join('') };
-  } finally {
-    spy.mockRestore();
-  }
-}
+const lathe = (argv: string[]): Promise<CommandRun> => runCommand(run, argv);
 
 describe('lathe datasets', () => {
+  const tempDir = useTempDirs('lathe-cli-datasets-');
   let svc: SpawnedService;
   let dir: string;
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'lathe-cli-datasets-'));
-    svc = await spawnService({
-      entry: ENTRY,
-      cwd: REPO_ROOT,
-      env: { LATHE_AUTH_MODE: 'none', LATHE_DATASETS_ARTIFACT_DIR: join(dir, 'artifacts') },
-      startTimeoutMs: 60_000,
-    });
-  }, 70_000);
+    dir = await tempDir();
+    svc = await spawnDatasetsService(dir);
+  }, 100_000);
   afterAll(async () => {
     await svc.stop('SIGTERM');
-    rmSync(dir, { recursive: true, force: true });
   });
 
   it('uploads a file with a bad line, curates it and shows the version', async () => {

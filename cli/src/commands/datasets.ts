@@ -11,9 +11,9 @@ import {
 import type { DatasetStats } from '@lathe/contracts/lathe/datasets/v1/dataset_version';
 import { DatasetsStreamClient } from '@lathe/datasets';
 import { createClient, isLatheError } from '@lathe/service-kit';
-import { CommandArgs } from '../command-args.js';
+import type { CommandArgs } from '../command-args.js';
 import { reportFailure } from '../report-failure.js';
-import { splitPositionals } from './registry-connection.js';
+import { DATASETS_ENDPOINT, connectionOf, parseServiceCommand } from './service-connection.js';
 
 /** One line for `lathe --help`. */
 export const summary = 'upload, curate and inspect datasets on a running datasets service';
@@ -210,10 +210,12 @@ async function show(
  * @returns 0 done, 1 refused by the service or unreachable, 2 a usage error
  */
 export async function run(argv: string[]): Promise<number> {
-  const { words, flags } = splitPositionals(argv);
-  let args: CommandArgs | 'help';
-  try {
-    args = CommandArgs.parse(flags, {
+  const parsed = parseServiceCommand(
+    DATASETS_ENDPOINT,
+    'datasets',
+    usage,
+    argv,
+    {
       name: 'string',
       format: 'string',
       kind: 'string',
@@ -227,28 +229,15 @@ export async function run(argv: string[]): Promise<number> {
       seed: 'string',
       'base-version': 'string',
       records: 'string',
-      datasets: 'string',
-      token: 'string',
-    });
-    if (
-      args !== 'help' &&
-      (words.length !== 2 || !['upload', 'curate', 'show'].includes(words[0] ?? ''))
-    )
-      throw new Error('expected: lathe datasets upload FILE | curate NAME | show NAME[@VERSION]');
-  } catch (err) {
-    process.stderr.write(
-      `lathe datasets: ${(err as Error).message}\n(see lathe datasets --help)\n`,
-    );
-    return 2;
-  }
-  if (args === 'help') {
-    process.stdout.write(`${usage}\n`);
-    return 0;
-  }
-  const address =
-    args.string('datasets') ?? process.env['LATHE_DATASETS_ADDR'] ?? '127.0.0.1:50061';
-  const tokenText = args.string('token') ?? process.env['LATHE_TOKEN'];
-  const token = tokenText === undefined || tokenText === '' ? undefined : tokenText;
+    },
+    (words) => {
+      if (words.length !== 2 || !['upload', 'curate', 'show'].includes(words[0] ?? ''))
+        throw new Error('expected: lathe datasets upload FILE | curate NAME | show NAME[@VERSION]');
+    },
+  );
+  if (typeof parsed === 'number') return parsed;
+  const { words, args } = parsed;
+  const { address, token } = connectionOf(DATASETS_ENDPOINT, args);
   const unary = createClient(DatasetServiceService, address, {
     idempotent: ['getDataset', 'getDatasetVersion', 'getDatasetStats'],
     deadlineMs: 600_000,

@@ -12,7 +12,8 @@ import {
   type OpenedJobStore,
   type RunningTrainingService,
 } from '@lathe/training';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCommand, type CommandRun } from '../../test/service-command.js';
 import { run } from './jobs.js';
 
 let opened: OpenedJobStore;
@@ -24,25 +25,8 @@ const downstream = connectDownstream({
   quantization: '127.0.0.1:1',
 });
 
-async function lathe(argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const o = vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => {
-    out += String(chunk);
-    return true;
-  });
-  const e = vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => {
-    err += String(chunk);
-    return true;
-  });
-  try {
-    const code = await run([...argv, '--training', address]);
-    return { code, out, err };
-  } finally {
-    o.mockRestore();
-    e.mockRestore();
-  }
-}
+const lathe = (argv: string[]): Promise<CommandRun> =>
+  runCommand(run, [...argv, '--training', address]);
 
 async function recordJob(label: string): Promise<string> {
   const { job } = await opened.store.createJob({

@@ -11,7 +11,8 @@ import { CommandArgs } from '../command-args.js';
 import { reportFailure } from '../report-failure.js';
 import { UsageError } from '../usage-error.js';
 import { JobEventRenderer, stateText, type JobsOutput } from './jobs-render.js';
-import { parseModelRef, splitPositionals } from './registry-connection.js';
+import { parseModelRef } from './registry-connection.js';
+import { splitPositionals } from './service-connection.js';
 
 /** One line for `lathe --help`. */
 export const summary =

@@ -1,7 +1,8 @@
 import { resolve } from 'node:path';
 import { uploadModelDir } from '@lathe/registry';
 import { reportFailure } from '../report-failure.js';
-import { REGISTRY_FLAGS, parseRegistryCommand, registryClient } from './registry-connection.js';
+import { REGISTRY_FLAGS, registryClient } from './registry-connection.js';
+import { REGISTRY_ENDPOINT, connectionOf, parseServiceCommand } from './service-connection.js';
 
 /** One line for `lathe --help`. */
 export const summary = 'import a Hugging Face model directory into the registry';
@@ -26,7 +27,8 @@ ${REGISTRY_FLAGS}
  * @returns 0 done, 1 refused by the registry or unreachable, 2 a usage error
  */
 export async function run(argv: string[]): Promise<number> {
-  const parsed = parseRegistryCommand(
+  const parsed = parseServiceCommand(
+    REGISTRY_ENDPOINT,
     'models',
     usage,
     argv,
@@ -39,7 +41,7 @@ export async function run(argv: string[]): Promise<number> {
   );
   if (typeof parsed === 'number') return parsed;
   const { words, args } = parsed;
-  const client = registryClient({ registry: args.string('registry'), token: args.string('token') });
+  const client = registryClient(connectionOf(REGISTRY_ENDPOINT, args));
   try {
     const dir = resolve(words[1] ?? '');
     const started = Date.now();

@@ -1,7 +1,6 @@
 // `lathe preferences tasks create | tasks import | agreement | snapshot | eval-set` against a real
 // preferences service process (PGlite, in-process bus) wired to a real datasets service process.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Role } from '@lathe/contracts/lathe/preferences/v1/annotator';
 import { Choice } from '@lathe/contracts/lathe/preferences/v1/judgement';
@@ -9,38 +8,24 @@ import { PreferenceServiceService } from '@lathe/contracts/lathe/preferences/v1/
 import { createClient } from '@lathe/service-kit';
 import { REPO_ROOT, spawnService } from '@lathe/service-kit/testing';
 import type { SpawnedService } from '@lathe/service-kit/testing';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCommand, spawnDatasetsService, type CommandRun } from '../../test/service-command.js';
+import { useTempDirs } from '../../test/temp-dirs.js';
 import { run } from './preferences.js';
 
 const ADMIN = 'cli-test-admin-secret-that-is-long-enough-42';
 
-async function lathe(args: string[]): Promise<{ code: number; out: string }> {
-  const chunks: string[] = [];
-  const spy = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    chunks.push(String(chunk));
-    return true;
-  });
-  try {
-    const code = await run(args);
-    return { code, out: chunks.join('') };
-  } finally {
-    spy.mockRestore();
-  }
-}
+const lathe = (argv: string[]): Promise<CommandRun> => runCommand(run, argv);
 
 describe('lathe preferences', () => {
+  const tempDir = useTempDirs('lathe-cli-preferences-');
   let datasets: SpawnedService;
   let prefs: SpawnedService;
   let dir: string;
   let flags: string[];
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'lathe-cli-preferences-'));
-    datasets = await spawnService({
-      entry: `${REPO_ROOT}/services/datasets/src/main.ts`,
-      cwd: REPO_ROOT,
-      env: { LATHE_AUTH_MODE: 'none', LATHE_DATASETS_ARTIFACT_DIR: join(dir, 'artifacts') },
-      startTimeoutMs: 90_000,
-    });
+    dir = await tempDir();
+    datasets = await spawnDatasetsService(dir);
     prefs = await spawnService({
       entry: `${REPO_ROOT}/services/preferences/src/main.ts`,
       cwd: REPO_ROOT,
@@ -58,7 +43,6 @@ describe('lathe preferences', () => {
   afterAll(async () => {
     await prefs.stop('SIGTERM');
     await datasets.stop('SIGTERM');
-    rmSync(dir, { recursive: true, force: true });
   });
 
   it('creates a task from a file, reads agreement, snapshots it, imports it back and registers an evaluation set', async () => {
@@ -184,11 +168,8 @@ describe('lathe preferences', () => {
   }, 200_000);
 
   it('answers a bad shape with a usage error', async () => {
-    const spy = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
-    try {
-      expect(await run(['tasks', 'delete', 'x'])).toBe(2);
-    } finally {
-      spy.mockRestore();
-    }
+    const refused = await lathe(['tasks', 'delete', 'x']);
+    expect(refused.code).toBe(2);
+    expect(refused.err).toMatch(/^lathe preferences: expected: lathe preferences tasks create \| /);
   });
 });

@@ -6,9 +6,9 @@ import type { DatasetVersionRef } from '@lathe/contracts/lathe/common/v1/dataset
 import { PreferenceServiceService } from '@lathe/contracts/lathe/preferences/v1/preference_service';
 import type { Item } from '@lathe/contracts/lathe/preferences/v1/task';
 import { createClient } from '@lathe/service-kit';
-import { CommandArgs } from '../command-args.js';
+import type { CommandArgs } from '../command-args.js';
 import { reportFailure } from '../report-failure.js';
-import { splitPositionals } from './registry-connection.js';
+import { PREFERENCES_ENDPOINT, connectionOf, parseServiceCommand } from './service-connection.js';
 
 /** One line for `lathe --help`. */
 export const summary =
@@ -260,10 +260,12 @@ const SHAPES = [
  * @returns 0 done, 1 refused by the service or unreachable, 2 a usage error
  */
 export async function run(argv: string[]): Promise<number> {
-  const { words, flags } = splitPositionals(argv);
-  let args: CommandArgs | 'help';
-  try {
-    args = CommandArgs.parse(flags, {
+  const parsed = parseServiceCommand(
+    PREFERENCES_ENDPOINT,
+    'preferences',
+    usage,
+    argv,
+    {
       name: 'string',
       k: 'string',
       instructions: 'string',
@@ -283,35 +285,25 @@ export async function run(argv: string[]): Promise<number> {
       'eval-fraction': 'string',
       description: 'string',
       prompts: 'string',
-      preferences: 'string',
-      token: 'string',
-    });
-    const fits = SHAPES.some(
-      (shape) =>
-        shape.length === words.length && shape.every((w, i) => w === '*' || w === words[i]),
-    );
-    if (args !== 'help' && !fits)
-      throw new Error(
-        'expected: lathe preferences tasks create | tasks import TASK | agreement TASK | snapshot TASK | eval-set NAME',
+    },
+    (words) => {
+      const fits = SHAPES.some(
+        (shape) =>
+          shape.length === words.length && shape.every((w, i) => w === '*' || w === words[i]),
       );
-  } catch (err) {
-    process.stderr.write(
-      `lathe preferences: ${(err as Error).message}\n(see lathe preferences --help)\n`,
-    );
-    return 2;
-  }
-  if (args === 'help') {
-    process.stdout.write(`${usage}\n`);
-    return 0;
-  }
-  const address =
-    args.string('preferences') ?? process.env['LATHE_PREFERENCES_ADDR'] ?? '127.0.0.1:50062';
-  const tokenText =
-    args.string('token') ?? process.env['LATHE_PREFERENCES_TOKEN'] ?? process.env['LATHE_TOKEN'];
+      if (!fits)
+        throw new Error(
+          'expected: lathe preferences tasks create | tasks import TASK | agreement TASK | snapshot TASK | eval-set NAME',
+        );
+    },
+  );
+  if (typeof parsed === 'number') return parsed;
+  const { words, args } = parsed;
+  const { address, token } = connectionOf(PREFERENCES_ENDPOINT, args);
   const client = createClient(PreferenceServiceService, address, {
     idempotent: ['getAgreement', 'getTask'],
     deadlineMs: 600_000,
-    ...(tokenText === undefined || tokenText === '' ? {} : { token: tokenText }),
+    ...(token === undefined ? {} : { token }),
   });
   try {
     const [verb, second = '', third = ''] = words;

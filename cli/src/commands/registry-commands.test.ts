@@ -73,7 +73,7 @@ describe.skipIf(missing !== '')(
           artifact: { sha256: info.sha256, sizeBytes: info.size, mediaType: '', uri: '' },
         });
       }
-      const client = registryClient({ registry: registry.address, token: undefined });
+      const client = registryClient({ address: registry.address, token: undefined });
       const base = await client.getModelVersion({
         ref: { name: 'stories', selector: { $case: 'version', version: 1 } },
         includeDeleted: false,
