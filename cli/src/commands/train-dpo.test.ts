@@ -27,9 +27,9 @@ describe.skipIf(skip !== '')('lathe train --method dpo', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  it('trains a LoRA adapter, emitting TRL-named metrics, and reports the data', async () => {
-    const out = join(dir, 'out');
-    const run = await runLathe([
+  // `lathe train --method dpo` on the story pairs written above, into `out`, with `flags`.
+  const trainDpo = (out: string, flags: readonly string[]) =>
+    runLathe([
       'train',
       '--method',
       'dpo',
@@ -39,6 +39,12 @@ describe.skipIf(skip !== '')('lathe train --method dpo', () => {
       join(dir, 'pairs.jsonl'),
       '--out',
       out,
+      ...flags,
+    ]);
+
+  it('trains a LoRA adapter, emitting TRL-named metrics, and reports the data', async () => {
+    const out = join(dir, 'out');
+    const run = await trainDpo(out, [
       '--lr',
       '1e-3',
       '--batch-size',
@@ -84,21 +90,7 @@ describe.skipIf(skip !== '')('lathe train --method dpo', () => {
   }, 120_000);
 
   it('refuses label smoothing with ipo as a usage error', async () => {
-    const run = await runLathe([
-      'train',
-      '--method',
-      'dpo',
-      '--model',
-      MODEL,
-      '--data',
-      join(dir, 'pairs.jsonl'),
-      '--out',
-      join(dir, 'never'),
-      '--loss',
-      'ipo',
-      '--label-smoothing',
-      '0.1',
-    ]);
+    const run = await trainDpo(join(dir, 'never'), ['--loss', 'ipo', '--label-smoothing', '0.1']);
     expect(run.code).toBe(2);
     expect(run.stderr).toBe(
       'lathe train: label-smoothing: applies to the sigmoid loss only, not ipo\n(see lathe train --method dpo --help)\n',
