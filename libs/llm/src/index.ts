@@ -126,7 +126,11 @@ export {
   writeCheckpoint,
 } from './train/checkpoint.js';
 export type { Checkpoint, DataPosition, TrainerState } from './train/checkpoint.js';
-export { TrainConfigError, createTrainConfig } from './train/train-config.js';
+export {
+  TrainConfigError,
+  createTrainConfig,
+  defaultGradientCheckpointing,
+} from './train/train-config.js';
 export type { TrainConfig, TrainOptions, TrainingMethod } from './train/train-config.js';
 export type {
   EngineMethod,

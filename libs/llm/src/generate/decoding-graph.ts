@@ -48,8 +48,18 @@ export function buildDecodingGraph(
   const provider = new FrozenDecoderWeights(g, config, weights);
   const tables = ropeTables(config, config.maxPositions);
   const ropeShape = [config.maxPositions, config.headDim];
-  const cos = g.initializer('rope_cos', 'float32', ropeShape, provider.external.add(tables.cos));
-  const sin = g.initializer('rope_sin', 'float32', ropeShape, provider.external.add(tables.sin));
+  const cos = g.initializer(
+    'rope_cos',
+    'float32',
+    ropeShape,
+    provider.external.add('rope_cos', tables.cos),
+  );
+  const sin = g.initializer(
+    'rope_sin',
+    'float32',
+    ropeShape,
+    provider.external.add('rope_sin', tables.sin),
+  );
   const positions = g.reshape(positionIds, [-1]); // [S]
   const { hidden, present } = buildDecoder(
     g,

@@ -52,14 +52,14 @@ export class FrozenDecoderWeights implements DecoderWeights {
   readonly trainableInputs: Tensor[] = [];
   /** Dropout-mask inputs: name and [in] width (rows are N). */
   readonly dropoutMasks: { name: string; width: number }[] = [];
-  /** The frozen weights' data, written beside the model file as ONNX external data. */
-  readonly external = new ExternalWeights();
   /** Declared 4-bit weights by the name of their forward fp32 tensor. */
   private readonly fourBit = new Map<string, FourBitGraphWeight>();
 
   /**
    * @param lora adapters (config and PEFT module specs) to add as trainable inputs, or undefined
    *   for the plain model
+   * @param external where the frozen weights' data goes, written beside the model file as ONNX
+   *   external data (shared by the graphs of one model); default a fresh one
    */
   constructor(
     private readonly g: GraphBuilder,
@@ -70,6 +70,7 @@ export class FrozenDecoderWeights implements DecoderWeights {
       readonly modules: readonly LoraModuleSpec[];
     },
     private readonly quantized: ReadonlyMap<string, Quantized4bit> = new Map(),
+    readonly external = new ExternalWeights(),
   ) {
     for (const spec of lora?.modules ?? []) {
       const a = g.input(spec.aName, 'float32', spec.aShape);
@@ -100,7 +101,7 @@ export class FrozenDecoderWeights implements DecoderWeights {
     if (cached) return cached;
     const q = this.quantized.get(name);
     if (q) {
-      const declared = declare4bitWeight(this.g, name, q, (data) => this.external.add(data));
+      const declared = declare4bitWeight(this.g, name, q, (n, data) => this.external.add(n, data));
       const t = emitDequantize4bit(this.g, declared, after);
       this.fourBit.set(t.name, declared);
       this.cache.set(name, t);
@@ -108,7 +109,7 @@ export class FrozenDecoderWeights implements DecoderWeights {
     }
     const w = this.weights.get(name);
     if (!w) throw new Error(`model has no weight "${name}"`);
-    const t = this.g.initializer(name, 'float32', w.shape, this.external.add(w.data));
+    const t = this.g.initializer(name, 'float32', w.shape, this.external.add(name, w.data));
     this.cache.set(name, t);
     return t;
   }

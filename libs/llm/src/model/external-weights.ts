@@ -15,12 +15,26 @@ export class ExternalWeights {
   /** File name of the weights, relative to the model file (onnxruntime requires the same folder). */
   static readonly FILE = 'weights.bin';
   private readonly chunks: (Float32Array | Uint8Array)[] = [];
+  private readonly refs = new Map<string, ExternalDataRef>();
   private size = 0;
 
-  /** Registers a tensor's data (fp32 values or raw bytes) and returns where the model file will find it. */
-  add(data: Float32Array | Uint8Array): ExternalDataRef {
+  /**
+   * Registers an initializer's data (fp32 values or raw bytes) under its name and returns where
+   * the model file will find it. A name registered before gets the same place: several graphs
+   * of one model (training and evaluation) share one weights file.
+   */
+  add(name: string, data: Float32Array | Uint8Array): ExternalDataRef {
+    const known = this.refs.get(name);
+    if (known) {
+      if (known.length !== data.byteLength)
+        throw new Error(
+          `external weight "${name}" registered with ${known.length} bytes, now ${data.byteLength}`,
+        );
+      return known;
+    }
     const ref = { location: ExternalWeights.FILE, offset: this.size, length: data.byteLength };
     this.chunks.push(data);
+    this.refs.set(name, ref);
     this.size += data.byteLength;
     return ref;
   }
@@ -43,6 +57,43 @@ export class ExternalWeights {
 }
 
 /**
+ * The model files of one model's graphs in a fresh temporary folder: one model file per graph,
+ * all reading the one weights file beside them. Kept until {@link ModelFolder.remove}, so a
+ * session can be opened later (an evaluation graph on first use) without keeping the weights in
+ * JS memory meanwhile.
+ */
+export class ModelFolder {
+  private constructor(private readonly dir: string) {}
+
+  /** Writes the weights file and one `<name>.onnx` per graph. */
+  static async write(
+    graphs: Readonly<Record<string, GraphBuilder>>,
+    weights: ExternalWeights,
+  ): Promise<ModelFolder> {
+    const folder = new ModelFolder(await mkdtemp(join(tmpdir(), 'lathe-model-')));
+    try {
+      await weights.write(folder.dir);
+      for (const [name, graph] of Object.entries(graphs))
+        await writeModelFile(graph, folder.path(name));
+      return folder;
+    } catch (e) {
+      await folder.remove();
+      throw e;
+    }
+  }
+
+  /** The model file of graph `name`. */
+  path(name: string): string {
+    return join(this.dir, `${name}.onnx`);
+  }
+
+  /** Deletes the folder (sessions already open keep what they read or mapped). */
+  async remove(): Promise<void> {
+    await rm(this.dir, { recursive: true, force: true });
+  }
+}
+
+/**
  * Writes a graph and its external weights to a fresh temporary folder, opens a session from the
  * model file with `open`, and removes the folder afterwards: onnxruntime has read (or mapped)
  * the weights by the time the session exists, and a mapped file stays valid after unlinking.
@@ -52,13 +103,10 @@ export async function openFromModelFiles<T>(
   weights: ExternalWeights,
   open: (modelPath: string) => Promise<T>,
 ): Promise<T> {
-  const dir = await mkdtemp(join(tmpdir(), 'lathe-model-'));
+  const folder = await ModelFolder.write({ model: graph }, weights);
   try {
-    await weights.write(dir);
-    const modelPath = join(dir, 'model.onnx');
-    await writeModelFile(graph, modelPath);
-    return await open(modelPath);
+    return await open(folder.path('model'));
   } finally {
-    await rm(dir, { recursive: true, force: true });
+    await folder.remove();
   }
 }

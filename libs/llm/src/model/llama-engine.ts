@@ -8,7 +8,7 @@ import {
 import type { TrainingBatch } from '../data/training-batch.js';
 import { SeededRandom } from '../optim/seeded-random.js';
 import type { EngineMethod, EngineStepResult, TrainingEngine } from '../train/training-engine.js';
-import { openFromModelFiles } from './external-weights.js';
+import { ExternalWeights, ModelFolder } from './external-weights.js';
 import type { LlamaModel } from './llama-model.js';
 import {
   LOSS_OUTPUT,
@@ -16,6 +16,9 @@ import {
   gradOutputName,
   type CausalLmGraph,
 } from './training-graph.js';
+
+/** What feeding a graph takes (its trainable inputs and dropout masks), without its weights. */
+type GraphFeeds = Pick<CausalLmGraph, 'trainables' | 'dropoutMasks'>;
 
 /** Options of {@link createLlamaEngine}. */
 export interface LlamaEngineOptions {
@@ -25,19 +28,38 @@ export interface LlamaEngineOptions {
 
 /**
  * The Llama training engine: the causal-LM training graph (forward, loss, backward) in a
- * worker-thread session, built once and run every micro-batch; a forward-only graph for
- * evaluation is built on first use. Frozen weights are initializers; only the batch, the
- * trainable tensors and their gradients cross into the worker.
+ * worker-thread session, built once and run every micro-batch; the forward-only graph for
+ * evaluation is built at the same time, sharing the weights file, and opened on first use. The
+ * engine keeps no reference to the model's weights: once the session holds them, a JS copy
+ * would only add the base's size to memory (the caller should drop its own as well). Frozen
+ * weights are initializers; only the batch, the trainable tensors and their gradients cross
+ * into the worker.
  */
 export async function createLlamaEngine(
   model: LlamaModel,
   method: EngineMethod,
   options: LlamaEngineOptions = {},
 ): Promise<TrainingEngine> {
-  const sessionOptions = { ...options, session: engineSessionOptions(model, options.session) };
-  const graph = buildCausalLmGraph(model, method, true);
-  const runner = await openGraph(graph, sessionOptions);
-  return new LlamaEngine(model, method, graph, runner, sessionOptions);
+  const session = engineSessionOptions(model, options.session);
+  const external = new ExternalWeights();
+  const graph = buildCausalLmGraph(model, method, true, undefined, external);
+  const evaluation = buildCausalLmGraph(model, method, false, undefined, external);
+  const files = await ModelFolder.write(
+    { train: graph.builder, eval: evaluation.builder },
+    external,
+  );
+  try {
+    const runner = await SessionWorker.create(files.path('train'), session);
+    const dropout = method.method === 'lora' ? method.lora.dropout : 0;
+    return new LlamaEngine(feedsOf(graph), feedsOf(evaluation), runner, files, session, dropout);
+  } catch (e) {
+    await files.remove();
+    throw e;
+  }
+}
+
+function feedsOf(graph: CausalLmGraph): GraphFeeds {
+  return { trainables: graph.trainables, dropoutMasks: graph.dropoutMasks };
 }
 
 /**
@@ -76,14 +98,15 @@ export function engineSessionOptions(
 
 class LlamaEngine implements TrainingEngine {
   readonly trainableShapes: ReadonlyMap<string, readonly number[]>;
-  private evalRunner: Promise<{ graph: CausalLmGraph; runner: GraphRunner }> | undefined;
+  private evalRunner: Promise<GraphRunner> | undefined;
 
   constructor(
-    private readonly model: LlamaModel,
-    private readonly method: EngineMethod,
-    private readonly graph: CausalLmGraph,
+    private readonly graph: GraphFeeds,
+    private readonly evaluation: GraphFeeds,
     private readonly runner: GraphRunner,
-    private readonly options: LlamaEngineOptions,
+    private readonly files: ModelFolder,
+    private readonly session: SessionOptions,
+    private readonly dropout: number,
   ) {
     this.trainableShapes = new Map(graph.trainables.map((t) => [t.name, t.shape]));
   }
@@ -95,7 +118,7 @@ class LlamaEngine implements TrainingEngine {
     dropoutSeed: number,
   ): Promise<EngineStepResult> {
     const feeds = this.feeds(this.graph, batch, lossWeight, trainable);
-    const p = this.method.method === 'lora' ? this.method.lora.dropout : 0;
+    const p = this.dropout;
     if (this.graph.dropoutMasks.length > 0) {
       // One stream per module, derived from the micro-batch's seed: reproducible and resumable.
       const rng = SeededRandom.fromSeed(dropoutSeed);
@@ -122,8 +145,9 @@ class LlamaEngine implements TrainingEngine {
     batch: TrainingBatch,
     trainable: ReadonlyMap<string, Float32Array>,
   ): Promise<number> {
-    this.evalRunner ??= this.openEval();
-    const { graph, runner } = await this.evalRunner;
+    this.evalRunner ??= SessionWorker.create(this.files.path('eval'), this.session);
+    const runner = await this.evalRunner;
+    const graph = this.evaluation;
     const feeds = this.feeds(graph, batch, 1, trainable);
     // Evaluation never drops anything: the masks are all ones.
     const rows = batch.batchSize * batch.seqLen;
@@ -140,16 +164,21 @@ class LlamaEngine implements TrainingEngine {
   async close(): Promise<void> {
     const evalRunner = this.evalRunner;
     this.evalRunner = undefined;
-    await Promise.all([this.runner.close(), evalRunner?.then((e) => e.runner.close())]);
-  }
-
-  private async openEval(): Promise<{ graph: CausalLmGraph; runner: GraphRunner }> {
-    const graph = buildCausalLmGraph(this.model, this.method, false);
-    return { graph, runner: await openGraph(graph, this.options) };
+    try {
+      await Promise.all([
+        this.runner.close(),
+        evalRunner?.then(
+          (r) => r.close(),
+          () => undefined, // its failure was reported to the lossSum call that started it
+        ),
+      ]);
+    } finally {
+      await this.files.remove();
+    }
   }
 
   private feeds(
-    graph: CausalLmGraph,
+    graph: GraphFeeds,
     batch: TrainingBatch,
     lossWeight: number,
     trainable: ReadonlyMap<string, Float32Array>,
@@ -175,13 +204,6 @@ class LlamaEngine implements TrainingEngine {
     }
     return feeds;
   }
-}
-
-/** A worker-thread session for a graph, its frozen weights loaded from an external data file. */
-function openGraph(graph: CausalLmGraph, options: LlamaEngineOptions): Promise<GraphRunner> {
-  return openFromModelFiles(graph.builder, graph.external, (path) =>
-    SessionWorker.create(path, options.session ?? {}),
-  );
 }
 
 function scalar(t: TensorData | undefined): number {

@@ -49,13 +49,15 @@ export type SequenceObjective = (
  * `segment_ids`, `labels` (int64 [B, T], labels already shifted, −100 ignored), `loss_weight`
  * (float scalar), the trainable tensors, and LoRA dropout masks when dropout > 0. Outputs:
  * `loss` = sum(token NLL)·loss_weight, `sequence_log_probs` [B], and with `withGradients` one
- * `grad.<name>` per trainable. Frozen weights are initializers whose data is in `external`.
+ * `grad.<name>` per trainable. Frozen weights are initializers whose data is in `external`
+ * (given to share one weights file between the graphs of a model; default a fresh one).
  */
 export function buildCausalLmGraph(
   model: LlamaModel,
   method: EngineMethod,
   withGradients: boolean,
   objective?: SequenceObjective,
+  external: ExternalWeights = new ExternalWeights(),
 ): CausalLmGraph {
   const { config } = model;
   if (method.method === 'full' && (model.quantized?.size ?? 0) > 0) {
@@ -76,14 +78,13 @@ export function buildCausalLmGraph(
           model.weights,
           { config: method.lora, modules: loraModules(config, method.lora) },
           model.quantized,
+          external,
         );
-  const external =
-    weights instanceof FrozenDecoderWeights ? weights.external : new ExternalWeights();
   // Tables for every position the model supports (131072 for Llama 3.1): external, not inline.
   const tables = ropeTables(config, config.maxPositions);
   const ropeShape = [config.maxPositions, config.headDim];
-  const cos = g.initializer('rope_cos', 'float32', ropeShape, external.add(tables.cos));
-  const sin = g.initializer('rope_sin', 'float32', ropeShape, external.add(tables.sin));
+  const cos = g.initializer('rope_cos', 'float32', ropeShape, external.add('rope_cos', tables.cos));
+  const sin = g.initializer('rope_sin', 'float32', ropeShape, external.add('rope_sin', tables.sin));
   const flat = (t: Tensor): Tensor => g.reshape(t, [-1]); // [N]
   const batchShape = g.shape(inputIds);
   const { hidden, layers } = buildDecoder(

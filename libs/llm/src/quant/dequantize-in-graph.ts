@@ -22,7 +22,7 @@ export interface FourBitGraphWeight {
  * Where an initializer's bytes go: returned as is (inline in the model) or registered in an
  * external data file, as the frozen weights of a training graph are.
  */
-export type InitializerStore = (data: Uint8Array | Float32Array) => ExternalDataRef;
+export type InitializerStore = (name: string, data: Uint8Array | Float32Array) => ExternalDataRef;
 
 /** byte -> [codebook[byte >> 4], codebook[byte & 15]]: one Gather decodes both nibbles. */
 function pairTable(quantMap: Float32Array): Float32Array {
@@ -59,13 +59,18 @@ export function declare4bitWeight(
   }
   const table = pairTable(q.quantMap);
   return {
-    packed: g.initializer(`${name}.nf4_packed`, 'uint8', [padded / 2], store?.(bytes) ?? bytes),
+    packed: g.initializer(
+      `${name}.nf4_packed`,
+      'uint8',
+      [padded / 2],
+      store?.(`${name}.nf4_packed`, bytes) ?? bytes,
+    ),
     pairTable: g.initializer(`${name}.nf4_pair_table`, 'float32', [256, 2], table),
     absmax: g.initializer(
       `${name}.nf4_absmax`,
       'float32',
       [blocks, 1],
-      store?.(absmax) ?? absmax.slice(),
+      store?.(`${name}.nf4_absmax`, absmax) ?? absmax.slice(),
     ),
     blocks,
     blockSize: q.blockSize,

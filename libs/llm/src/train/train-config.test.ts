@@ -46,6 +46,19 @@ describe('createTrainConfig', () => {
     expect(fp4.baseModelName).toBe('org/base');
   });
 
+  it('checkpoints activations by default for qlora only, and takes an explicit choice', () => {
+    expect(createTrainConfig({ method: 'qlora', ...required }).gradientCheckpointing).toBe(true);
+    expect(createTrainConfig({ method: 'lora', ...required }).gradientCheckpointing).toBe(false);
+    expect(createTrainConfig({ method: 'full', ...required }).gradientCheckpointing).toBe(false);
+    const off = { method: 'qlora', ...required, gradientCheckpointing: false } as const;
+    expect(createTrainConfig(off).gradientCheckpointing).toBe(false);
+    const on = { method: 'lora', ...required, gradientCheckpointing: true } as const;
+    expect(createTrainConfig(on).gradientCheckpointing).toBe(true);
+    expect(() =>
+      createTrainConfig({ method: 'lora', ...required, gradientCheckpointing: 'yes' as never }),
+    ).toThrow(/gradientCheckpointing must be true or false, got "yes"/);
+  });
+
   it('rejects quantization options QLoRA cannot use, naming them', () => {
     expect(() =>
       createTrainConfig({ method: 'qlora', ...required, quant: { scheme: 'int8' } }),

@@ -10,6 +10,15 @@ export type TrainingMethod = 'full' | 'lora' | 'qlora';
 
 const METHODS: readonly TrainingMethod[] = ['full', 'lora', 'qlora'];
 
+/**
+ * Whether a method checkpoints activations unless told: QLoRA does (Dettmers et al. 2023 train
+ * with gradient checkpointing; measured here, bench/src/qlora-step.ts), the others keep the
+ * activations (faster, and their peak memory is dominated by the fp32 base anyway).
+ */
+export function defaultGradientCheckpointing(method: TrainingMethod): boolean {
+  return method === 'qlora';
+}
+
 /** Options of a fine-tuning run. Every optional field is documented with its default. */
 export interface TrainOptions {
   /** 'full', 'lora' or 'qlora'. Required. */
@@ -70,6 +79,13 @@ export interface TrainOptions {
    * a 4-bit `modelDir` was quantized from, or a hub id. Default: `modelDir`.
    */
   readonly baseModelName?: string;
+  /**
+   * Activation (gradient) checkpointing: keep only each decoder layer's input from the forward
+   * and recompute the layer's activations in the backward. The same gradients, far less memory
+   * (activations dominate a QLoRA step's peak), for about one more forward of compute. Default
+   * true for 'qlora' (the QLoRA paper's recipe), false for 'lora' and 'full'.
+   */
+  readonly gradientCheckpointing?: boolean;
   /** Seed of every random stream (data order, LoRA init, dropout). Default 42. */
   readonly seed?: number;
   /** Write a checkpoint every N steps (and at the end); 0 = only at the end. Default 50. */
@@ -112,6 +128,7 @@ export interface TrainConfig {
   /** The raw quantization options, to tell given values from defaults. */
   readonly quantOptions: QuantOptions | undefined;
   readonly baseModelName: string;
+  readonly gradientCheckpointing: boolean;
   readonly seed: number;
   readonly checkpointEvery: number;
   readonly keepCheckpoints: number;
@@ -190,6 +207,14 @@ export function createTrainConfig(options: TrainOptions): TrainConfig {
   if (options.baseModelName !== undefined && options.baseModelName === '') {
     throw new TrainConfigError('baseModelName must not be empty');
   }
+  if (
+    options.gradientCheckpointing !== undefined &&
+    typeof options.gradientCheckpointing !== 'boolean'
+  ) {
+    throw new TrainConfigError(
+      `gradientCheckpointing must be true or false, got ${JSON.stringify(options.gradientCheckpointing)}`,
+    );
+  }
   const decay = options.decay ?? 'cosine';
   if (!['cosine', 'linear', 'constant'].includes(decay)) {
     throw new TrainConfigError(
@@ -221,6 +246,8 @@ export function createTrainConfig(options: TrainOptions): TrainConfig {
     quant,
     quantOptions: options.quant,
     baseModelName: options.baseModelName ?? options.modelDir,
+    gradientCheckpointing:
+      options.gradientCheckpointing ?? defaultGradientCheckpointing(options.method),
     seed: int('seed', options.seed, 42, 0),
     checkpointEvery: int('checkpointEvery', options.checkpointEvery, 50, 0),
     keepCheckpoints: int('keepCheckpoints', options.keepCheckpoints, 2, 0),

@@ -131,7 +131,10 @@ export async function train(options: TrainOptions, hooks: TrainHooks = {}): Prom
     );
   }
   const emit = (e: TrainingEvent): void => hooks.onProgress?.(e);
-  const { model, quantization } = await loadBase(config);
+  // `model` is dropped once the engine holds the frozen weights (below): not in memory twice.
+  // eslint-disable-next-line prefer-const -- one destructuring; `model` is reassigned below
+  let { model, quantization }: { model?: LlamaModel; quantization?: BaseQuantization } =
+    await loadBase(config);
   const tokenizer = await TextTokenizer.load(config.modelDir, model.config.vocabSize);
   const rng = SeededRandom.fromSeed(config.seed);
   const prep = { seqLen: config.seqLen, pack: config.pack, skipBadRecords: config.skipBadRecords };
@@ -158,11 +161,16 @@ export async function train(options: TrainOptions, hooks: TrainHooks = {}): Prom
 
   const engine = await (hooks.engineFactory ?? createDefaultEngine)(
     model,
-    config.lora === undefined ? { method: 'full' } : { method: 'lora', lora: config.lora },
+    config.lora === undefined
+      ? { method: 'full', gradientCheckpointing: config.gradientCheckpointing }
+      : { method: 'lora', lora: config.lora, gradientCheckpointing: config.gradientCheckpointing },
   );
   try {
     const shapes = engine.trainableShapes;
     const trainable = initialTrainable(model, config, engine, rng);
+    // Full fine-tuning saves the base's tensors with the trained ones; adapters need none of it.
+    const fullWeights = config.lora === undefined ? model.weights : undefined;
+    model = undefined;
     const optimizer = new AdamW({
       beta1: config.beta1,
       beta2: config.beta2,
@@ -359,7 +367,7 @@ export async function train(options: TrainOptions, hooks: TrainHooks = {}): Prom
       });
       await writeAdapterCard(config, quantization, result(evalLoss));
     } else {
-      const weights = new Map(model.weights);
+      const weights = new Map(fullWeights);
       for (const [name, t] of tensors(trainable, shapes)) weights.set(name, t);
       await saveHfModel(config.outDir, config.modelDir, weights);
     }
