@@ -102,18 +102,63 @@ describe.skipIf(skip !== '')('DPO training on constructed story pairs (stories26
     );
   }, 120_000);
 
-  it('stops between steps when aborted and saves what was trained', async () => {
+  it('resumes an aborted run exactly: same losses, evaluations and adapter as a straight run', async () => {
+    // Dropout on, so the resumed run must also restore the per-step dropout streams.
+    const settings = (outDir: string): DpoTrainOptions => ({
+      ...run(outDir),
+      maxSteps: 6,
+      evalEvery: 2,
+      checkpointEvery: 2,
+      lora: { dropout: 0.1 },
+    });
+    const lossesOf = (events: DpoEvent[]): number[] =>
+      events.flatMap((e) => (e.type === 'step' ? [e.metrics.loss] : []));
+    const straightEvents: DpoEvent[] = [];
+    const straight = await trainDpo(settings(join(dir, 'straight')), (e) => straightEvents.push(e));
+
+    const outDir = join(dir, 'interrupted');
     const controller = new AbortController();
-    const outDir = join(dir, 'out-cancelled');
-    const result = await trainDpo(
-      run(outDir),
+    const firstEvents: DpoEvent[] = [];
+    const stopped = await trainDpo(
+      settings(outDir),
       (e) => {
+        firstEvents.push(e);
         if (e.type === 'step' && e.step === 3) controller.abort();
       },
       controller.signal,
     );
-    expect(result).toMatchObject({ status: 'cancelled', steps: 3 });
-    expect(result.evals.map((e) => e.step)).toEqual([0, 3]);
-    expect((await loadLoraAdapter(outDir)).tensors.size).toBeGreaterThan(0);
-  }, 120_000);
+    // Step 3 is no multiple of checkpointEvery: the abort itself wrote that checkpoint.
+    expect(stopped).toMatchObject({ status: 'cancelled', steps: 3 });
+    expect(stopped.lastCheckpoint).toBe(join(outDir, 'checkpoints', 'step-000003'));
+    expect(existsSync(join(outDir, 'adapter_model.safetensors'))).toBe(false);
+    await expect(trainDpo(settings(outDir))).rejects.toThrow(/holds checkpoints of an earlier run/);
+    await expect(trainDpo({ ...settings(outDir), lr: 2e-3, resumeFrom: outDir })).rejects.toThrow(
+      /cannot resume: lr was 0\.001 in the checkpoint, now 0\.002/,
+    );
+
+    const resumedEvents: DpoEvent[] = [];
+    const resumed = await trainDpo({ ...settings(outDir), resumeFrom: outDir }, (e) =>
+      resumedEvents.push(e),
+    );
+    expect(resumedEvents.find((e) => e.type === 'start')).toMatchObject({ startStep: 3 });
+    expect(resumed.steps).toBe(6);
+    // Exact: the same float32 operations in the same order (no tolerance needed on one machine).
+    expect([...lossesOf(firstEvents), ...lossesOf(resumedEvents)]).toEqual(
+      lossesOf(straightEvents),
+    );
+    expect(resumed.evals).toEqual(straight.evals);
+    expect(resumed.evals.map((e) => e.step)).toEqual([0, 2, 4, 6]);
+    const a = await loadLoraAdapter(join(dir, 'straight'));
+    const b = await loadLoraAdapter(outDir);
+    let maxDiff = 0;
+    for (const [name, t] of a.tensors) {
+      const u = b.tensors.get(name)?.data ?? new Float32Array();
+      expect(u.length).toBe(t.data.length);
+      t.data.forEach((v, i) => (maxDiff = Math.max(maxDiff, Math.abs(v - (u[i] ?? NaN)))));
+    }
+    console.info(
+      `DPO resumed at step 3 of 6: max |Δ adapter| = ${maxDiff} over ${a.tensors.size} tensors`,
+    );
+    expect(maxDiff).toBe(0);
+  }, 180_000);
 });

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { loadLlamaModel, type LlamaModel } from '../model/llama-model.js';
@@ -13,18 +14,34 @@ import { saveHfModel } from '../merge/save-hf-model.js';
 import { loadQuantizedModel, readBitsAndBytesConfig } from '../quant/load-quantized-model.js';
 import type { Float32Tensor } from '../safetensors/read-safetensors.js';
 import { TextTokenizer } from '../tokenizer/text-tokenizer.js';
+import {
+  assertSameFingerprint,
+  CHECKPOINT_FORMAT,
+  CheckpointError,
+  nextDataPosition,
+  readCheckpoint,
+  resolveCheckpointDir,
+  restoreTrainable,
+  writeCheckpoint,
+  type Checkpoint,
+  type DataPosition,
+} from '../train/checkpoint.js';
 import type { EngineMethod } from '../train/training-engine.js';
+import type { TrainingEvent } from '../train/training-events.js';
+import {
+  dpoFingerprint,
+  evalsFromCheckpoint,
+  evalsToCheckpoint,
+  fileSha256,
+  referenceFromCheckpoint,
+  referenceTensors,
+} from './dpo-checkpoint.js';
 import { createDpoLossConfig, DpoEngine, type DpoLossConfig } from './dpo-engine.js';
 import { dpoMetrics, type DpoMetrics } from './dpo-metrics.js';
-import { loadPreferenceData } from './load-preference-data.js';
-import { pairBatch, type PreferencePair } from './preference-pair.js';
-import { ReferenceScorer } from './reference-scorer.js';
-import {
-  createPairLimits,
-  tokenizePairs,
-  type PairLimits,
-  type PairReport,
-} from './tokenize-pairs.js';
+import { preparePairs } from './prepare-pairs.js';
+import type { PreferencePair } from './preference-pair.js';
+import { gatherRows, scoreReferenceCache, type ReferenceCache } from './reference-cache.js';
+import { createPairLimits, type PairLimits, type PairReport } from './tokenize-pairs.js';
 
 /** Options of {@link trainDpo}; every default is stated. */
 export interface DpoTrainOptions {
@@ -67,10 +84,23 @@ export interface DpoTrainOptions {
   readonly agreementWeights?: boolean;
   /** Leave out bad records (counted) instead of failing on the first one. */
   readonly skipBadRecords?: boolean;
+  /** Write a checkpoint every N steps (and after the last); 0 = after the last only. Default 50. */
+  readonly checkpointEvery?: number;
+  /** Checkpoints kept in `outDir/checkpoints`, newest first; 0 = all. Default 2. */
+  readonly keepCheckpoints?: number;
+  /**
+   * Continue the run of this checkpoint: a checkpoint directory, or an `outDir` (its latest).
+   * The data and settings must be the same (see `dpoFingerprint`); the result is then the one
+   * of an uninterrupted run.
+   */
+  readonly resumeFrom?: string;
   readonly session?: LlamaEngineOptions['session'];
 }
 
-/** Events of a DPO run. */
+/** The start event of train(), whose fields a DPO run shares. */
+type StartEvent = Extract<TrainingEvent, { type: 'start' }>;
+
+/** Events of a DPO run; `start` and `checkpoint` are train()'s. */
 export type DpoEvent =
   | {
       readonly type: 'data';
@@ -79,6 +109,7 @@ export type DpoEvent =
       readonly trainPairs: number;
       readonly evalPairs: number;
     }
+  | Pick<StartEvent, 'type' | 'startStep' | 'totalSteps' | 'stepsPerEpoch'>
   | {
       readonly type: 'step';
       readonly step: number;
@@ -87,23 +118,36 @@ export type DpoEvent =
       readonly gradNorm: number;
       readonly metrics: DpoMetrics;
     }
-  | { readonly type: 'eval'; readonly step: number; readonly metrics: DpoMetrics };
+  | { readonly type: 'eval'; readonly step: number; readonly metrics: DpoMetrics }
+  | Extract<TrainingEvent, { type: 'checkpoint' }>;
 
 /** What a DPO run leaves behind. */
 export interface DpoTrainResult {
   readonly steps: number;
-  /** 'cancelled' when `signal` stopped the run early (what was trained so far is saved). */
+  /**
+   * 'cancelled' when `signal` stopped the run early: a checkpoint of the last completed step is
+   * written (resume with `resumeFrom`), the adapter or model is not.
+   */
   readonly status: 'completed' | 'cancelled';
+  /** Held-out evaluations over the whole run (resumed parts included). */
   readonly evals: { step: number; metrics: DpoMetrics }[];
   readonly report: { train: PairReport; eval: PairReport };
+  /** The last checkpoint written (or resumed from), if any. */
+  readonly lastCheckpoint: string | undefined;
 }
 
 /**
  * DPO fine-tuning: tokenizes the pairs (every skip and truncation counted), scores them once
  * under the frozen reference (cached for all epochs), then runs AdamW steps on the DPO loss
  * (pair-weighted mean over a step's pairs) and evaluates the held-out pairs. Writes the adapter
- * (LoRA) or the model (full) plus `dpo_metrics.json`. No checkpoints or resume yet; aborting
- * `signal` stops between steps and saves what was trained so far.
+ * (LoRA) or the model (full) plus `dpo_metrics.json`, and checkpoints every `checkpointEvery`
+ * steps under `outDir/checkpoints` (train()'s layout, with the reference cache beside the
+ * tensors). `resumeFrom` continues a run exactly: same adapter and same losses as without the
+ * interruption. Aborting `signal` stops between steps after a checkpoint of the last completed
+ * step.
+ *
+ * @throws CheckpointError for a checkpoint of another run (naming the setting that differs), or
+ *   an `outDir` holding an earlier run's checkpoints without `resumeFrom`
  */
 export async function trainDpo(
   options: DpoTrainOptions,
@@ -117,11 +161,28 @@ export async function trainDpo(
   const epochs = options.epochs ?? 1;
   const seed = options.seed ?? 42;
   const evalEvery = options.evalEvery ?? 0;
+  const maxGradNorm = options.maxGradNorm ?? 1;
+  const checkpointEvery = options.checkpointEvery ?? 50;
+  const keepCheckpoints = options.keepCheckpoints ?? 2;
   const lr = options.lr ?? (method === 'lora' ? 5e-5 : 5e-7);
   if (!Number.isInteger(batchSize) || batchSize < 1)
     throw new RangeError(`batch-size: must be a positive integer (got ${batchSize})`);
   if (!Number.isInteger(epochs) || epochs < 1)
     throw new RangeError(`epochs: must be a positive integer (got ${epochs})`);
+  if (!Number.isInteger(checkpointEvery) || checkpointEvery < 0)
+    throw new RangeError(
+      `checkpoint-every: must be a non-negative integer (got ${checkpointEvery})`,
+    );
+  if (!Number.isInteger(keepCheckpoints) || keepCheckpoints < 0)
+    throw new RangeError(
+      `keep-checkpoints: must be a non-negative integer (got ${keepCheckpoints})`,
+    );
+  if (options.resumeFrom === undefined && existsSync(join(options.outDir, 'checkpoints', 'latest')))
+    // Starting over would interleave two runs' checkpoints in one folder.
+    throw new CheckpointError(
+      options.outDir,
+      'holds checkpoints of an earlier run; resume it (--resume) or choose another output directory',
+    );
   // A bitsandbytes 4-bit/8-bit base is dequantized once: LoRA on it computes QLoRA's forward and
   // gradients (W = dequant(q)), though the frozen weights sit in memory as fp32.
   const quantized = (await readBitsAndBytesConfig(options.modelDir)) !== undefined;
@@ -133,37 +194,8 @@ export async function trainDpo(
   const tokenizer = await TextTokenizer.load(options.modelDir, model.config.vocabSize);
   const rng = SeededRandom.fromSeed(seed);
 
-  const data = await loadPreferenceData(options.dataPath, {
-    skipBadRecords: options.skipBadRecords ?? false,
-    agreementWeights: options.agreementWeights ?? false,
-  });
-  let train = tokenizePairs(data.examples, tokenizer, limits);
-  let held;
-  if (options.evalDataPath !== undefined) {
-    const evalData = await loadPreferenceData(options.evalDataPath, {
-      skipBadRecords: options.skipBadRecords ?? false,
-      agreementWeights: options.agreementWeights ?? false,
-    });
-    held = tokenizePairs(evalData.examples, tokenizer, limits);
-  } else {
-    const fraction = options.evalFraction ?? 0.1;
-    if (!(fraction > 0 && fraction < 1))
-      throw new RangeError(`eval-fraction: must be in (0, 1) (got ${fraction})`);
-    // Split the records (not the kept pairs), so the report of each side counts its own records.
-    const order = rng.split('eval-split').shuffle(data.examples.map((_, i) => i));
-    const nEval = Math.max(1, Math.round(order.length * fraction));
-    const evalSet = new Set(order.slice(0, nEval));
-    held = tokenizePairs(
-      data.examples.filter((_, i) => evalSet.has(i)),
-      tokenizer,
-      limits,
-    );
-    train = tokenizePairs(
-      data.examples.filter((_, i) => !evalSet.has(i)),
-      tokenizer,
-      limits,
-    );
-  }
+  const fraction = options.evalFraction ?? 0.1;
+  const { train, held } = await preparePairs(options, tokenizer, limits, fraction, rng);
   onEvent({
     type: 'data',
     train: train.report,
@@ -174,35 +206,107 @@ export async function trainDpo(
   if (train.pairs.length === 0)
     throw new RangeError(`${options.dataPath}: no usable training pairs (see the report)`);
 
-  const session = options.session ? { session: options.session } : {};
-  const referenceModel = options.referenceDir ? await loadLlamaModel(options.referenceDir) : model;
-  const scorer = await ReferenceScorer.create(referenceModel, session);
-  let trainRef: Float32Array;
-  let evalRef: Float32Array;
-  try {
-    trainRef = await scoreReference(scorer, train.pairs, batchSize);
-    evalRef = await scoreReference(scorer, held.pairs, batchSize);
-  } finally {
-    await scorer.close();
+  const lora = createLoraConfig(options.lora ?? {});
+  const stepsPerEpoch = Math.ceil(train.pairs.length / batchSize);
+  const totalSteps = Math.min(options.maxSteps ?? Infinity, stepsPerEpoch * epochs);
+  const fingerprint = dpoFingerprint({
+    method,
+    dataSha256: await fileSha256(options.dataPath),
+    evalDataSha256:
+      options.evalDataPath === undefined ? undefined : await fileSha256(options.evalDataPath),
+    evalFraction: fraction,
+    totalSteps,
+    lr,
+    batchSize,
+    maxGradNorm,
+    seed,
+    loss,
+    limits,
+    lora: method === 'lora' ? lora : undefined,
+    agreementWeights: options.agreementWeights ?? false,
+    skipBadRecords: options.skipBadRecords ?? false,
+    reference: options.referenceDir === undefined ? 'base' : 'separate',
+  });
+  let resume: { dir: string; checkpoint: Checkpoint } | undefined;
+  if (options.resumeFrom !== undefined) {
+    const dir = await resolveCheckpointDir(options.resumeFrom);
+    const checkpoint = await readCheckpoint(dir);
+    assertSameFingerprint(dir, checkpoint.state.fingerprint, fingerprint);
+    resume = { dir, checkpoint };
   }
 
-  const lora = createLoraConfig(options.lora ?? {});
+  const session = options.session ? { session: options.session } : {};
+  const reference: ReferenceCache =
+    resume === undefined
+      ? await scoreReferenceCache(
+          options.referenceDir,
+          model,
+          train.pairs,
+          held.pairs,
+          batchSize,
+          session,
+        )
+      : referenceFromCheckpoint(resume.dir, resume.checkpoint, {
+          train: train.pairs.length,
+          eval: held.pairs.length,
+        });
+
   const engineMethod: EngineMethod =
     method === 'lora' ? { method: 'lora', lora } : { method: 'full' };
   const engine = await DpoEngine.create(model, engineMethod, loss, session);
   try {
     const values = initialValues(model, engine, method, lora, rng);
-    const stepsPerEpoch = Math.ceil(train.pairs.length / batchSize);
-    const totalSteps = Math.min(options.maxSteps ?? Infinity, stepsPerEpoch * epochs);
     const schedule = createLrSchedule({ lr, totalSteps });
     const optimizer = new AdamW({ weightDecay: 0 });
+    let step = 0;
+    let position: DataPosition = { epoch: 0, stepInEpoch: 0 };
+    let tokensSeen = 0;
+    let lastLoss = NaN;
+    let lastCheckpoint: string | undefined;
+    let lastCheckpointStep = -1;
     const evals: { step: number; metrics: DpoMetrics }[] = [];
-    const evaluate = async (step: number): Promise<void> => {
+    if (resume !== undefined) {
+      const { state } = resume.checkpoint;
+      restoreTrainable(resume.dir, resume.checkpoint, values);
+      optimizer.loadState(resume.checkpoint.optimizer);
+      step = state.step;
+      position = state.data;
+      tokensSeen = state.tokensSeen;
+      lastLoss = state.lastLoss;
+      evals.push(...evalsFromCheckpoint(state));
+      lastCheckpoint = resume.dir;
+      lastCheckpointStep = step;
+    }
+    const shapes = engine.trainableShapes;
+    const saveCheckpoint = async (): Promise<void> => {
+      lastCheckpoint = await writeCheckpoint(
+        options.outDir,
+        {
+          state: {
+            format: CHECKPOINT_FORMAT,
+            step,
+            data: position,
+            rng: rng.state(),
+            fingerprint,
+            tokensSeen,
+            lastLoss,
+            evals: evalsToCheckpoint(evals),
+          },
+          trainable: tensorsOf(values, shapes),
+          optimizer: optimizer.state(),
+          extra: referenceTensors(reference),
+        },
+        keepCheckpoints,
+      );
+      lastCheckpointStep = step;
+      onEvent({ type: 'checkpoint', step, path: lastCheckpoint });
+    };
+    const evaluate = async (): Promise<void> => {
       if (held.pairs.length === 0) return;
       const metrics = await evaluatePairs(
         engine,
         held.pairs,
-        evalRef,
+        reference.eval,
         values,
         batchSize,
         loss.beta,
@@ -210,74 +314,58 @@ export async function trainDpo(
       evals.push({ step, metrics });
       onEvent({ type: 'eval', step, metrics });
     };
-    await evaluate(0);
-    let step = 0;
-    // Aborting stops between steps; the adapter trained so far is evaluated and saved (there
-    // is no DPO checkpoint to resume from yet).
-    const go = (): boolean => step < totalSteps && signal?.aborted !== true;
-    for (let epoch = 0; epoch < epochs && go(); epoch++) {
-      const order = rng.split(`epoch-${epoch}`).shuffle(train.pairs.map((_, i) => i));
-      for (let s = 0; s < stepsPerEpoch && go(); s++) {
-        const idx = order.slice(s * batchSize, (s + 1) * batchSize);
-        const pairs = idx.map((i) => train.pairs[i] as PreferencePair);
-        const weightSum = pairs.reduce((a, p) => a + (p.weight ?? 1), 0);
-        const out = await engine.step(
-          pairs,
-          gatherRows(trainRef, idx, train.pairs.length),
-          1 / weightSum,
-          values,
-          rng.split(`dropout-${step}`).nextInt(2 ** 31),
-        );
-        if (!Number.isFinite(out.loss))
-          throw new Error(
-            `${options.dataPath}: step ${step + 1}: DPO loss is ${out.loss}; training stopped`,
-          );
-        const gradNorm = clipGradNorm(out.grads.values(), options.maxGradNorm ?? 1);
-        const stepLr = schedule.lrAt(step);
-        optimizer.update(values, out.grads, stepLr);
-        step += 1;
-        const metrics = dpoMetrics(out.loss, out.policyLogProbs, out.referenceLogProbs, loss.beta);
-        onEvent({ type: 'step', step, totalSteps, lr: stepLr, gradNorm, metrics });
-        if (evalEvery > 0 && step % evalEvery === 0 && step < totalSteps) await evaluate(step);
-      }
-    }
-    await evaluate(step);
-    await save(options, model, method, lora, engine, values);
     const report = { train: train.report, eval: held.report };
+    onEvent({ type: 'start', startStep: step, totalSteps, stepsPerEpoch });
+    if (resume === undefined) await evaluate();
+    let epochOrder: { epoch: number; order: number[] } | undefined;
+    while (step < totalSteps) {
+      if (signal?.aborted === true) {
+        if (step > lastCheckpointStep) await saveCheckpoint();
+        return { steps: step, status: 'cancelled', evals, report, lastCheckpoint };
+      }
+      if (epochOrder?.epoch !== position.epoch) {
+        // Each epoch visits the pairs in its own seeded order.
+        const order = rng.split(`epoch-${position.epoch}`).shuffle(train.pairs.map((_, i) => i));
+        epochOrder = { epoch: position.epoch, order };
+      }
+      const from = position.stepInEpoch * batchSize;
+      const idx = epochOrder.order.slice(from, from + batchSize);
+      const pairs = idx.map((i) => train.pairs[i] as PreferencePair);
+      const weightSum = pairs.reduce((a, p) => a + (p.weight ?? 1), 0);
+      const out = await engine.step(
+        pairs,
+        gatherRows(reference.train, idx, train.pairs.length),
+        1 / weightSum,
+        values,
+        rng.split(`dropout-${step}`).nextInt(2 ** 31),
+      );
+      if (!Number.isFinite(out.loss))
+        throw new Error(
+          `${options.dataPath}: step ${step + 1}: DPO loss is ${out.loss}; training stopped`,
+        );
+      const gradNorm = clipGradNorm(out.grads.values(), maxGradNorm);
+      const stepLr = schedule.lrAt(step);
+      optimizer.update(values, out.grads, stepLr);
+      step += 1;
+      tokensSeen += pairs.reduce((a, p) => a + p.chosen.length + p.rejected.length, 0);
+      lastLoss = out.loss;
+      position = nextDataPosition(position, stepsPerEpoch);
+      const metrics = dpoMetrics(out.loss, out.policyLogProbs, out.referenceLogProbs, loss.beta);
+      onEvent({ type: 'step', step, totalSteps, lr: stepLr, gradNorm, metrics });
+      if (evalEvery > 0 && step % evalEvery === 0 && step < totalSteps) await evaluate();
+      if ((checkpointEvery > 0 && step % checkpointEvery === 0) || step === totalSteps)
+        await saveCheckpoint();
+    }
+    await evaluate();
+    await save(options, model, method, lora, engine, values);
     await writeFile(
       join(options.outDir, 'dpo_metrics.json'),
       `${JSON.stringify({ loss, limits, steps: step, evals, report }, null, 2)}\n`,
     );
-    return { steps: step, status: step < totalSteps ? 'cancelled' : 'completed', evals, report };
+    return { steps: step, status: 'completed', evals, report, lastCheckpoint };
   } finally {
     await engine.close();
   }
-}
-
-/** Reference log-probs of pairs in pairBatch order over all of them: [c_0..c_n-1, r_0..r_n-1]. */
-async function scoreReference(
-  scorer: ReferenceScorer,
-  pairs: readonly PreferencePair[],
-  batchSize: number,
-): Promise<Float32Array> {
-  const all = new Float32Array(2 * pairs.length);
-  for (let i = 0; i < pairs.length; i += batchSize) {
-    const chunk = pairs.slice(i, i + batchSize);
-    const lp = await scorer.sequenceLogProbs(pairBatch(chunk));
-    all.set(lp.subarray(0, chunk.length), i);
-    all.set(lp.subarray(chunk.length), pairs.length + i);
-  }
-  return all;
-}
-
-/** The cached reference rows of some pairs, in pairBatch order. */
-function gatherRows(cache: Float32Array, idx: readonly number[], n: number): Float32Array {
-  const out = new Float32Array(2 * idx.length);
-  idx.forEach((i, k) => {
-    out[k] = cache[i] ?? NaN;
-    out[idx.length + k] = cache[n + i] ?? NaN;
-  });
-  return out;
 }
 
 /**
@@ -337,11 +425,7 @@ async function save(
   engine: DpoEngine,
   values: ReadonlyMap<string, Float32Array>,
 ): Promise<void> {
-  const tensors = new Map<string, Float32Tensor>();
-  for (const [name, shape] of engine.trainableShapes) {
-    const data = values.get(name);
-    if (data) tensors.set(name, { shape, data });
-  }
+  const tensors = tensorsOf(values, engine.trainableShapes);
   if (method === 'lora') {
     await saveLoraAdapter(options.outDir, { config: lora, baseModel: options.modelDir, tensors });
   } else {
@@ -350,4 +434,16 @@ async function save(
     for (const [n, t] of tensors) all.set(n, t);
     await saveHfModel(options.outDir, options.modelDir, all);
   }
+}
+
+function tensorsOf(
+  values: ReadonlyMap<string, Float32Array>,
+  shapes: ReadonlyMap<string, readonly number[]>,
+): Map<string, Float32Tensor> {
+  const tensors = new Map<string, Float32Tensor>();
+  for (const [name, shape] of shapes) {
+    const data = values.get(name);
+    if (data) tensors.set(name, { shape, data });
+  }
+  return tensors;
 }

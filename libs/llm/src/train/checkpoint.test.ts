@@ -5,6 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { AdamW } from '../optim/adamw.js';
 import { SeededRandom } from '../optim/seeded-random.js';
 import {
+  assertSameFingerprint,
   CHECKPOINT_FORMAT,
   readCheckpoint,
   resolveCheckpointDir,
@@ -59,6 +60,40 @@ describe('checkpoints', () => {
       want.optimizer.moments.get('layer.w')?.expAvgSq,
     );
     expect(await resolveCheckpointDir(dir)).toBe(dir);
+    expect(back.extra).toBeUndefined();
+  });
+
+  it('round-trips method-specific tensors and evaluations when a run has them', async () => {
+    const run = await mkdtemp(join(tmpdir(), 'lathe-ckpt-'));
+    dirs.push(run);
+    const base = checkpointAt(5);
+    const reference = { shape: [2, 3], data: Float32Array.of(-1.5, -2, -3.25, -4, -5, -6.5) };
+    const evals = [{ step: 0, metrics: { loss: Math.LN2, 'rewards/margins': 0 } }];
+    const dir = await writeCheckpoint(
+      run,
+      { ...base, state: { ...base.state, evals }, extra: new Map([['reference', reference]]) },
+      0,
+    );
+    expect((await readdir(dir)).sort()).toEqual([
+      'extra.safetensors',
+      'optimizer.safetensors',
+      'trainable.safetensors',
+      'trainer_state.json',
+    ]);
+    const back = await readCheckpoint(dir);
+    expect(back.extra?.get('reference')).toEqual(reference);
+    expect(back.state.evals).toEqual(evals);
+  });
+
+  it('refuses another run’s fingerprint, naming the setting and both values', () => {
+    const saved = { seed: 1, lr: 0.1, method: 'lora' };
+    expect(() => assertSameFingerprint('/ckpt', saved, { ...saved })).not.toThrow();
+    expect(() => assertSameFingerprint('/ckpt', saved, { ...saved, lr: 0.2 })).toThrow(
+      '/ckpt: cannot resume: lr was 0.1 in the checkpoint, now 0.2',
+    );
+    expect(() => assertSameFingerprint('/ckpt', saved, { ...saved, batchSize: 4 })).toThrow(
+      '/ckpt: cannot resume: batchSize was undefined in the checkpoint, now 4',
+    );
   });
 
   it('says plainly when there is nothing to resume from', async () => {

@@ -12,6 +12,7 @@ export const CHECKPOINT_FORMAT = 'lathe-checkpoint/1';
 const STATE_FILE = 'trainer_state.json';
 const TRAINABLE_FILE = 'trainable.safetensors';
 const OPTIMIZER_FILE = 'optimizer.safetensors';
+const EXTRA_FILE = 'extra.safetensors';
 const LATEST_FILE = 'latest';
 
 /** Where the data stream stands: the next optimizer step reads from here. */
@@ -20,6 +21,13 @@ export interface DataPosition {
   readonly epoch: number;
   /** 0-based optimizer step within the epoch. */
   readonly stepInEpoch: number;
+}
+
+/** The data position after one more optimizer step: the next epoch after its last step. */
+export function nextDataPosition(position: DataPosition, stepsPerEpoch: number): DataPosition {
+  return position.stepInEpoch + 1 >= stepsPerEpoch
+    ? { epoch: position.epoch + 1, stepInEpoch: 0 }
+    : { epoch: position.epoch, stepInEpoch: position.stepInEpoch + 1 };
 }
 
 /** Everything needed to continue a run exactly, besides the tensors. */
@@ -36,6 +44,11 @@ export interface TrainerState {
   readonly tokensSeen: number;
   /** Training loss of the last step, for reports. */
   readonly lastLoss: number;
+  /** Held-out evaluations so far, for methods whose result lists them all (DPO). */
+  readonly evals?: readonly {
+    readonly step: number;
+    readonly metrics: Readonly<Record<string, number>>;
+  }[];
 }
 
 /** A checkpoint in memory. */
@@ -44,6 +57,11 @@ export interface Checkpoint {
   /** Trainable tensors by name (PEFT names for LoRA, Hugging Face names for full). */
   readonly trainable: ReadonlyMap<string, Float32Tensor>;
   readonly optimizer: AdamWState;
+  /**
+   * Method-specific tensors a resume needs (DPO: the reference log-probs cached per pair), in
+   * `extra.safetensors`; absent when a method has none.
+   */
+  readonly extra?: ReadonlyMap<string, Float32Tensor>;
 }
 
 /** Directory name of the checkpoint after `step` steps: `step-000010`, sortable by name. */
@@ -90,6 +108,9 @@ export async function writeCheckpoint(
       flush: true,
     },
   );
+  if (checkpoint.extra !== undefined) {
+    await writeFile(join(tmp, EXTRA_FILE), encodeSafetensors(checkpoint.extra), { flush: true });
+  }
   await writeFile(join(tmp, STATE_FILE), `${JSON.stringify(checkpoint.state, null, 2)}\n`, {
     flush: true,
   });
@@ -173,5 +194,53 @@ export async function readCheckpoint(dir: string): Promise<Checkpoint> {
   const optStep = Number(opt.metadata['step']);
   if (!Number.isInteger(optStep))
     throw new CheckpointError(join(dir, OPTIMIZER_FILE), 'metadata "step" missing');
-  return { state, trainable, optimizer: { step: optStep, moments } };
+  const extra = (await readdir(dir)).includes(EXTRA_FILE)
+    ? (await readSafetensors(join(dir, EXTRA_FILE))).tensors
+    : undefined;
+  return {
+    state,
+    trainable,
+    optimizer: { step: optStep, moments },
+    ...(extra === undefined ? {} : { extra }),
+  };
+}
+
+/**
+ * Refuses to resume from a checkpoint written with other settings: a resume is only exact when
+ * every setting in the fingerprint is the same.
+ *
+ * @throws CheckpointError naming the first key that differs, with both values
+ */
+export function assertSameFingerprint(
+  dir: string,
+  saved: TrainerState['fingerprint'],
+  now: TrainerState['fingerprint'],
+): void {
+  for (const [key, value] of Object.entries(now)) {
+    if (saved[key] !== value) {
+      throw new CheckpointError(
+        dir,
+        `cannot resume: ${key} was ${JSON.stringify(saved[key])} in the checkpoint, now ${JSON.stringify(value)}`,
+      );
+    }
+  }
+}
+
+/**
+ * Copies a checkpoint's trainable tensors into a run's (same names, same sizes).
+ *
+ * @throws CheckpointError naming a tensor the checkpoint lacks or holds with another size
+ */
+export function restoreTrainable(
+  dir: string,
+  checkpoint: Checkpoint,
+  trainable: ReadonlyMap<string, Float32Array>,
+): void {
+  for (const [name, data] of trainable) {
+    const saved = checkpoint.trainable.get(name);
+    if (saved === undefined || saved.data.length !== data.length) {
+      throw new CheckpointError(dir, `trainable tensor "${name}" missing or mis-sized`);
+    }
+    data.set(saved.data);
+  }
 }
