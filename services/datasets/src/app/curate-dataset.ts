@@ -15,12 +15,19 @@ import { isLatheError, LatheError, reasonName } from '@lathe/service-kit';
 import type { CanonicalRecord } from '../domain/canonical-record.js';
 import type { KeptRecord, SourceRecord } from '../domain/curate-records.js';
 import { curateRecords } from '../domain/curate-records.js';
+import type { RemovalLog } from '../domain/removal-log.js';
 import { countRecordTokens } from '../domain/token-count.js';
 import { CurationSpecError, resolveCurationOptions } from '../domain/curation-options.js';
 import type { VersionManifest } from '../domain/version-manifest.js';
 import { removalCounts, stableStringify } from '../domain/version-manifest.js';
 import { curationFailedEvent, versionCreatedEvent } from '../events/dataset-events.js';
-import type { DatasetRow, NewVersion, UploadRow, VersionRow } from '../store/datasets-store.js';
+import type {
+  DatasetRow,
+  NewVersion,
+  RemovedRow,
+  UploadRow,
+  VersionRow,
+} from '../store/datasets-store.js';
 import { UploadsTakenError } from '../store/datasets-store.js';
 import type { DatasetsDeps } from './datasets-deps.js';
 import {
@@ -194,6 +201,21 @@ function respond(dataset: DatasetRow, row: VersionRow): CurateDatasetResponse {
   return { version, stats: { ...toStats(row), ref: version.ref } };
 }
 
+/** The logged removals as the store's rows, read from the log's file in order. */
+async function* removedRows(log: RemovalLog): AsyncGenerator<Omit<RemovedRow, 'seq'>> {
+  for await (const r of log.read())
+    yield {
+      recordId: r.recordId,
+      reason: REMOVAL_REASON[r.reason],
+      detail: r.detail,
+      duplicateOf: r.duplicateOf,
+      similarity: r.similarity,
+      uploadId: r.uploadId,
+      sourceLine: r.line,
+      excerpt: r.excerpt,
+    };
+}
+
 async function curateNew(
   deps: DatasetsDeps,
   dataset: DatasetRow,
@@ -271,78 +293,74 @@ async function curateNew(
     writers.eval.abort();
     throw error;
   }
-  const [train, evalBlob] = await Promise.all([writers.train.finish(), writers.eval.finish()]);
-  if (writers.train.count + writers.eval.count === 0)
-    throw LatheError.failedPrecondition(
-      `curating dataset "${dataset.name}" left no records: ${outcome.inputCount} considered, ${outcome.removals.length} removed`,
-      [
-        {
-          type: 'RECORDS',
-          subject: request.dataset,
-          description: 'no staged records survive curation',
-        },
-      ],
-      { reason: ErrorReason.ERROR_REASON_CURATION_EMPTY },
+  // The removal log is a temporary file until the version is stored (or not).
+  try {
+    const [train, evalBlob] = await Promise.all([writers.train.finish(), writers.eval.finish()]);
+    if (writers.train.count + writers.eval.count === 0)
+      throw LatheError.failedPrecondition(
+        `curating dataset "${dataset.name}" left no records: ${outcome.inputCount} considered, ${outcome.removals.size} removed`,
+        [
+          {
+            type: 'RECORDS',
+            subject: request.dataset,
+            description: 'no staged records survive curation',
+          },
+        ],
+        { reason: ErrorReason.ERROR_REASON_CURATION_EMPTY },
+      );
+    const spec = request.spec ?? CurationSpec.fromPartial({});
+    const counts = removalCounts(outcome);
+    const hasEval = options.evalFraction > 0;
+    const manifest: VersionManifest = {
+      schema: 'lathe.datasets.version/v1',
+      kind: dataset.kind === DatasetKind.DATASET_KIND_PREFERENCE ? 'preference' : 'sft',
+      spec: CurationSpec.toJSON(spec),
+      parent: base?.manifestSha256 ?? null,
+      train: { sha256: train.sha256, size: train.size, records: writers.train.count },
+      eval: hasEval
+        ? { sha256: evalBlob.sha256, size: evalBlob.size, records: writers.eval.count }
+        : null,
+      inputCount: outcome.inputCount,
+      redactedCount: outcome.redactedCount,
+      removed: counts,
+      statistics: { train: outcome.train, eval: outcome.eval },
+    };
+    const manifestBlob = await deps.artifacts.put(Buffer.from(stableStringify(manifest), 'utf8'));
+    const row = await insertVersion(deps, {
+      datasetId: dataset.id,
+      manifestSha256: manifestBlob.sha256,
+      manifestSize: manifestBlob.size,
+      trainSha256: train.sha256,
+      trainSize: train.size,
+      evalSha256: hasEval ? evalBlob.sha256 : '',
+      evalSize: hasEval ? evalBlob.size : 0,
+      trainCount: writers.train.count,
+      evalCount: writers.eval.count,
+      removedCount: outcome.removals.size,
+      baseVersion: base?.version ?? 0,
+      uploadIds: uploads.map((u) => u.id),
+      description: request.description,
+      spec: CurationSpec.encode(spec).finish(),
+      stats: DatasetStats.encode(statsOf(outcome, counts)).finish(),
+      idempotencyKey: request.idempotencyKey === '' ? undefined : request.idempotencyKey,
+      removed: removedRows(outcome.removals),
+    });
+    const response = respond(dataset, row);
+    await deps.bus.publish(
+      versionCreatedEvent,
+      {
+        eventId: `${dataset.name}-v${row.version}`,
+        occurredAt: row.createdAt,
+        version: response.version?.ref,
+        kind: dataset.kind,
+        trainCount: row.trainCount,
+        evalCount: row.evalCount,
+        removedCount: row.removedCount,
+      },
+      { id: `dataset-version-${dataset.name}-${row.version}` },
     );
-  const spec = request.spec ?? CurationSpec.fromPartial({});
-  const counts = removalCounts(outcome);
-  const hasEval = options.evalFraction > 0;
-  const manifest: VersionManifest = {
-    schema: 'lathe.datasets.version/v1',
-    kind: dataset.kind === DatasetKind.DATASET_KIND_PREFERENCE ? 'preference' : 'sft',
-    spec: CurationSpec.toJSON(spec),
-    parent: base?.manifestSha256 ?? null,
-    train: { sha256: train.sha256, size: train.size, records: writers.train.count },
-    eval: hasEval
-      ? { sha256: evalBlob.sha256, size: evalBlob.size, records: writers.eval.count }
-      : null,
-    inputCount: outcome.inputCount,
-    redactedCount: outcome.redactedCount,
-    removed: counts,
-    statistics: { train: outcome.train, eval: outcome.eval },
-  };
-  const manifestBlob = await deps.artifacts.put(Buffer.from(stableStringify(manifest), 'utf8'));
-  const row = await insertVersion(deps, {
-    datasetId: dataset.id,
-    manifestSha256: manifestBlob.sha256,
-    manifestSize: manifestBlob.size,
-    trainSha256: train.sha256,
-    trainSize: train.size,
-    evalSha256: hasEval ? evalBlob.sha256 : '',
-    evalSize: hasEval ? evalBlob.size : 0,
-    trainCount: writers.train.count,
-    evalCount: writers.eval.count,
-    removedCount: outcome.removals.length,
-    baseVersion: base?.version ?? 0,
-    uploadIds: uploads.map((u) => u.id),
-    description: request.description,
-    spec: CurationSpec.encode(spec).finish(),
-    stats: DatasetStats.encode(statsOf(outcome, counts)).finish(),
-    idempotencyKey: request.idempotencyKey === '' ? undefined : request.idempotencyKey,
-    removed: outcome.removals.map((r) => ({
-      recordId: r.recordId,
-      reason: REMOVAL_REASON[r.reason],
-      detail: r.detail,
-      duplicateOf: r.duplicateOf,
-      similarity: r.similarity,
-      uploadId: r.uploadId,
-      sourceLine: r.line,
-      excerpt: r.excerpt,
-    })),
-  });
-  const response = respond(dataset, row);
-  await deps.bus.publish(
-    versionCreatedEvent,
-    {
-      eventId: `${dataset.name}-v${row.version}`,
-      occurredAt: row.createdAt,
-      version: response.version?.ref,
-      kind: dataset.kind,
-      trainCount: row.trainCount,
-      evalCount: row.evalCount,
-      removedCount: row.removedCount,
-    },
-    { id: `dataset-version-${dataset.name}-${row.version}` },
-  );
-  return response;
+    return response;
+  } finally {
+    outcome.removals.close();
+  }
 }

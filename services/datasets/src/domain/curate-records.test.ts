@@ -126,7 +126,11 @@ async function curate(
   records: readonly SourceRecord[],
   options: CurationOptions,
   resources: Parameters<typeof curateRecords>[4] = {},
-): Promise<{ outcome: Awaited<ReturnType<typeof curateRecords>>; kept: KeptRecord[] }> {
+): Promise<{
+  outcome: Awaited<ReturnType<typeof curateRecords>>;
+  kept: KeptRecord[];
+  removals: Removal[];
+}> {
   const kept: KeptRecord[] = [];
   const outcome = await curateRecords(
     Readable.from(records),
@@ -137,7 +141,13 @@ async function curate(
     undefined,
     { tempDir: parent, ...resources },
   );
-  return { outcome, kept };
+  const removals: Removal[] = [];
+  for await (const r of outcome.removals.read()) removals.push(r);
+  const counts: Record<string, number> = {};
+  for (const r of removals) counts[r.reason] = (counts[r.reason] ?? 0) + 1;
+  expect(outcome.removals.counts()).toEqual(counts);
+  outcome.removals.close();
+  return { outcome, kept, removals };
 }
 
 describe('curateRecords in external memory', () => {
@@ -158,8 +168,9 @@ describe('curateRecords in external memory', () => {
       const tight = await curate(records, options, { memoryBytes: 64 * 1024 });
       expect(roomy.outcome.work.sortRuns).toBe(0);
       expect(tight.outcome.work.sortRuns).toBeGreaterThan(4);
-      for (const { outcome, kept } of [roomy, tight]) {
-        expect(outcome.removals).toEqual(expected.removals);
+      for (const { outcome, kept, removals } of [roomy, tight]) {
+        expect(removals).toEqual(expected.removals);
+        expect(outcome.removals.size).toBe(removals.length);
         expect(kept.map((k) => `${k.source.line}:${k.id}`)).toEqual(expected.kept);
         expect(outcome.inputCount).toBe(records.length);
       }
@@ -181,13 +192,15 @@ describe('curateRecords in external memory', () => {
       nearDuplicates: { jaccardThreshold: 0.8, shingleSize: 3, numPermutations: 64, seed: 3 },
     });
     const { bands } = lshBands(64, 0.8);
-    const { outcome, kept } = await curate(template, options, { maxAnchorsPerBucket: 4 });
+    const { outcome, kept, removals } = await curate(template, options, {
+      maxAnchorsPerBucket: 4,
+    });
     // Without the cap a bucket of m records gives m²/2 pairs; with it, at most 4 per record and band.
     expect(outcome.work.candidatePairs).toBeLessThanOrEqual(template.length * bands * 4);
     expect(outcome.work.cappedBuckets).toBeGreaterThan(0);
     // The first record anchors every bucket, so the cap loses nothing here.
     expect(kept.map((k) => k.source.line)).toEqual([1]);
-    expect(outcome.removals).toEqual(streamingReference(template, options).removals);
+    expect(removals).toEqual(streamingReference(template, options).removals);
   });
 
   it('removes its temporary files when the sink fails and when the call is cancelled', async () => {

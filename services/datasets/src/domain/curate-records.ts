@@ -14,6 +14,7 @@ import { DEFAULT_MAX_ANCHORS_PER_BUCKET, lshCandidates } from './lsh-candidates.
 import { bandKeys, estimateSimilarity, lshBands, MinHasher } from './minhash.js';
 import type { RecordVerdict } from './record-verdict.js';
 import { judgeRecord } from './record-verdict.js';
+import { RemovalLog } from './removal-log.js';
 import { isEvalRecord } from './record-split.js';
 import type { SplitFigures } from './split-statistics.js';
 import { SplitAccumulator } from './split-statistics.js';
@@ -70,7 +71,8 @@ export interface CurationWork {
 export interface CurationOutcome {
   readonly inputCount: number;
   readonly redactedCount: number;
-  readonly removals: Removal[];
+  /** The removals, on disk until the holder of the outcome closes the log. */
+  readonly removals: RemovalLog;
   readonly train: SplitFigures;
   readonly eval: SplitFigures;
   readonly work: CurationWork;
@@ -78,7 +80,10 @@ export interface CurationOutcome {
 
 /** Where and in how much memory curation works; none of it changes the result. */
 export interface CurationResources {
-  /** Parent of the run's temporary directory (removed when the run ends). Default: the OS's. */
+  /**
+   * Parent of the run's temporary directory (removed when the run ends) and of the removal log's
+   * (removed when the log is closed). Default: the OS's.
+   */
   readonly tempDir?: string;
   /** Bytes for the sorts' buffers (default {@link DEFAULT_CURATION_MEMORY_BYTES}). */
   readonly memoryBytes?: number;
@@ -126,7 +131,8 @@ interface SpilledRecord {
  * filters (empty turns, token length with `countTokens`, junk, PII), then the split. The first
  * record of a group of duplicates is kept, and only kept records remove others. Kept records go to
  * `keep` in input order as they are decided (awaited, so a slow sink slows the run rather than
- * filling memory); removals are returned with their evidence.
+ * filling memory); removals are returned with their evidence in a {@link RemovalLog} on disk,
+ * which the caller closes.
  *
  * Memory does not grow with the input: it works in external memory under a temporary directory.
  * Pass 1 reads the input once, judges each record's filters (they depend on the record alone),
@@ -151,7 +157,10 @@ export async function curateRecords(
   const maxAnchors = resources.maxAnchorsPerBucket ?? DEFAULT_MAX_ANCHORS_PER_BUCKET;
   if (!(Number.isInteger(memory) && memory >= 64 * 1024))
     throw new Error(`curation memory must be at least 64 KiB, got ${memory} bytes`);
-  const dir = mkdtempSync(join(resources.tempDir ?? tmpdir(), 'lathe-curate-'));
+  const parent = resources.tempDir ?? tmpdir();
+  const dir = mkdtempSync(join(parent, 'lathe-curate-'));
+  const removals = new RemovalLog(parent);
+  let succeeded = false;
   const near = options.nearDuplicates;
   const signatures =
     near === undefined ? undefined : new SpilledSignatures(near.numPermutations, dir);
@@ -202,13 +211,16 @@ export async function curateRecords(
       records.read(),
       options,
       keep,
+      removals,
       { bits, signatures, links: links?.sorted(), pairs: pairs?.sorted() },
       options.tokenLength !== undefined && countTokens !== undefined,
       checkpoint,
     );
     const sortRuns = [ids, links, bands, pairs].reduce((n, s) => n + (s?.runCount ?? 0), 0);
+    succeeded = true;
     return {
       ...decided,
+      removals,
       inputCount: records.size,
       work: {
         sortRuns,
@@ -218,6 +230,7 @@ export async function curateRecords(
       },
     };
   } finally {
+    if (!succeeded) removals.close();
     signatures?.close();
     records.close();
     rmSync(dir, { recursive: true, force: true });
@@ -256,15 +269,15 @@ async function finalPass(
   records: AsyncIterable<SpilledRecord>,
   options: CurationOptions,
   keep: (kept: KeptRecord) => Promise<void> | void,
+  removals: RemovalLog,
   evidence: Evidence,
   counted: boolean,
   checkpoint: Checkpoint,
-): Promise<Pick<CurationOutcome, 'redactedCount' | 'removals' | 'train' | 'eval'>> {
+): Promise<Pick<CurationOutcome, 'redactedCount' | 'train' | 'eval'>> {
   const { bits, signatures } = evidence;
   const links = new ByPosition(evidence.links);
   const pairs = new ByPosition(evidence.pairs);
   const threshold = options.nearDuplicates?.threshold ?? 0;
-  const removals: Removal[] = [];
   const train = new SplitAccumulator();
   const evalSplit = new SplitAccumulator();
   let redactedCount = 0;
@@ -278,7 +291,7 @@ async function finalPass(
       copyOfKept ||= bits.has(first);
     });
     if (copyOfKept) {
-      removals.push(
+      removals.append(
         removalOf(source, 'exact_duplicate', 'identical to an earlier record', source.id, 1),
       );
       continue;
@@ -297,7 +310,7 @@ async function finalPass(
         best = { key: other.key, similarity };
     });
     if (best !== undefined) {
-      removals.push(
+      removals.append(
         removalOf(
           source,
           'near_duplicate',
@@ -309,7 +322,7 @@ async function finalPass(
       continue;
     }
     if (!verdict.passed) {
-      removals.push(removalOf(source, verdict.reason, verdict.detail));
+      removals.append(removalOf(source, verdict.reason, verdict.detail));
       continue;
     }
     bits.set(position);
@@ -320,5 +333,5 @@ async function finalPass(
     (split === 'eval' ? evalSplit : train).add(record, counted ? verdict.tokens : undefined);
     await keep({ split, id, record, source, tokenCount: verdict.tokens });
   }
-  return { redactedCount, removals, train: train.figures(), eval: evalSplit.figures() };
+  return { redactedCount, train: train.figures(), eval: evalSplit.figures() };
 }

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import type { CanonicalRecord } from './canonical-record.js';
 import { recordId } from './canonical-record.js';
 import { curateRecords } from './curate-records.js';
-import type { SourceRecord } from './curate-records.js';
+import type { Removal, SourceRecord } from './curate-records.js';
 import { resolveCurationOptions } from './curation-options.js';
 import { jaccard, lshBands, MinHasher, shingleHashes } from './minhash.js';
 
@@ -66,7 +66,9 @@ describe('near-duplicate removal (MinHash + LSH)', () => {
       split: undefined,
     });
     const outcome = await curateRecords(sources(records), options, () => undefined);
-    const removed = new Map(outcome.removals.map((r) => [r.recordId, r]));
+    const removed = new Map<string, Removal>();
+    for await (const r of outcome.removals.read()) removed.set(r.recordId, r);
+    outcome.removals.close();
     let tp = 0;
     let fp = 0;
     let fn = 0;

@@ -72,6 +72,16 @@ describe('split and statistics', () => {
       p95: 10,
       total: 55,
     });
+    // Repeated values (percentiles come from counts of each value): sorted 1 1 2 3 3 3 7 7 7 7.
+    expect(distribution([3, 3, 3, 1, 1, 7, 7, 7, 7, 2])).toEqual({
+      min: 1,
+      max: 7,
+      mean: 4.1,
+      p50: 3,
+      p95: 7,
+      total: 41,
+    });
+    expect(distribution([])).toEqual({ min: 0, max: 0, mean: 0, p50: 0, p95: 0, total: 0 });
     const acc = new SplitAccumulator();
     acc.add(conv('ab', 'cde'));
     acc.add({ type: 'text', text: 'x'.repeat(100) });

@@ -30,9 +30,7 @@ export interface VersionManifest {
 
 /** Counts of removals per reason, keys sorted. */
 export function removalCounts(outcome: CurationOutcome): Partial<Record<RemovalKind, number>> {
-  const counts = new Map<RemovalKind, number>();
-  for (const r of outcome.removals) counts.set(r.reason, (counts.get(r.reason) ?? 0) + 1);
-  return Object.fromEntries([...counts.entries()].sort(([a], [b]) => (a < b ? -1 : 1)));
+  return outcome.removals.counts();
 }
 
 /** JSON with object keys sorted at every level: equal values give equal bytes. */

@@ -77,7 +77,8 @@ export interface RemovedRow {
 /** A version to record, everything but its number. */
 export type NewVersion = Omit<VersionRow, 'version' | 'createdAt'> & {
   readonly idempotencyKey: string | undefined;
-  readonly removed: readonly Omit<RemovedRow, 'seq'>[];
+  /** Read once, inside the transaction, in batches (a run may remove millions of records). */
+  readonly removed: Iterable<Omit<RemovedRow, 'seq'>> | AsyncIterable<Omit<RemovedRow, 'seq'>>;
 };
 
 const DATASET_COLUMNS = `d.id, d.name, d.kind, d.description, d.labels, d.created_at,
@@ -405,11 +406,13 @@ async function insertRemoved(
   tx: SqlExecutor,
   datasetId: bigint,
   version: number,
-  removed: readonly Omit<RemovedRow, 'seq'>[],
+  removed: Iterable<Omit<RemovedRow, 'seq'>> | AsyncIterable<Omit<RemovedRow, 'seq'>>,
 ): Promise<void> {
   const BATCH = 1000;
-  for (let start = 0; start < removed.length; start += BATCH) {
-    const part = removed.slice(start, start + BATCH);
+  let part: Omit<RemovedRow, 'seq'>[] = [];
+  let start = 0;
+  const flush = async (): Promise<void> => {
+    if (part.length === 0) return;
     await tx.query(
       `INSERT INTO removed_records (dataset_id, version, seq, record_id, reason, detail,
          duplicate_of, similarity, upload_id, source_line, excerpt)
@@ -430,5 +433,12 @@ async function insertRemoved(
         part.map((r) => r.excerpt),
       ],
     );
+    start += part.length;
+    part = [];
+  };
+  for await (const r of removed) {
+    part.push(r);
+    if (part.length === BATCH) await flush();
   }
+  await flush();
 }
