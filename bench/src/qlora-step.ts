@@ -1,32 +1,40 @@
 // QLoRA memory and speed benchmark: one training step (forward, loss, backward for the LoRA
 // tensors) of a random ~158M-parameter Llama whose frozen projections are held 4-bit (NF4, block
 // 64, double quantization) inside the training graph, against the same LoRA step on the fp32
-// base. Each measurement runs in its own child process so its peak RSS is its own.
+// base, each with and without activation checkpointing. Each measurement runs in its own child
+// process so its peak RSS is its own.
 //
 //   node --conditions=lathe-source --import tsx bench/src/qlora-step.ts [--threads 2] [--batch 1]
 //        [--seq 256] [--steps 3] [--warmup 1] [--rank 8] [--targets q_proj,v_proj] [--rounds 1]
-import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { performance } from 'node:perf_hooks';
 import {
-  PROJECTIONS,
   SeededRandom,
   createLlamaEngine,
   createLoraConfig,
   createQuantConfig,
+  defaultGradientCheckpointing,
   initLoraTensors,
   isQuantizedLayer,
   parameterShapes,
   parseLlamaConfig,
   quantizeTensor,
   type Float32Tensor,
+  type LlamaConfig,
   type LlamaModel,
-  type Projection,
+  type LoraConfig,
   type Quantized4bit,
-  type TrainingBatch,
+  type TrainingEngine,
 } from '@lathe/llm';
-import { parameterCount, randomLlamaModel } from './random-llama.js';
+import { randomLlamaModel } from './random-llama.js';
+import {
+  configParameterCount,
+  parseStepBenchArgs,
+  randomBatch,
+  runMeasurement,
+  stepBenchFlags,
+  stepTimes,
+} from './step-bench.js';
 
 /**
  * The benchmark's model: a Llama of about 158M parameters (D 1024, 12 layers, 16 query and 8
@@ -53,15 +61,16 @@ interface MemoryPoint {
   readonly rss: number;
   /** JS typed-array memory (the weights the main thread holds). */
   readonly arrayBuffers: number;
+  /** Peak RSS so far. */
+  readonly peak: number;
 }
 
 /**
- * lora: LoRA on the fp32 base with the engine's defaults (what train() runs); qlora: the 4-bit
- * base with the engine's defaults (no onnxruntime arena); qlora-arena: the same with the arena and
- * memory pattern on (`memoryArena: true`), to see what the allocator keeps.
+ * lora: LoRA on the fp32 base; qlora: the same adapters on the 4-bit base; `+ckpt`: with
+ * activation checkpointing (`gradientCheckpointing`). All with the engine's other defaults.
  */
-type Method = 'lora' | 'qlora' | 'qlora-arena';
-const METHODS: readonly Method[] = ['lora', 'qlora', 'qlora-arena'];
+const METHODS = ['lora', 'lora+ckpt', 'qlora', 'qlora+ckpt'] as const;
+type Method = (typeof METHODS)[number];
 
 interface Measurement {
   readonly method: Method;
@@ -72,37 +81,14 @@ interface Measurement {
   readonly weight_bytes: number;
 }
 
-const { values } = parseArgs({
-  options: {
-    threads: { type: 'string', default: '2' },
-    batch: { type: 'string', default: '1' },
-    seq: { type: 'string', default: '256' },
-    steps: { type: 'string', default: '3' },
-    warmup: { type: 'string', default: '1' },
-    rank: { type: 'string', default: '8' },
-    targets: { type: 'string', default: 'q_proj,v_proj' },
-    rounds: { type: 'string', default: '1' },
-    only: { type: 'string' },
-  },
-});
-const opts = {
-  threads: Number(values.threads),
-  batch: Number(values.batch),
-  seq: Number(values.seq),
-  steps: Number(values.steps),
-  warmup: Number(values.warmup),
-  rank: Number(values.rank),
-  rounds: Number(values.rounds),
-  targets: values.targets
-    .split(',')
-    .filter((t): t is Projection => (PROJECTIONS as readonly string[]).includes(t)),
-};
+const opts = parseStepBenchArgs({ batch: 1, steps: 3, warmup: 1, rounds: 1 });
 
 const MIB = 1024 * 1024;
 
 function memoryPoint(at: string): MemoryPoint {
   const m = process.memoryUsage();
-  return { at, rss: m.rss / MIB, arrayBuffers: m.arrayBuffers / MIB };
+  const peak = process.resourceUsage().maxRSS / 1024;
+  return { at, rss: m.rss / MIB, arrayBuffers: m.arrayBuffers / MIB, peak };
 }
 
 /**
@@ -142,37 +128,43 @@ function weightBytes(model: LlamaModel): number {
   return n;
 }
 
-/** One measurement, in this process. */
-async function measure(method: Method): Promise<Measurement> {
-  const memory = [memoryPoint('start')];
-  const setupStart = performance.now();
-  const model = method === 'lora' ? randomLlamaModel(QLORA_BENCH_CONFIG) : randomFourBitModel();
+/** The engine of a measurement; the model is dropped once the session holds its weights. */
+async function openEngine(
+  method: Method,
+  lora: LoraConfig,
+  memory: MemoryPoint[],
+): Promise<{ engine: TrainingEngine; config: LlamaConfig; weightBytes: number }> {
+  const fourBit = method.startsWith('qlora');
+  const model = fourBit ? randomFourBitModel() : randomLlamaModel(QLORA_BENCH_CONFIG);
   // The children run with --expose-gc: making the random weights leaves garbage (the fp32 values
   // QLoRA quantized) that is no part of a training step's memory.
   (globalThis as { gc?: () => void }).gc?.();
   memory.push(memoryPoint('model loaded'));
+  const engine = await createLlamaEngine(
+    model,
+    { method: 'lora', lora, gradientCheckpointing: method.endsWith('+ckpt') },
+    { session: { intraOpThreads: opts.threads, interOpThreads: 1 } },
+  );
+  return { engine, config: model.config, weightBytes: weightBytes(model) };
+}
+
+/** One measurement, in this process. */
+async function measure(method: Method): Promise<Measurement> {
+  const memory = [memoryPoint('start')];
+  const setupStart = performance.now();
   const lora = createLoraConfig({
     r: opts.rank,
     alpha: 2 * opts.rank,
     targetModules: opts.targets,
   });
-  const engine = await createLlamaEngine(
-    model,
-    { method: 'lora', lora },
-    {
-      session: {
-        intraOpThreads: opts.threads,
-        interOpThreads: 1,
-        ...(method === 'qlora-arena' ? { memoryArena: true } : {}),
-      },
-    },
-  );
+  const { engine, config, weightBytes } = await openEngine(method, lora, memory);
+  (globalThis as { gc?: () => void }).gc?.();
   memory.push(memoryPoint('session created'));
   const trainable = new Map<string, Float32Array>();
-  for (const [name, t] of initLoraTensors(model.config, lora, SeededRandom.fromSeed(1)))
+  for (const [name, t] of initLoraTensors(config, lora, SeededRandom.fromSeed(1)))
     trainable.set(name, t.data);
   const setup = (performance.now() - setupStart) / 1000;
-  const batch = randomBatch(model.config.vocabSize);
+  const batch = randomBatch(config.vocabSize, opts);
   const times: number[] = [];
   for (let i = 0; i < opts.warmup + opts.steps; i++) {
     const t0 = performance.now();
@@ -187,21 +179,7 @@ async function measure(method: Method): Promise<Measurement> {
     setup_s: setup,
     peak_rss_mib: process.resourceUsage().maxRSS / 1024,
     memory,
-    weight_bytes: weightBytes(model),
-  };
-}
-
-function randomBatch(vocab: number): TrainingBatch {
-  const n = opts.batch * opts.seq;
-  const rng = SeededRandom.fromSeed(7);
-  return {
-    batchSize: opts.batch,
-    seqLen: opts.seq,
-    inputIds: BigInt64Array.from({ length: n }, () => BigInt(rng.nextInt(vocab))),
-    positionIds: BigInt64Array.from({ length: n }, (_, i) => BigInt(i % opts.seq)),
-    segmentIds: new BigInt64Array(n).fill(1n),
-    labels: BigInt64Array.from({ length: n }, () => BigInt(rng.nextInt(vocab))),
-    targetTokens: n,
+    weight_bytes: weightBytes,
   };
 }
 
@@ -213,64 +191,82 @@ function runChild(method: Method): Measurement {
     self,
     '--only',
     method,
-    ...['--threads', values.threads, '--batch', values.batch, '--seq', values.seq],
-    ...['--steps', values.steps, '--warmup', values.warmup, '--rank', values.rank],
-    ...['--targets', opts.targets.join(',')],
+    ...stepBenchFlags(opts),
   ];
-  const r = spawnSync(process.execPath, args, { encoding: 'utf8', maxBuffer: 1 << 24 });
-  if (r.status !== 0) throw new Error(`${method} measurement failed (${r.status}): ${r.stderr}`);
-  return JSON.parse(r.stdout.trim().split('\n').pop() ?? '') as Measurement;
+  return runMeasurement<Measurement>(process.execPath, args);
 }
 
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)] ?? NaN;
+/** Peak RSS (largest of the rounds) and step times of one method. */
+function summarize(m: readonly Measurement[]): { rss: number; best: number; median: number } {
+  return {
+    rss: Math.max(...m.map((x) => x.peak_rss_mib)),
+    ...stepTimes(m.flatMap((x) => x.times_s)),
+  };
+}
+
+/** "QLoRA vs LoRA": peak RSS lora/qlora (target >= 3x) and step time qlora/lora (target <= 1.5x). */
+function ratios(
+  label: string,
+  l: ReturnType<typeof summarize>,
+  q: ReturnType<typeof summarize>,
+): string {
+  const memory = l.rss / q.rss;
+  const best = q.best / l.best;
+  const median = q.median / l.median;
+  const met = (ok: boolean): string => (ok ? 'met' : 'MISSED');
+  return (
+    `${label.padEnd(34)} peak RSS ${memory.toFixed(2)}x lower (>= 3x: ${met(memory >= 3)}), ` +
+    `step time best ${best.toFixed(2)}x, median ${median.toFixed(2)}x (<= 1.5x: best ${met(best <= 1.5)}, median ${met(median <= 1.5)})\n`
+  );
 }
 
 async function main(): Promise<void> {
-  const only = METHODS.find((m) => m === values.only);
+  const only = METHODS.find((m) => m === opts.only);
   if (only !== undefined) {
     process.stdout.write(`${JSON.stringify(await measure(only))}\n`);
     return;
   }
-  const params = parameterCount(randomLlamaModel(QLORA_BENCH_CONFIG));
+  if (opts.only !== undefined) throw new Error(`--only must be one of ${METHODS.join(', ')}`);
+  const params = configParameterCount(QLORA_BENCH_CONFIG);
   const c = QLORA_BENCH_CONFIG;
   process.stdout.write(
     `Llama ${(params / 1e6).toFixed(1)}M params (D ${c.hidden_size}, ${c.num_hidden_layers} layers, ` +
       `${c.num_attention_heads}/${c.num_key_value_heads} heads, F ${c.intermediate_size}, V ${c.vocab_size}, untied), ` +
       `batch ${opts.batch} x ${opts.seq}, ${opts.threads} threads, LoRA r ${opts.rank} on ${opts.targets.join(',')}; ` +
-      `QLoRA base NF4 block 64 double-quant; ${opts.steps} steps after ${opts.warmup} warm-up, ${opts.rounds} round(s)\n`,
+      `QLoRA base NF4 block 64 double-quant; +ckpt = gradient checkpointing per decoder layer; ` +
+      `${opts.steps} steps after ${opts.warmup} warm-up, ${opts.rounds} round(s)\n`,
   );
-  const runs: Record<Method, Measurement[]> = { lora: [], qlora: [], 'qlora-arena': [] };
+  const runs: Record<Method, Measurement[]> = {
+    lora: [],
+    'lora+ckpt': [],
+    qlora: [],
+    'qlora+ckpt': [],
+  };
   // Alternating, so load from elsewhere on the machine falls on all.
   for (let round = 0; round < opts.rounds; round++) {
     for (const method of METHODS) runs[method].push(runChild(method));
   }
-  const row = (m: Measurement[]): { rss: number; best: number; med: number } => {
-    const times = m.flatMap((x) => x.times_s);
-    return {
-      rss: Math.max(...m.map((x) => x.peak_rss_mib)),
-      best: Math.min(...times),
-      med: median(times),
-    };
-  };
-  const l = row(runs.lora);
-  const n = row(runs['qlora-arena']);
-  const q = row(runs.qlora);
+  const rows = Object.fromEntries(METHODS.map((m) => [m, summarize(runs[m])])) as Record<
+    Method,
+    ReturnType<typeof summarize>
+  >;
   for (const method of METHODS) {
     const m = runs[method][0]!;
-    const r = row(runs[method]);
+    const r = rows[method];
     process.stdout.write(
-      `${method.padEnd(13)}  peak RSS ${r.rss.toFixed(0)} MiB, step best ${r.best.toFixed(3)} s, median ${r.med.toFixed(3)} s, ` +
-        `setup ${m.setup_s.toFixed(1)} s, weights in JS ${(m.weight_bytes / MIB).toFixed(0)} MiB; RSS ` +
-        m.memory.map((p) => `${p.at} ${p.rss.toFixed(0)}`).join(', ') +
+      `${method.padEnd(11)} peak RSS ${r.rss.toFixed(0).padStart(5)} MiB, step best ${r.best.toFixed(3)} s, median ${r.median.toFixed(3)} s, ` +
+        `setup ${m.setup_s.toFixed(1)} s, weights loaded ${(m.weight_bytes / MIB).toFixed(0)} MiB; RSS ` +
+        m.memory.map((p) => `${p.at} ${p.rss.toFixed(0)} (peak ${p.peak.toFixed(0)})`).join(', ') +
         ' MiB\n',
     );
   }
+  const byDefault = (method: 'lora' | 'qlora'): Method =>
+    defaultGradientCheckpointing(method) ? `${method}+ckpt` : method;
+  const [ld, qd] = [byDefault('lora'), byDefault('qlora')];
   process.stdout.write(
-    `ratios  peak RSS lora/qlora ${(l.rss / q.rss).toFixed(2)}x (target >= 3x), ` +
-      `step time qlora/lora best ${(q.best / l.best).toFixed(2)}x, median ${(q.med / l.med).toFixed(2)}x (target <= 1.5x); ` +
-      `qlora-arena: peak RSS lora/it ${(l.rss / n.rss).toFixed(2)}x, step time it/lora best ${(n.best / l.best).toFixed(2)}x\n`,
+    ratios('qlora vs lora', rows.lora, rows.qlora) +
+      ratios('qlora+ckpt vs lora+ckpt', rows['lora+ckpt'], rows['qlora+ckpt']) +
+      ratios(`defaults: ${qd} vs ${ld}`, rows[ld], rows[qd]),
   );
 }
 

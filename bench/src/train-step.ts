@@ -4,21 +4,24 @@
 //
 //   node --conditions=lathe-source --import tsx bench/src/train-step.ts [--threads 2] [--batch 4]
 //        [--seq 256] [--steps 5] [--warmup 2] [--rank 8] [--targets q_proj,v_proj] [--rounds 2]
-import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { performance } from 'node:perf_hooks';
 import {
-  PROJECTIONS,
   SeededRandom,
   createLlamaEngine,
   createLoraConfig,
   initLoraTensors,
   type EngineMethod,
-  type Projection,
-  type TrainingBatch,
 } from '@lathe/llm';
-import { BENCH_CONFIG, parameterCount, randomLlamaModel } from './random-llama.js';
+import { BENCH_CONFIG, randomLlamaModel } from './random-llama.js';
+import {
+  configParameterCount,
+  parseStepBenchArgs,
+  randomBatch,
+  runMeasurement,
+  stepBenchFlags,
+  stepTimes,
+} from './step-bench.js';
 
 interface Measurement {
   readonly method: string;
@@ -29,31 +32,8 @@ interface Measurement {
   readonly setup_s?: number;
 }
 
-const { values } = parseArgs({
-  options: {
-    threads: { type: 'string', default: '2' },
-    batch: { type: 'string', default: '4' },
-    seq: { type: 'string', default: '256' },
-    steps: { type: 'string', default: '5' },
-    warmup: { type: 'string', default: '2' },
-    rank: { type: 'string', default: '8' },
-    targets: { type: 'string', default: 'q_proj,v_proj' },
-    only: { type: 'string' },
-    rounds: { type: 'string', default: '2' },
-  },
-});
-const rounds = Number(values.rounds);
-const opts = {
-  threads: Number(values.threads),
-  batch: Number(values.batch),
-  seq: Number(values.seq),
-  steps: Number(values.steps),
-  warmup: Number(values.warmup),
-  rank: Number(values.rank),
-  targets: values.targets
-    .split(',')
-    .filter((t): t is Projection => (PROJECTIONS as readonly string[]).includes(t)),
-};
+const opts = parseStepBenchArgs({ batch: 4, steps: 5, warmup: 2, rounds: 2 });
+const rounds = opts.rounds;
 
 /** One Lathe measurement, in this process. */
 async function measureLathe(method: 'lora' | 'full'): Promise<Measurement> {
@@ -77,7 +57,7 @@ async function measureLathe(method: 'lora' | 'full'): Promise<Measurement> {
     for (const [name, t] of model.weights) trainable.set(name, t.data);
   }
   const setup = (performance.now() - setupStart) / 1000;
-  const batch = randomBatch(model.config.vocabSize);
+  const batch = randomBatch(model.config.vocabSize, opts);
   const times: number[] = [];
   for (let i = 0; i < opts.warmup + opts.steps; i++) {
     const t0 = performance.now();
@@ -97,56 +77,15 @@ async function measureLathe(method: 'lora' | 'full'): Promise<Measurement> {
   };
 }
 
-function randomBatch(vocab: number): TrainingBatch {
-  const n = opts.batch * opts.seq;
-  const rng = SeededRandom.fromSeed(7);
-  const ids = BigInt64Array.from({ length: n }, () => BigInt(rng.nextInt(vocab)));
-  const labels = BigInt64Array.from({ length: n }, () => BigInt(rng.nextInt(vocab)));
-  const positions = BigInt64Array.from({ length: n }, (_, i) => BigInt(i % opts.seq));
-  const segments = new BigInt64Array(n).fill(1n);
-  return {
-    batchSize: opts.batch,
-    seqLen: opts.seq,
-    inputIds: ids,
-    positionIds: positions,
-    segmentIds: segments,
-    labels,
-    targetTokens: n,
-  };
-}
-
-function runChild(command: string, args: string[]): Measurement {
-  const r = spawnSync(command, args, { encoding: 'utf8', maxBuffer: 1 << 24 });
-  if (r.status !== 0)
-    throw new Error(`${command} ${args.join(' ')} failed (${r.status}): ${r.stderr}`);
-  const line = r.stdout.trim().split('\n').pop() ?? '';
-  return JSON.parse(line) as Measurement;
-}
-
 async function main(): Promise<void> {
-  if (values.only === 'lora' || values.only === 'full') {
-    process.stdout.write(`${JSON.stringify(await measureLathe(values.only))}\n`);
+  if (opts.only === 'lora' || opts.only === 'full') {
+    process.stdout.write(`${JSON.stringify(await measureLathe(opts.only))}\n`);
     return;
   }
   const self = fileURLToPath(import.meta.url);
-  const shared = [
-    '--threads',
-    values.threads,
-    '--batch',
-    values.batch,
-    '--seq',
-    values.seq,
-    '--steps',
-    values.steps,
-    '--warmup',
-    values.warmup,
-    '--rank',
-    values.rank,
-    '--targets',
-    opts.targets.join(','),
-  ];
+  const shared = stepBenchFlags(opts);
   const torchScript = fileURLToPath(new URL('./torch-train-step.py', import.meta.url));
-  const params = parameterCount(randomLlamaModel());
+  const params = configParameterCount(BENCH_CONFIG);
   process.stdout.write(
     `Llama ${(params / 1e6).toFixed(1)}M params (D ${BENCH_CONFIG.hidden_size}, ${BENCH_CONFIG.num_hidden_layers} layers, ` +
       `${BENCH_CONFIG.num_attention_heads}/${BENCH_CONFIG.num_key_value_heads} heads, F ${BENCH_CONFIG.intermediate_size}, V ${BENCH_CONFIG.vocab_size}), ` +
@@ -160,10 +99,10 @@ async function main(): Promise<void> {
     const torch: Measurement[] = [];
     for (let round = 0; round < rounds; round++) {
       lathe.push(
-        runChild(process.execPath, [...process.execArgv, self, '--only', method, ...shared]),
+        runMeasurement(process.execPath, [...process.execArgv, self, '--only', method, ...shared]),
       );
       torch.push(
-        runChild('/usr/bin/python3', [
+        runMeasurement('/usr/bin/python3', [
           torchScript,
           '--config',
           JSON.stringify(BENCH_CONFIG),
@@ -186,10 +125,8 @@ async function main(): Promise<void> {
 
 /** Best and median step time over all rounds, and the largest peak RSS. */
 function summarize(ms: readonly Measurement[]): { best: number; median: number; rss: number } {
-  const times = ms.flatMap((m) => m.times_s).sort((a, b) => a - b);
   return {
-    best: times[0] ?? NaN,
-    median: times[Math.floor(times.length / 2)] ?? NaN,
+    ...stepTimes(ms.flatMap((m) => m.times_s)),
     rss: Math.max(...ms.map((m) => m.peak_rss_mib)),
   };
 }
