@@ -64,7 +64,7 @@ export function internalTensors(
 export function afterDependency(g: GraphBuilder, t: Tensor, dependency: Tensor): Tensor {
   const size = g.node1('Size', [dependency]); // int64 []
   const zero = g.sub(size, size);
-  return g.add(t, t.dtype === 'int64' ? zero : g.cast(zero, t.dtype));
+  return g.add(t, t.dtype === 'int64' ? zero : g.cast(zero, t.dtype)); // float or int64 t
 }
 
 /**
@@ -95,13 +95,18 @@ export class SegmentReplay {
 
   private emit(node: GraphNode): Tensor[] {
     const inputs = node.inputs.map((input) => (input === undefined ? undefined : this.read(input)));
-    if (inputs.every((input, k) => input === node.inputs[k])) {
-      // Every input is a forward tensor: wait for the gradient through one of them (a float one:
-      // shape values of int64 tensors feed shape inference downstream).
-      const k = node.inputs.findIndex((x) => x !== undefined && isFloatDType(x.dtype));
-      const at = k >= 0 ? k : node.inputs.findIndex((x) => x !== undefined);
-      const first = node.inputs[at];
-      if (first) inputs[at] = this.gate(first);
+    const readsForwardOnly = inputs.every((input, k) => input === node.inputs[k]);
+    if (readsForwardOnly && inputs.some((input) => input !== undefined)) {
+      // Every input is a forward tensor: wait for the gradient through one of them (a float one
+      // first: shape values of int64 tensors feed shape inference downstream).
+      const float = node.inputs.findIndex((x) => x !== undefined && isFloatDType(x.dtype));
+      const at = float >= 0 ? float : node.inputs.findIndex((x) => x?.dtype === 'int64');
+      const gated = node.inputs[at];
+      if (!gated)
+        throw new Error(
+          `cannot recompute ${node.opType} after the gradient: it reads no float or int64 tensor`,
+        );
+      inputs[at] = this.gate(gated);
     }
     const outputs = this.g.node(node.opType, inputs, node.attributes, {
       outputs: node.outputs.length,
