@@ -1,5 +1,5 @@
 // One delivery of a training job, from taking it to settling its work-queue message.
-import { readFile, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Metadata } from '@grpc/grpc-js';
 import { context, trace, type Context, type Span } from '@opentelemetry/api';
@@ -17,6 +17,7 @@ import {
   evaluateSft,
   train,
   trainDpo,
+  type DpoEvent,
   type TrainingEngineFactory,
   type TrainingEvent,
   type TrainResult,
@@ -30,10 +31,10 @@ import {
   type WorkerCapabilities,
 } from '../store/job-store.js';
 import {
-  CHECKPOINT_ARCHIVE_MEDIA_TYPE,
-  packCheckpointDir,
-  unpackCheckpointArchive,
-} from './checkpoint-archive.js';
+  fetchResumePoint,
+  storeCheckpointArchive,
+  type ResumePoint,
+} from './checkpoint-transfer.js';
 import { jobFailureOf } from './job-failure.js';
 import { materializeDataset, materializeModel, type JobInputSources } from './job-inputs.js';
 import { publishJobEvents } from './job-event-publisher.js';
@@ -261,22 +262,7 @@ export class AttemptRunner {
       // QLoRA over a stored NF4 copy trains on that copy; otherwise on the base itself.
       const modelDir = await materializeModel(this.deps, begun.quantizedBase ?? begun.baseModel);
       const data = await materializeDataset(this.deps, begun.dataset);
-      let resumeDir: string | undefined;
-      let tokensSeen = 0;
-      if (begun.resumeFrom?.artifact !== undefined) {
-        resumeDir = join(runDir, 'resume');
-        const stream = await this.deps.trainingArtifacts.get(
-          `sha256:${begun.resumeFrom.artifact.sha256}`,
-        );
-        const chunks: Buffer[] = [];
-        for await (const c of stream as AsyncIterable<Buffer>) chunks.push(c);
-        await unpackCheckpointArchive(Buffer.concat(chunks), resumeDir);
-        const state = JSON.parse(await readFile(join(resumeDir, 'trainer_state.json'), 'utf8')) as {
-          tokensSeen?: number;
-        };
-        tokensSeen = state.tokensSeen ?? 0;
-      }
-      return { modelDir, ...data, resumeDir, tokensSeen };
+      return { modelDir, ...data, resume: await this.resumePoint(begun, runDir) };
     });
     const settled = await this.settleIfStopped(begun.attempt);
     if (settled !== undefined) return settled;
@@ -289,13 +275,13 @@ export class AttemptRunner {
         dataPath: inputs.trainPath,
         outDir,
         ...(inputs.evalPath === undefined ? {} : { evalDataPath: inputs.evalPath }),
-        ...(inputs.resumeDir === undefined ? {} : { resumeFrom: inputs.resumeDir }),
+        ...(inputs.resume.dir === undefined ? {} : { resumeFrom: inputs.resume.dir }),
         ...(begun.quantizedBase === undefined ? {} : { baseModelName: begun.baseModel.name }),
       },
       { checkpointEvery: this.deps.settings.checkpointEvery },
     );
     await this.write((a) => this.deps.store.setState(this.jobId, a, JobState.JOB_STATE_RUNNING));
-    const result = await this.train(begun, options, inputs.tokensSeen);
+    const result = await this.train(begun, options, inputs.resume.tokensSeen);
     await this.writes;
     const stopped = await this.settleIfStopped(begun.attempt);
     if (stopped !== undefined) return stopped;
@@ -350,57 +336,66 @@ export class AttemptRunner {
   }
 
   /**
-   * A DPO attempt: `trainDpo` over the preference splits, LoRA policy against the frozen base.
-   * `trainDpo` writes no checkpoints, so a lost or stopped DPO attempt starts over next time.
+   * A DPO attempt: `trainDpo` over the preference splits, LoRA policy against the frozen base,
+   * with checkpoints uploaded and resumed as for SFT.
    */
   private async runDpo(begun: StartedAttempt, runDir: string): Promise<AttemptOutcome> {
     const attempt = begun.attempt;
     const inputs = await withSpan('training.load', { 'lathe.attempt': attempt }, async () => ({
       modelDir: await materializeModel(this.deps, begun.baseModel),
       ...(await materializeDataset(this.deps, begun.dataset, 'preference')),
+      resume: await this.resumePoint(begun, runDir),
     }));
     const early = await this.settleIfStopped(attempt);
     if (early !== undefined) return early;
     const outDir = join(runDir, 'out');
     const options = {
-      ...dpoTrainOptions(begun.spec, {
-        modelDir: inputs.modelDir,
-        dataPath: inputs.trainPath,
-        outDir,
-        ...(inputs.evalPath === undefined ? {} : { evalDataPath: inputs.evalPath }),
-      }),
+      ...dpoTrainOptions(
+        begun.spec,
+        {
+          modelDir: inputs.modelDir,
+          dataPath: inputs.trainPath,
+          outDir,
+          ...(inputs.evalPath === undefined ? {} : { evalDataPath: inputs.evalPath }),
+          ...(inputs.resume.dir === undefined ? {} : { resumeFrom: inputs.resume.dir }),
+        },
+        { checkpointEvery: this.deps.settings.checkpointEvery },
+      ),
       ...(this.deps.session === undefined ? {} : { session: this.deps.session }),
     };
     await this.write((a) => this.deps.store.setState(this.jobId, a, JobState.JOB_STATE_RUNNING));
     const poll = this.pollCancel();
-    let lastWrite = 0;
+    const attemptContext = context.active();
+    const recordProgress = this.progressWriter(attempt);
+    let stepsPerEpoch = 1;
+    let lastLoss = NaN;
+    let evalLoss: number | undefined;
+    const onEvent = (e: DpoEvent): void => {
+      if (e.type === 'start') {
+        stepsPerEpoch = Math.max(1, e.stepsPerEpoch);
+        this.log.info('training', { startStep: e.startStep, totalSteps: e.totalSteps });
+      } else if (e.type === 'eval') {
+        evalLoss = e.metrics.loss;
+      } else if (e.type === 'checkpoint') {
+        this.queueCheckpointUpload(e, stepsPerEpoch, lastLoss, evalLoss, attemptContext);
+      } else if (e.type === 'step') {
+        lastLoss = e.metrics.loss;
+        recordProgress(e, () => ({
+          step: e.step,
+          totalSteps: e.totalSteps,
+          epoch: e.step / stepsPerEpoch,
+          loss: e.metrics.loss,
+          ...(evalLoss === undefined ? {} : { evalLoss }),
+          learningRate: e.lr,
+          gradNorm: e.gradNorm,
+          rewardAccuracy: e.metrics['rewards/accuracies'],
+          rewardMargin: e.metrics['rewards/margins'],
+        }));
+      }
+    };
     const result = await withSpan('training.steps', { 'lathe.attempt': attempt }, async () => {
       try {
-        return await trainDpo(
-          options,
-          (e) => {
-            if (e.type !== 'step') return;
-            const now = Date.now();
-            if (now - lastWrite < this.deps.settings.progressIntervalMs && e.step !== e.totalSteps)
-              return;
-            lastWrite = now;
-            const progress = TrainingProgress.fromPartial({
-              step: e.step,
-              totalSteps: e.totalSteps,
-              loss: e.metrics.loss,
-              learningRate: e.lr,
-              gradNorm: e.gradNorm,
-              rewardAccuracy: e.metrics['rewards/accuracies'],
-              rewardMargin: e.metrics['rewards/margins'],
-            });
-            this.enqueueWrite(async () => {
-              const w = await this.deps.store.recordProgress(this.jobId, attempt, progress);
-              await this.publish(w.events);
-              if (w.cancelRequested) this.requestStop('cancel');
-            });
-          },
-          this.stop.signal,
-        );
+        return await trainDpo(options, onEvent, this.stop.signal);
       } finally {
         clearInterval(poll);
       }
@@ -462,6 +457,32 @@ export class AttemptRunner {
     return 'succeeded';
   }
 
+  /**
+   * The step-progress recorder of a run: the progress of a step is queued as a store write at
+   * most once per progress interval, and always for the last step; a cancel it brings back stops
+   * the run.
+   */
+  private progressWriter(
+    attempt: number,
+  ): (
+    at: { readonly step: number; readonly totalSteps: number },
+    progress: () => Partial<TrainingProgress>,
+  ) => void {
+    let lastWrite = 0;
+    return (at, progressOf) => {
+      const now = Date.now();
+      if (now - lastWrite < this.deps.settings.progressIntervalMs && at.step !== at.totalSteps)
+        return;
+      lastWrite = now;
+      const progress = TrainingProgress.fromPartial(progressOf());
+      this.enqueueWrite(async () => {
+        const w = await this.deps.store.recordProgress(this.jobId, attempt, progress);
+        await this.publish(w.events);
+        if (w.cancelRequested) this.requestStop('cancel');
+      });
+    };
+  }
+
   /** Checks the job's cancel flag every cancel-poll interval; clear the returned timer. */
   private pollCancel(): NodeJS.Timeout {
     return setInterval(() => {
@@ -507,7 +528,7 @@ export class AttemptRunner {
     const attempt = begun.attempt;
     const settings = this.deps.settings;
     let stepsPerEpoch = 1;
-    let lastWrite = 0;
+    const recordProgress = this.progressWriter(attempt);
     let lastLoss = NaN;
     let evalLoss: number | undefined;
     let tokensSeen = tokensAtStart;
@@ -537,10 +558,7 @@ export class AttemptRunner {
           };
         if (e.step - group.from + 1 >= settings.stepSpanGroup || e.step === e.totalSteps)
           endGroup(e.step);
-        const now = Date.now();
-        if (now - lastWrite < settings.progressIntervalMs && e.step !== e.totalSteps) return;
-        lastWrite = now;
-        const progress = TrainingProgress.fromPartial({
+        recordProgress(e, () => ({
           step: e.step,
           totalSteps: e.totalSteps,
           epoch: e.step / stepsPerEpoch,
@@ -551,23 +569,11 @@ export class AttemptRunner {
           tokensPerSecond: e.tokensPerSecond,
           eta: { seconds: Math.floor(e.etaSeconds), nanos: Math.round((e.etaSeconds % 1) * 1e9) },
           tokensSeen,
-        });
-        this.enqueueWrite(async () => {
-          const w = await this.deps.store.recordProgress(this.jobId, attempt, progress);
-          await this.publish(w.events);
-          if (w.cancelRequested) this.requestStop('cancel');
-        });
+        }));
       } else if (e.type === 'eval') {
         evalLoss = e.loss;
       } else {
-        const step = e.step;
-        const loss = lastLoss;
-        const at = evalLoss;
-        this.enqueueWrite(() =>
-          context.with(attemptContext, () =>
-            this.uploadCheckpoint(e.path, step, stepsPerEpoch, loss, at),
-          ),
-        );
+        this.queueCheckpointUpload(e, stepsPerEpoch, lastLoss, evalLoss, attemptContext);
       }
     };
     try {
@@ -602,6 +608,33 @@ export class AttemptRunner {
     };
   }
 
+  /**
+   * Where this attempt starts: the job's latest checkpoint (as the store handed it to this
+   * attempt) fetched and unpacked under the run directory, or step 0.
+   */
+  private resumePoint(begun: StartedAttempt, runDir: string): Promise<ResumePoint> {
+    return fetchResumePoint(this.deps.trainingArtifacts, begun.resumeFrom, join(runDir, 'resume'));
+  }
+
+  /**
+   * Queues the upload of a checkpoint the trainer just wrote after the earlier store writes, in
+   * the attempt's trace; the directory is removed once stored.
+   */
+  private queueCheckpointUpload(
+    checkpoint: { readonly step: number; readonly path: string },
+    stepsPerEpoch: number,
+    loss: number,
+    evalLoss: number | undefined,
+    attemptContext: Context,
+  ): void {
+    const { step, path } = checkpoint;
+    this.enqueueWrite(() =>
+      context.with(attemptContext, () =>
+        this.uploadCheckpoint(path, step, stepsPerEpoch, loss, evalLoss),
+      ),
+    );
+  }
+
   private async uploadCheckpoint(
     dir: string,
     step: number,
@@ -614,23 +647,21 @@ export class AttemptRunner {
       'training.checkpoint',
       { 'lathe.attempt': attempt, 'lathe.step': step },
       async () => {
-        const archive = await packCheckpointDir(dir);
-        const blob = await this.deps.trainingArtifacts.put(archive);
+        const artifact = await storeCheckpointArchive(this.deps.trainingArtifacts, dir);
         const w = await this.deps.store.recordCheckpoint(this.jobId, attempt, {
           step,
           epoch: step / stepsPerEpoch,
-          artifact: {
-            sha256: blob.sha256,
-            sizeBytes: blob.size,
-            mediaType: CHECKPOINT_ARCHIVE_MEDIA_TYPE,
-            uri: `${this.deps.trainingArtifacts.namespace}/sha256/${blob.sha256.slice(0, 2)}/${blob.sha256}`,
-          },
+          artifact,
           loss,
           evalLoss,
         });
         await this.publish(w.events);
         if (w.cancelRequested) this.requestStop('cancel');
-        this.log.info('checkpoint stored', { step, sha256: blob.sha256, bytes: blob.size });
+        this.log.info('checkpoint stored', {
+          step,
+          sha256: artifact.sha256,
+          bytes: artifact.sizeBytes,
+        });
       },
     );
     await rm(dir, { recursive: true, force: true });

@@ -15,7 +15,7 @@ export class CheckpointArchiveError extends Error {
 
 /**
  * Packs the regular files of one checkpoint directory (flat: `trainer_state.json`,
- * `trainable.safetensors`, `optimizer.safetensors`) into one buffer: the magic line, a JSON
+ * `trainable.safetensors`, `optimizer.safetensors`, and DPO's `extra.safetensors`) into one buffer: the magic line, a JSON
  * line listing `{ name, size }` per file in name order, then the files' bytes back to back. Flat
  * and ordered, so the same checkpoint always packs to the same bytes (and the same digest).
  */

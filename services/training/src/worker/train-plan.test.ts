@@ -100,7 +100,8 @@ describe('dpoTrainOptions', () => {
         hyperparameters: { length: { $case: 'maxSteps', maxSteps: 3 } },
         dpo: { loss: DpoLoss.DPO_LOSS_IPO, beta: 0.5 },
       }),
-      paths,
+      { ...paths, resumeFrom: '/r' },
+      defaults,
     );
     expect(o).toMatchObject({
       method: 'lora',
@@ -110,11 +111,16 @@ describe('dpoTrainOptions', () => {
       seed: 0,
       loss: { lossType: 'ipo', beta: 0.5, labelSmoothing: 0 },
       lora: { r: 8, alpha: 16 },
+      // Checkpoints as for SFT: the worker's interval, all kept until uploaded, and the resume.
+      checkpointEvery: 25,
+      keepCheckpoints: 0,
+      resumeFrom: '/r',
     });
     expect(() =>
       dpoTrainOptions(
         JobSpec.fromPartial({ method: Method.METHOD_DPO, dpo: { loss: DpoLoss.DPO_LOSS_HINGE } }),
         paths,
+        defaults,
       ),
     ).toThrow(/dpo.loss/);
   });

@@ -136,8 +136,6 @@ export function sftTrainOptions(
       'a cap on eval batches is not supported by this trainer (it evaluates the whole eval split)',
     );
   const evalEvery = h?.evalEverySteps ?? 0;
-  const checkpointEvery =
-    (h?.checkpointEverySteps ?? 0) > 0 ? (h?.checkpointEverySteps ?? 0) : defaults.checkpointEvery;
   return {
     method,
     modelDir: paths.modelDir,
@@ -179,8 +177,22 @@ export function sftTrainOptions(
           lora: loraOptionsOf(spec),
         }
       : {}),
-    checkpointEvery,
-    // Every checkpoint stays until uploaded; the worker removes them itself.
+    ...checkpointOptions(spec, paths, defaults),
+  };
+}
+
+/**
+ * The checkpoint settings every method shares: the spec's interval (else the worker's), every
+ * checkpoint kept until uploaded (the worker removes them itself), and the checkpoint to resume.
+ */
+function checkpointOptions(
+  spec: JobSpec,
+  paths: Pick<PlanPaths, 'resumeFrom'>,
+  defaults: PlanDefaults,
+): { checkpointEvery: number; keepCheckpoints: 0; resumeFrom?: string } {
+  const every = spec.hyperparameters?.checkpointEverySteps ?? 0;
+  return {
+    checkpointEvery: every > 0 ? every : defaults.checkpointEvery,
     keepCheckpoints: 0,
     ...(paths.resumeFrom === undefined ? {} : { resumeFrom: paths.resumeFrom }),
   };
@@ -190,13 +202,14 @@ export function sftTrainOptions(
  * Builds the {@link DpoTrainOptions} of a DPO job: a LoRA policy against the frozen base, with the
  * contract's defaults (learning rate 2e-4, batch 8 pairs, beta 0.1, sigmoid loss, LoRA as above).
  * The eval split of the dataset version is the held-out set; without one, `trainDpo` holds out
- * 10% of the pairs itself.
+ * 10% of the pairs itself. Checkpoints and resume as for SFT.
  *
  * @throws UnsupportedSpecError naming the field the trainer cannot honour (the hinge loss)
  */
 export function dpoTrainOptions(
   spec: JobSpec,
-  paths: Omit<PlanPaths, 'resumeFrom' | 'baseModelName'>,
+  paths: Omit<PlanPaths, 'baseModelName'>,
+  defaults: PlanDefaults,
 ): DpoTrainOptions {
   if (spec.method !== Method.METHOD_DPO)
     throw new UnsupportedSpecError('method', `method ${spec.method} is not DPO`);
@@ -230,5 +243,6 @@ export function dpoTrainOptions(
     ...((h?.evalEverySteps ?? 0) > 0 ? { evalEvery: h?.evalEverySteps ?? 0 } : {}),
     ...(h?.maxGradNorm === undefined ? {} : { maxGradNorm: h.maxGradNorm }),
     seed: h?.seed ?? 0,
+    ...checkpointOptions(spec, paths, defaults),
   };
 }
