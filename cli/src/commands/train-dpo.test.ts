@@ -89,6 +89,34 @@ describe.skipIf(skip !== '')('lathe train --method dpo', () => {
     expect(saved.loss).toEqual({ lossType: 'sigmoid', beta: 0.1, labelSmoothing: 0 });
   }, 120_000);
 
+  it('checkpoints, refuses a changed flag or a fresh start over them, and resumes', async () => {
+    const out = join(dir, 'resumable');
+    const flags = ['--batch-size', '8', '--max-steps', '3', '--checkpoint-every', '2'];
+    const first = await trainDpo(out, [...flags, '--progress', 'json']);
+    expect(first.code, first.stderr).toBe(0);
+    const checkpoints = first.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { type: string; step?: number })
+      .filter((e) => e.type === 'checkpoint');
+    expect(checkpoints.map((e) => e.step)).toEqual([2, 3]);
+    expect((await readFile(join(out, 'checkpoints', 'latest'), 'utf8')).trim()).toBe('step-000003');
+
+    const changed = await trainDpo(out, [...flags, '--lr', '1e-3', '--resume', out]);
+    expect(changed.code).toBe(1);
+    expect(changed.stderr).toMatch(/cannot resume: lr was 0\.00005 in the checkpoint, now 0\.001/);
+    const fresh = await trainDpo(out, flags);
+    expect(fresh.code).toBe(1);
+    expect(fresh.stderr).toMatch(/holds checkpoints of an earlier run; resume it \(--resume\)/);
+
+    // Resuming the finished run trains nothing more: it evaluates and writes the adapter again.
+    const resumed = await trainDpo(out, [...flags, '--resume', out]);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect(resumed.stderr).toMatch(/^resuming at step 3\/3$/m);
+    expect(resumed.stderr).not.toMatch(/^step /m);
+    expect(resumed.stderr).toMatch(/^done: 3 steps; held-out loss 0\.6931 -> /m);
+  }, 180_000);
+
   it('refuses label smoothing with ipo as a usage error', async () => {
     const run = await trainDpo(join(dir, 'never'), ['--loss', 'ipo', '--label-smoothing', '0.1']);
     expect(run.code).toBe(2);

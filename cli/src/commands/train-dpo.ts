@@ -16,8 +16,9 @@ export const usage = `usage: lathe train --method dpo --model DIR --data FILE --
 
 Direct Preference Optimization: the policy is the model plus LoRA (or every weight with
 --policy full); the reference is the model without the adapter, or --reference. Reference
-log-probs are computed once per pair and reused every epoch. Writes the adapter (or model) and
-dpo_metrics.json (held-out metrics over the run, and the data report) to --out.
+log-probs are computed once per pair and reused every epoch (checkpoints keep them). Writes the
+adapter (or model), dpo_metrics.json (held-out metrics over the run, and the data report) and
+checkpoints/ to --out.
 
 --data: JSON Lines or a JSON array of preference records, one of:
   {"prompt", "chosen", "rejected"}          strings, or TRL's conversational messages
@@ -47,13 +48,17 @@ options (default in brackets):
   --max-grad-norm X        global gradient-norm clip [1.0]
   --lora-r N, --lora-alpha X, --lora-dropout X, --lora-targets LIST   [8, 16, 0, q_proj,v_proj]
   --seed N                 split, order, LoRA init, dropout [42]
+  --checkpoint-every N     checkpoint every N steps (and at the end), 0 = end only [50]
+  --keep-checkpoints N     checkpoints kept, 0 = all [2]
+  --resume DIR             continue a run from its --out DIR or a checkpoint directory, with
+                           the same data and flags (a changed one is refused by name) [fresh]
   --skip-bad-records       leave out bad records (counted) instead of stopping [stop]
   --weight-by-agreement    weight each pair by its "provenance.agreement" (snapshots of the
                            preferences service) instead of "weight" [off]
   --progress lines|json|none   step/eval lines on stderr, or JSON Lines events on stdout [lines]
 
-Ctrl-C stops between steps and saves what was trained so far (exit 130). Not yet:
-checkpoints and --resume for DPO runs; a 4-bit base is dequantized to fp32 in memory.`;
+Ctrl-C stops between steps after writing a checkpoint (exit 130); --resume continues exactly:
+the same adapter and losses as a run never stopped. A 4-bit base is dequantized to fp32 in memory.`;
 
 const FLAGS = {
   method: 'string',
@@ -78,6 +83,9 @@ const FLAGS = {
   'lora-dropout': 'string',
   'lora-targets': 'string',
   seed: 'string',
+  'checkpoint-every': 'string',
+  'keep-checkpoints': 'string',
+  resume: 'string',
   'skip-bad-records': 'boolean',
   'weight-by-agreement': 'boolean',
   progress: 'string',
@@ -134,6 +142,9 @@ function parse(argv: string[]): { options: DpoTrainOptions; progress: string } |
     evalEvery: args.integer('eval-every'),
     maxGradNorm: args.number('max-grad-norm'),
     seed: args.integer('seed'),
+    checkpointEvery: args.integer('checkpoint-every'),
+    keepCheckpoints: args.integer('keep-checkpoints'),
+    resumeFrom: args.string('resume'),
     skipBadRecords: args.flag('skip-bad-records'),
     agreementWeights: args.flag('weight-by-agreement'),
   };
@@ -150,6 +161,11 @@ function describe(e: DpoEvent): string {
       `${x.kept} kept; skipped: ${x.emptyResponse} empty response, ${x.identicalResponses} identical, ${x.promptTooLong} prompt too long; truncated: ${x.promptTruncated} prompts, ${x.responseTruncated} responses`;
     return `train pairs: ${r(e.train)}\neval pairs: ${r(e.eval)}`;
   }
+  if (e.type === 'start')
+    return e.startStep > 0
+      ? `resuming at step ${e.startStep}/${e.totalSteps}`
+      : `training ${e.totalSteps} steps (${e.stepsPerEpoch} per epoch)`;
+  if (e.type === 'checkpoint') return `checkpoint @ step ${e.step}: ${e.path}`;
   if (e.type === 'eval') return `eval @ step ${e.step}: ${m({ ...e.metrics })}`;
   return `step ${e.step}/${e.totalSteps} lr ${e.lr.toExponential(2)} grad-norm ${e.gradNorm.toFixed(3)}: ${m({ ...e.metrics })}`;
 }
@@ -187,17 +203,22 @@ export async function runDpoTrain(argv: string[]): Promise<number> {
       },
       controller.signal,
     );
+    if (result.status === 'cancelled') {
+      process.stderr.write(
+        `lathe train: stopped at step ${result.steps}; resume with --resume ${parsed.options.outDir}\n`,
+      );
+      return 130;
+    }
     const first = result.evals[0]?.metrics;
     const last = result.evals.at(-1)?.metrics;
     const evalText =
       first && last
         ? `; held-out loss ${first.loss.toFixed(4)} -> ${last.loss.toFixed(4)}, rewards/accuracies ${first['rewards/accuracies'].toFixed(3)} -> ${last['rewards/accuracies'].toFixed(3)}`
         : '';
-    const done = result.status === 'cancelled' ? 'stopped' : 'done';
     process.stderr.write(
-      `${done}: ${result.steps} steps${evalText}; wrote ${parsed.options.outDir}\n`,
+      `done: ${result.steps} steps${evalText}; wrote ${parsed.options.outDir}\n`,
     );
-    return result.status === 'cancelled' ? 130 : 0;
+    return 0;
   } catch (err) {
     return reportFailure(err);
   } finally {
