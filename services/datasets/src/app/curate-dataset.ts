@@ -92,6 +92,9 @@ async function uploadsToCurate(
   });
 }
 
+/** Staged rows read per query while curating. */
+const STAGED_PAGE_ROWS = 250;
+
 async function* sourceRecords(
   deps: DatasetsDeps,
   base: VersionRow | undefined,
@@ -114,7 +117,9 @@ async function* sourceRecords(
       };
     }
   }
-  for await (const staged of deps.store.readStaged(uploads))
+  // Small pages: a page's rows live until curation has judged them all, long enough for a large
+  // page to be promoted to V8's old space and grow the heap with the run.
+  for await (const staged of deps.store.readStaged(uploads, STAGED_PAGE_ROWS))
     yield {
       id: staged.recordId,
       record: JSON.parse(staged.content) as CanonicalRecord,

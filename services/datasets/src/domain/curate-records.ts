@@ -78,7 +78,7 @@ export interface CurationOutcome {
   readonly work: CurationWork;
 }
 
-/** Where and in how much memory curation works; none of it changes the result. */
+/** Where and in how much memory curation works: only the bucket cap can change a result. */
 export interface CurationResources {
   /**
    * Parent of the run's temporary directory (removed when the run ends) and of the removal log's
@@ -87,7 +87,10 @@ export interface CurationResources {
   readonly tempDir?: string;
   /** Bytes for the sorts' buffers (default {@link DEFAULT_CURATION_MEMORY_BYTES}). */
   readonly memoryBytes?: number;
-  /** Earliest possible partners per LSH bucket each record is compared with (default 16). */
+  /**
+   * Earliest possible partners per LSH bucket each record is compared with (default 16): keeps
+   * huge buckets linear, and may miss a kept partner only in a bucket that reaches it.
+   */
   readonly maxAnchorsPerBucket?: number;
   /** Cancels the run (the temporary directory is removed all the same). */
   readonly signal?: AbortSignal;
@@ -144,7 +147,7 @@ interface SpilledRecord {
  * record is an exact duplicate if its link points to a kept record, else a near duplicate if a
  * candidate partner was kept and its full signature is similar enough (the most similar, the
  * earliest of equals), else its filter verdict applies. That is the decision a streaming pass
- * over an index of kept records makes, exactly.
+ * over an index of kept records makes, exactly, as long as no bucket reaches the cap.
  */
 export async function curateRecords(
   input: AsyncIterable<SourceRecord>,

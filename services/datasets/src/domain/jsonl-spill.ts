@@ -1,10 +1,12 @@
 import { createReadStream, closeSync, openSync, rmSync, writeSync } from 'node:fs';
 import { jsonlLines } from './jsonl-lines.js';
 
-const FLUSH_BYTES = 1 << 20;
+// Small on purpose: lines waiting in a large buffer live long enough to be promoted to V8's old
+// space, which then grows with the run (1 MiB here cost 30 MiB of peak RSS at 300k records).
+const FLUSH_BYTES = 1 << 16;
 
 /**
- * Values written one JSON line each to a temporary file through a 1 MiB buffer, then read back
+ * Values written one JSON line each to a temporary file through a 64 KiB buffer, then read back
  * in order, as many times as needed: curation keeps each record here between its passes instead
  * of in memory. `close` deletes the file.
  */
