@@ -1,8 +1,10 @@
 // Ingest and curation throughput of the datasets service, as a real process on real PostgreSQL
 // and NATS (JetStream events, object-store artifacts), with the server's resident memory sampled
-// while it works; each size runs in a fresh service process, so peak RSS at 10k and 100k records
-// shows whether curation memory stays flat. Not a test: it prints figures, never fails on time.
-//   node --conditions=lathe-source --import tsx bench/src/datasets-throughput.ts [--records 10000,100000]
+// while it works; each size is ingested in a fresh service process and curated in another, so
+// peak curate RSS at 10k, 100k and 300k records shows whether curation memory stays flat
+// (target: every size within ~10% of the smallest). Not a test: it prints figures, never fails
+// on time.
+//   node --conditions=lathe-source --import tsx bench/src/datasets-throughput.ts [--records 10000,100000,300000]
 import { readFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { parseArgs } from 'node:util';
@@ -18,7 +20,9 @@ import { REPO_ROOT, spawnService } from '@lathe/service-kit/testing';
 import { createTestDatabase, startNats } from '@lathe/testkit';
 import type { TestDatabase, TestNats } from '@lathe/testkit';
 
-const { values } = parseArgs({ options: { records: { type: 'string', default: '10000,100000' } } });
+const { values } = parseArgs({
+  options: { records: { type: 'string', default: '10000,100000,300000' } },
+});
 const SIZES = values.records.split(',').map(Number);
 
 const WORDS = [
@@ -116,15 +120,29 @@ const quarter = (xs: number[], q: number): number =>
 interface Figures {
   readonly records: number;
   readonly mb: number;
-  readonly idle: number;
+  readonly ingestIdle: number;
   readonly ingestSeconds: number;
   readonly ingestPeak: number;
+  readonly curateIdle: number;
   readonly curateSeconds: number;
   readonly curatePeak: number;
 }
 
-/** One size in a fresh service process: upload, then curate, sampling the server's RSS. */
-async function measure(records: number, nats: TestNats, db: TestDatabase): Promise<Figures> {
+interface Service {
+  readonly pid: number;
+  readonly unary: ReturnType<typeof createClient<typeof DatasetServiceService>>;
+  readonly stream: DatasetsStreamClient;
+}
+
+/**
+ * Runs `work` against a fresh service process. Ingest and curation each get their own, so the
+ * heap that V8 grew while ingesting (it keeps what it grew) does not count as curation's memory.
+ */
+async function withService<T>(
+  nats: TestNats,
+  db: TestDatabase,
+  work: (s: Service) => Promise<T>,
+): Promise<T> {
   const svc = await spawnService({
     entry: `${REPO_ROOT}/services/datasets/src/main.ts`,
     cwd: REPO_ROOT,
@@ -136,14 +154,30 @@ async function measure(records: number, nats: TestNats, db: TestDatabase): Promi
     },
     startTimeoutMs: 60_000,
   });
-  const pid = svc.child.pid ?? 0;
   const unary = createClient(DatasetServiceService, svc.address, {
     idempotent: [],
     deadlineMs: 1_800_000,
   });
   const stream = new DatasetsStreamClient(svc.address, undefined);
-  const name = `bench-${records}`;
   try {
+    return await work({ pid: svc.child.pid ?? 0, unary, stream });
+  } catch (error) {
+    // The caller only sees INTERNAL: show what the service logged about it.
+    for (const line of svc.stdout.filter((l) => /"level":"?(error|50)/.test(l)).slice(-3))
+      console.error(`service log: ${line}`);
+    throw error;
+  } finally {
+    unary.close();
+    stream.close();
+    await svc.stop('SIGTERM');
+  }
+}
+
+/** One size: upload in one fresh service process, then curate in another, sampling their RSS. */
+async function measure(records: number, nats: TestNats, db: TestDatabase): Promise<Figures> {
+  const name = `bench-${records}`;
+  const bytes = { total: 0 };
+  const ingest = await withService(nats, db, async ({ pid, unary, stream }) => {
     await unary.createDataset({
       name,
       kind: DatasetKind.DATASET_KIND_SFT,
@@ -151,20 +185,24 @@ async function measure(records: number, nats: TestNats, db: TestDatabase): Promi
       labels: {},
     });
     const idle = rssMiB(pid);
-    const bytes = { total: 0 };
     const up = await sampled(pid, () =>
       stream.uploadStream(
         { dataset: name, format: RecordFormat.RECORD_FORMAT_AUTO, maxReportedRejections: 10 },
         Readable.from(syntheticBody(records, bytes), { objectMode: true }),
       ),
     );
-    const mb = bytes.total / 1e6;
     const u = up.result.upload;
+    const mb = bytes.total / 1e6;
     console.log(
-      `${records} records, body ${mb.toFixed(1)} MB; server RSS idle ${idle.toFixed(0)} MiB\n` +
+      `${records} records, body ${mb.toFixed(1)} MB\n` +
         `  ingest: ${up.seconds.toFixed(1)} s, ${(records / up.seconds).toFixed(0)} records/s, ${(mb / up.seconds).toFixed(2)} MB/s; accepted ${u?.acceptedCount}, rejected ${u?.rejectedCount}; ` +
-        `server RSS max per quarter ${[0, 1, 2, 3].map((q) => quarter(up.rss, q).toFixed(0)).join(' / ')} MiB`,
+        `server RSS idle ${idle.toFixed(0)} MiB, max per quarter ${[0, 1, 2, 3].map((q) => quarter(up.rss, q).toFixed(0)).join(' / ')} MiB`,
     );
+    return { idle, seconds: up.seconds, peak: Math.max(...up.rss) };
+  });
+  const mb = bytes.total / 1e6;
+  const curate = await withService(nats, db, async ({ pid, unary }) => {
+    const idle = rssMiB(pid);
     const cur = await sampled(pid, () =>
       unary.curateDataset(
         CurateDatasetRequest.fromPartial({
@@ -182,22 +220,20 @@ async function measure(records: number, nats: TestNats, db: TestDatabase): Promi
     const v = cur.result.version;
     console.log(
       `  curate: ${cur.seconds.toFixed(1)} s, ${(records / cur.seconds).toFixed(0)} records/s, ${(mb / cur.seconds).toFixed(2)} MB/s; train ${v?.trainCount}, eval ${v?.evalCount}, removed ${v?.removedCount} ` +
-        `(${cur.result.stats?.removals.map((r) => `${r.reason}:${r.count}`).join(', ')}); server RSS max per quarter ${[0, 1, 2, 3].map((q) => quarter(cur.rss, q).toFixed(0)).join(' / ')} MiB`,
+        `(${cur.result.stats?.removals.map((r) => `${r.reason}:${r.count}`).join(', ')}); server RSS idle ${idle.toFixed(0)} MiB, max per quarter ${[0, 1, 2, 3].map((q) => quarter(cur.rss, q).toFixed(0)).join(' / ')} MiB`,
     );
-    return {
-      records,
-      mb,
-      idle,
-      ingestSeconds: up.seconds,
-      ingestPeak: Math.max(...up.rss),
-      curateSeconds: cur.seconds,
-      curatePeak: Math.max(...cur.rss),
-    };
-  } finally {
-    unary.close();
-    stream.close();
-    await svc.stop('SIGTERM');
-  }
+    return { idle, seconds: cur.seconds, peak: Math.max(...cur.rss) };
+  });
+  return {
+    records,
+    mb,
+    ingestIdle: ingest.idle,
+    ingestSeconds: ingest.seconds,
+    ingestPeak: ingest.peak,
+    curateIdle: curate.idle,
+    curateSeconds: curate.seconds,
+    curatePeak: curate.peak,
+  };
 }
 
 const nats = await startNats();
@@ -206,20 +242,22 @@ try {
   const all: Figures[] = [];
   for (const records of SIZES) all.push(await measure(records, nats, db));
   console.log(
-    '\n| records | MB | ingest records/s | ingest MB/s | curate records/s | curate MB/s | RSS idle | peak ingest | peak curate |',
+    '\n| records | MB | ingest records/s | ingest MB/s | curate records/s | curate MB/s | RSS idle (ingest, curate) | peak ingest | peak curate |',
   );
   console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- |');
   for (const f of all)
     console.log(
-      `| ${f.records} | ${f.mb.toFixed(1)} | ${(f.records / f.ingestSeconds).toFixed(0)} | ${(f.mb / f.ingestSeconds).toFixed(2)} | ${(f.records / f.curateSeconds).toFixed(0)} | ${(f.mb / f.curateSeconds).toFixed(2)} | ${f.idle.toFixed(0)} MiB | ${f.ingestPeak.toFixed(0)} MiB | ${f.curatePeak.toFixed(0)} MiB |`,
+      `| ${f.records} | ${f.mb.toFixed(1)} | ${(f.records / f.ingestSeconds).toFixed(0)} | ${(f.mb / f.ingestSeconds).toFixed(2)} | ${(f.records / f.curateSeconds).toFixed(0)} | ${(f.mb / f.curateSeconds).toFixed(2)} | ${f.ingestIdle.toFixed(0)}, ${f.curateIdle.toFixed(0)} MiB | ${f.ingestPeak.toFixed(0)} MiB | ${f.curatePeak.toFixed(0)} MiB |`,
     );
-  const [small, large] = [all[0], all[all.length - 1]];
-  if (small !== undefined && large !== undefined && small !== large)
-    console.log(
-      `\n${large.records / small.records}x the records: peak curate RSS ${(large.curatePeak / small.curatePeak).toFixed(2)}x ` +
-        `(+${(large.curatePeak - small.curatePeak).toFixed(0)} MiB, ${(((large.curatePeak - small.curatePeak) * 1024 * 1024) / (large.records - small.records)).toFixed(0)} bytes per extra record), ` +
-        `peak ingest RSS ${(large.ingestPeak / small.ingestPeak).toFixed(2)}x`,
-    );
+  const small = all[0];
+  console.log('');
+  for (const large of all.slice(1))
+    if (small !== undefined)
+      console.log(
+        `${large.records / small.records}x the records: peak curate RSS ${(large.curatePeak / small.curatePeak).toFixed(2)}x ` +
+          `(${large.curatePeak >= small.curatePeak ? '+' : ''}${(large.curatePeak - small.curatePeak).toFixed(0)} MiB, ${(((large.curatePeak - small.curatePeak) * 1024 * 1024) / (large.records - small.records)).toFixed(0)} bytes per extra record), ` +
+          `peak ingest RSS ${(large.ingestPeak / small.ingestPeak).toFixed(2)}x`,
+      );
 } finally {
   await db.close();
   await nats.close();
