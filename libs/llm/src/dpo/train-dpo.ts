@@ -144,14 +144,15 @@ export interface DpoTrainResult {
  * steps under `outDir/checkpoints` (train()'s layout, with the reference cache beside the
  * tensors). `resumeFrom` continues a run exactly: same adapter and same losses as without the
  * interruption. Aborting `signal` stops between steps after a checkpoint of the last completed
- * step.
+ * step. When `onEvent` returns a promise the run waits for it before going on, so a caller that
+ * records each step (the training worker) is never more than a step behind.
  *
  * @throws CheckpointError for a checkpoint of another run (naming the setting that differs), or
  *   an `outDir` holding an earlier run's checkpoints without `resumeFrom`
  */
 export async function trainDpo(
   options: DpoTrainOptions,
-  onEvent: (e: DpoEvent) => void = () => undefined,
+  onEvent: (e: DpoEvent) => unknown = () => undefined,
   signal?: AbortSignal,
 ): Promise<DpoTrainResult> {
   const loss = createDpoLossConfig(options.loss);
@@ -196,7 +197,7 @@ export async function trainDpo(
 
   const fraction = options.evalFraction ?? 0.1;
   const { train, held } = await preparePairs(options, tokenizer, limits, fraction, rng);
-  onEvent({
+  await onEvent({
     type: 'data',
     train: train.report,
     eval: held.report,
@@ -299,7 +300,7 @@ export async function trainDpo(
         keepCheckpoints,
       );
       lastCheckpointStep = step;
-      onEvent({ type: 'checkpoint', step, path: lastCheckpoint });
+      await onEvent({ type: 'checkpoint', step, path: lastCheckpoint });
     };
     const evaluate = async (): Promise<void> => {
       if (held.pairs.length === 0) return;
@@ -312,10 +313,10 @@ export async function trainDpo(
         loss.beta,
       );
       evals.push({ step, metrics });
-      onEvent({ type: 'eval', step, metrics });
+      await onEvent({ type: 'eval', step, metrics });
     };
     const report = { train: train.report, eval: held.report };
-    onEvent({ type: 'start', startStep: step, totalSteps, stepsPerEpoch });
+    await onEvent({ type: 'start', startStep: step, totalSteps, stepsPerEpoch });
     if (resume === undefined) await evaluate();
     let epochOrder: { epoch: number; order: number[] } | undefined;
     while (step < totalSteps) {
@@ -351,7 +352,7 @@ export async function trainDpo(
       lastLoss = out.loss;
       position = nextDataPosition(position, stepsPerEpoch);
       const metrics = dpoMetrics(out.loss, out.policyLogProbs, out.referenceLogProbs, loss.beta);
-      onEvent({ type: 'step', step, totalSteps, lr: stepLr, gradNorm, metrics });
+      await onEvent({ type: 'step', step, totalSteps, lr: stepLr, gradNorm, metrics });
       if (evalEvery > 0 && step % evalEvery === 0 && step < totalSteps) await evaluate();
       if ((checkpointEvery > 0 && step % checkpointEvery === 0) || step === totalSteps)
         await saveCheckpoint();

@@ -370,7 +370,9 @@ export class AttemptRunner {
     let stepsPerEpoch = 1;
     let lastLoss = NaN;
     let evalLoss: number | undefined;
-    const onEvent = (e: DpoEvent): void => {
+    // Returns the queued store writes, which trainDpo awaits before its next step: like the
+    // paced engine of SFT runs, training never runs ahead of what is recorded.
+    const onEvent = (e: DpoEvent): Promise<void> => {
       if (e.type === 'start') {
         stepsPerEpoch = Math.max(1, e.stepsPerEpoch);
         this.log.info('training', { startStep: e.startStep, totalSteps: e.totalSteps });
@@ -392,6 +394,7 @@ export class AttemptRunner {
           rewardMargin: e.metrics['rewards/margins'],
         }));
       }
+      return this.writes;
     };
     const result = await withSpan('training.steps', { 'lathe.attempt': attempt }, async () => {
       try {
