@@ -2,7 +2,7 @@
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Metadata } from '@grpc/grpc-js';
-import { context, trace, type Context, type Span } from '@opentelemetry/api';
+import { context, type Context, type Span } from '@opentelemetry/api';
 import type { EventBus, Job } from '@lathe/bus';
 import type { JobQueued } from '@lathe/contracts/lathe/training/v1/events';
 import type { JobEvent } from '@lathe/contracts/lathe/training/v1/job_event';
@@ -13,15 +13,7 @@ import {
 } from '@lathe/contracts/lathe/training/v1/job';
 import type { ModelVersionRef } from '@lathe/contracts/lathe/common/v1/model_ref';
 import { Method } from '@lathe/contracts/lathe/training/v1/job_spec';
-import {
-  evaluateSft,
-  train,
-  trainDpo,
-  type DpoEvent,
-  type TrainingEngineFactory,
-  type TrainingEvent,
-  type TrainResult,
-} from '@lathe/llm';
+import type { TrainingEngineFactory } from '@lathe/llm';
 import type { Logger } from '@lathe/service-kit';
 import { extractTraceContext, injectTraceHeaders, withSpan } from '@lathe/telemetry';
 import {
@@ -35,17 +27,14 @@ import {
   storeCheckpointArchive,
   type ResumePoint,
 } from './checkpoint-transfer.js';
+import { runDpoAttempt } from './dpo-attempt.js';
 import { jobFailureOf } from './job-failure.js';
-import { materializeDataset, materializeModel, type JobInputSources } from './job-inputs.js';
+import type { JobInputSources } from './job-inputs.js';
 import { publishJobEvents } from './job-event-publisher.js';
 import { aliasVersion, moveOutputAlias } from './output-alias.js';
-import {
-  dpoHyperparameterLabels,
-  hyperparameterLabels,
-  registerResult,
-  resultName,
-} from './register-result.js';
-import { dpoTrainOptions, sftTrainOptions } from './train-plan.js';
+import { registerResult, resultName } from './register-result.js';
+import type { ProgressRecorder, RunningAttempt, TrainedResult } from './running-attempt.js';
+import { runSftAttempt } from './sft-attempt.js';
 import type { WorkerSettings } from './worker-config.js';
 
 /** Why a running attempt was asked to stop early. */
@@ -79,8 +68,6 @@ export interface AttemptDeps extends JobInputSources {
 /** How a delivery ended, for the worker's bookkeeping and tests. */
 export type AttemptOutcome =
   'succeeded' | 'failed' | 'requeued' | 'cancelled' | 'refused' | 'stale' | 'shutdown';
-
-const tracer = (): ReturnType<typeof trace.getTracer> => trace.getTracer('@lathe/training-worker');
 
 /**
  * Runs one delivery of a JobQueued message: begins a fenced attempt in the store, materializes
@@ -255,190 +242,61 @@ export class AttemptRunner {
     }
   }
 
-  private async runAttempt(begun: StartedAttempt, runDir: string): Promise<AttemptOutcome> {
-    const { spec } = begun;
-    if (spec.method === Method.METHOD_DPO) return this.runDpo(begun, runDir);
-    const inputs = await withSpan('training.load', { 'lathe.attempt': begun.attempt }, async () => {
-      // QLoRA over a stored NF4 copy trains on that copy; otherwise on the base itself.
-      const modelDir = await materializeModel(this.deps, begun.quantizedBase ?? begun.baseModel);
-      const data = await materializeDataset(this.deps, begun.dataset);
-      return { modelDir, ...data, resume: await this.resumePoint(begun, runDir) };
-    });
-    const settled = await this.settleIfStopped(begun.attempt);
-    if (settled !== undefined) return settled;
+  private runAttempt(begun: StartedAttempt, runDir: string): Promise<AttemptOutcome> {
+    const run = this.running(begun, runDir);
+    return begun.spec.method === Method.METHOD_DPO ? runDpoAttempt(run) : runSftAttempt(run);
+  }
 
-    const outDir = join(runDir, 'out');
-    const options = sftTrainOptions(
-      spec,
-      {
-        modelDir: inputs.modelDir,
-        dataPath: inputs.trainPath,
-        outDir,
-        ...(inputs.evalPath === undefined ? {} : { evalDataPath: inputs.evalPath }),
-        ...(inputs.resume.dir === undefined ? {} : { resumeFrom: inputs.resume.dir }),
-        ...(begun.quantizedBase === undefined ? {} : { baseModelName: begun.baseModel.name }),
-      },
-      { checkpointEvery: this.deps.settings.checkpointEvery },
-    );
-    await this.write((a) => this.deps.store.setState(this.jobId, a, JobState.JOB_STATE_RUNNING));
-    const result = await this.train(begun, options, inputs.resume.tokensSeen);
+  /** This attempt as the method's run drives it: its writes, stops and end stay here. */
+  private running(begun: StartedAttempt, runDir: string): RunningAttempt {
+    return {
+      begun,
+      runDir,
+      deps: this.deps,
+      log: this.log,
+      signal: this.stop.signal,
+      resumePoint: () => this.resumePoint(begun, runDir),
+      setState: (state) => this.write((a) => this.deps.store.setState(this.jobId, a, state)),
+      queuedWrites: () => this.writes,
+      settleIfStopped: () => this.settleIfStopped(begun.attempt),
+      settleAfterTraining: () => this.settleAfterTraining(begun.attempt),
+      progressRecorder: () => this.progressWriter(begun.attempt),
+      queueCheckpointUpload: (checkpoint, stepsPerEpoch, loss, evalLoss, attemptContext) =>
+        this.queueCheckpointUpload(checkpoint, stepsPerEpoch, loss, evalLoss, attemptContext),
+      pollCancel: () => this.pollCancel(),
+      succeed: (result) => this.succeed(begun, result),
+    };
+  }
+
+  /** After training: the queued writes done, a stop settled, or a write's failure thrown. */
+  private async settleAfterTraining(attempt: number): Promise<AttemptOutcome | undefined> {
     await this.writes;
-    const stopped = await this.settleIfStopped(begun.attempt);
+    const stopped = await this.settleIfStopped(attempt);
     if (stopped !== undefined) return stopped;
     if (this.writeError !== undefined) throw asError(this.writeError);
+    return undefined;
+  }
 
-    let evalLoss: number | undefined;
-    if (inputs.evalPath !== undefined) {
-      await this.write((a) =>
-        this.deps.store.setState(this.jobId, a, JobState.JOB_STATE_EVALUATING),
-      );
-      const evalPath = inputs.evalPath;
-      evalLoss = await withSpan('training.eval', { 'lathe.attempt': begun.attempt }, async (s) => {
-        const r = await evaluateSft({
-          modelDir: options.method === 'full' ? outDir : inputs.modelDir,
-          ...(options.method === 'full' ? {} : { adapterDir: outDir }),
-          dataPath: evalPath,
-          ...(options.batchSize === undefined ? {} : { batchSize: options.batchSize }),
-          ...(options.seqLen === undefined ? {} : { seqLen: options.seqLen }),
-          engineFactory: this.deps.engineFactory,
-        });
-        s.setAttribute('lathe.eval_loss', r.loss);
-        return r.loss;
-      });
-      this.log.info('evaluated', { evalLoss });
-    }
-    const cancelled = await this.settleIfStopped(begun.attempt);
-    if (cancelled !== undefined) return cancelled;
-
+  /**
+   * Registers the run's result, moves the spec's output alias (if any) to it, then ends the
+   * attempt SUCCEEDED with its registered result and acks the message.
+   */
+  private async succeed(begun: StartedAttempt, result: TrainedResult): Promise<AttemptOutcome> {
+    const attempt = begun.attempt;
     await this.write((a) =>
       this.deps.store.setState(this.jobId, a, JobState.JOB_STATE_REGISTERING),
     );
     const registered: ModelVersionRef = await withSpan(
       'training.register',
-      { 'lathe.attempt': begun.attempt },
+      { 'lathe.attempt': attempt },
       () =>
         registerResult(this.deps, {
+          ...result,
           jobId: this.jobId,
           begun,
-          outDir,
-          method: options.method,
-          hyperparameters: hyperparameterLabels(options),
-          metrics: {
-            train_loss: result.finalLoss,
-            steps: result.step,
-            tokens_seen: result.tokensSeen,
-            ...(evalLoss === undefined ? {} : { eval_loss: evalLoss }),
-          },
           metadata: this.traceMetadata(begun),
         }),
     );
-    return this.succeed(begun.attempt, registered);
-  }
-
-  /**
-   * A DPO attempt: `trainDpo` over the preference splits, LoRA policy against the frozen base,
-   * with checkpoints uploaded and resumed as for SFT.
-   */
-  private async runDpo(begun: StartedAttempt, runDir: string): Promise<AttemptOutcome> {
-    const attempt = begun.attempt;
-    const inputs = await withSpan('training.load', { 'lathe.attempt': attempt }, async () => ({
-      modelDir: await materializeModel(this.deps, begun.baseModel),
-      ...(await materializeDataset(this.deps, begun.dataset, 'preference')),
-      resume: await this.resumePoint(begun, runDir),
-    }));
-    const early = await this.settleIfStopped(attempt);
-    if (early !== undefined) return early;
-    const outDir = join(runDir, 'out');
-    const options = {
-      ...dpoTrainOptions(
-        begun.spec,
-        {
-          modelDir: inputs.modelDir,
-          dataPath: inputs.trainPath,
-          outDir,
-          ...(inputs.evalPath === undefined ? {} : { evalDataPath: inputs.evalPath }),
-          ...(inputs.resume.dir === undefined ? {} : { resumeFrom: inputs.resume.dir }),
-        },
-        { checkpointEvery: this.deps.settings.checkpointEvery },
-      ),
-      ...(this.deps.session === undefined ? {} : { session: this.deps.session }),
-    };
-    await this.write((a) => this.deps.store.setState(this.jobId, a, JobState.JOB_STATE_RUNNING));
-    const poll = this.pollCancel();
-    const attemptContext = context.active();
-    const recordProgress = this.progressWriter(attempt);
-    let stepsPerEpoch = 1;
-    let lastLoss = NaN;
-    let evalLoss: number | undefined;
-    // Returns the queued store writes, which trainDpo awaits before its next step: like the
-    // paced engine of SFT runs, training never runs ahead of what is recorded.
-    const onEvent = (e: DpoEvent): Promise<void> => {
-      if (e.type === 'start') {
-        stepsPerEpoch = Math.max(1, e.stepsPerEpoch);
-        this.log.info('training', { startStep: e.startStep, totalSteps: e.totalSteps });
-      } else if (e.type === 'eval') {
-        evalLoss = e.metrics.loss;
-      } else if (e.type === 'checkpoint') {
-        this.queueCheckpointUpload(e, stepsPerEpoch, lastLoss, evalLoss, attemptContext);
-      } else if (e.type === 'step') {
-        lastLoss = e.metrics.loss;
-        recordProgress(e, () => ({
-          step: e.step,
-          totalSteps: e.totalSteps,
-          epoch: e.step / stepsPerEpoch,
-          loss: e.metrics.loss,
-          ...(evalLoss === undefined ? {} : { evalLoss }),
-          learningRate: e.lr,
-          gradNorm: e.gradNorm,
-          rewardAccuracy: e.metrics['rewards/accuracies'],
-          rewardMargin: e.metrics['rewards/margins'],
-        }));
-      }
-      return this.writes;
-    };
-    const result = await withSpan('training.steps', { 'lathe.attempt': attempt }, async () => {
-      try {
-        return await trainDpo(options, onEvent, this.stop.signal);
-      } finally {
-        clearInterval(poll);
-      }
-    });
-    await this.writes;
-    const stopped = await this.settleIfStopped(attempt);
-    if (stopped !== undefined) return stopped;
-    if (this.writeError !== undefined) throw asError(this.writeError);
-    const final = result.evals.at(-1)?.metrics;
-    await this.write((a) =>
-      this.deps.store.setState(this.jobId, a, JobState.JOB_STATE_REGISTERING),
-    );
-    const registered = await withSpan('training.register', { 'lathe.attempt': attempt }, () =>
-      registerResult(this.deps, {
-        jobId: this.jobId,
-        begun,
-        outDir,
-        method: 'dpo',
-        hyperparameters: dpoHyperparameterLabels(options),
-        metrics: {
-          steps: result.steps,
-          ...(final === undefined
-            ? {}
-            : {
-                eval_loss: final.loss,
-                eval_reward_accuracy: final['rewards/accuracies'],
-                eval_reward_margin: final['rewards/margins'],
-              }),
-        },
-        metadata: this.traceMetadata(begun),
-      }),
-    );
-    return this.succeed(attempt, registered);
-  }
-
-  /**
-   * Moves the spec's output alias (if any) to the result, then ends the attempt SUCCEEDED with
-   * its registered result and acks the message.
-   */
-  private async succeed(attempt: number, registered: ModelVersionRef): Promise<AttemptOutcome> {
     const alias = this.outputAlias;
     if (alias !== '' && this.aliasAtStart !== undefined)
       await moveOutputAlias(this.deps.registry, {
@@ -465,12 +323,7 @@ export class AttemptRunner {
    * most once per progress interval, and always for the last step; a cancel it brings back stops
    * the run.
    */
-  private progressWriter(
-    attempt: number,
-  ): (
-    at: { readonly step: number; readonly totalSteps: number },
-    progress: () => Partial<TrainingProgress>,
-  ) => void {
+  private progressWriter(attempt: number): ProgressRecorder {
     let lastWrite = 0;
     return (at, progressOf) => {
       const now = Date.now();
@@ -521,94 +374,6 @@ export class AttemptRunner {
       this.noteWriteError(error);
       throw error;
     }
-  }
-
-  private async train(
-    begun: StartedAttempt,
-    options: ReturnType<typeof sftTrainOptions>,
-    tokensAtStart: number,
-  ): Promise<TrainResult> {
-    const attempt = begun.attempt;
-    const settings = this.deps.settings;
-    let stepsPerEpoch = 1;
-    const recordProgress = this.progressWriter(attempt);
-    let lastLoss = NaN;
-    let evalLoss: number | undefined;
-    let tokensSeen = tokensAtStart;
-    let group: { span: Span; from: number } | undefined;
-    const attemptContext = context.active();
-    const endGroup = (to: number): void => {
-      group?.span.setAttribute('lathe.step_to', to);
-      group?.span.end();
-      group = undefined;
-    };
-    const poll = this.pollCancel();
-    const onProgress = (e: TrainingEvent): void => {
-      if (e.type === 'start') {
-        stepsPerEpoch = Math.max(1, e.stepsPerEpoch);
-        this.log.info('training', { startStep: e.startStep, totalSteps: e.totalSteps });
-      } else if (e.type === 'step') {
-        lastLoss = e.loss;
-        tokensSeen += e.tokens;
-        if (group === undefined)
-          group = {
-            span: tracer().startSpan(
-              'training.steps',
-              { attributes: { 'lathe.attempt': attempt, 'lathe.step_from': e.step } },
-              attemptContext,
-            ),
-            from: e.step,
-          };
-        if (e.step - group.from + 1 >= settings.stepSpanGroup || e.step === e.totalSteps)
-          endGroup(e.step);
-        recordProgress(e, () => ({
-          step: e.step,
-          totalSteps: e.totalSteps,
-          epoch: e.step / stepsPerEpoch,
-          loss: e.loss,
-          ...(evalLoss === undefined ? {} : { evalLoss }),
-          learningRate: e.lr,
-          gradNorm: e.gradNorm,
-          tokensPerSecond: e.tokensPerSecond,
-          eta: { seconds: Math.floor(e.etaSeconds), nanos: Math.round((e.etaSeconds % 1) * 1e9) },
-          tokensSeen,
-        }));
-      } else if (e.type === 'eval') {
-        evalLoss = e.loss;
-      } else {
-        this.queueCheckpointUpload(e, stepsPerEpoch, lastLoss, evalLoss, attemptContext);
-      }
-    };
-    try {
-      return await train(options, {
-        onProgress,
-        signal: this.stop.signal,
-        engineFactory: this.pacedEngineFactory(),
-      });
-    } finally {
-      clearInterval(poll);
-      endGroup(-1);
-    }
-  }
-
-  /**
-   * The worker's engine, made to wait before each micro-batch until the store writes of the
-   * previous steps are done: training never runs ahead of its recorded progress, and a cancel
-   * (or a refusal) that a write brings back stops the run at the next step boundary.
-   */
-  private pacedEngineFactory(): TrainingEngineFactory {
-    return async (model, method) => {
-      const engine = await this.deps.engineFactory(model, method);
-      return {
-        trainableShapes: engine.trainableShapes,
-        step: async (batch, lossWeight, trainable, dropoutSeed) => {
-          await this.writes;
-          return engine.step(batch, lossWeight, trainable, dropoutSeed);
-        },
-        lossSum: (batch, trainable) => engine.lossSum(batch, trainable),
-        close: () => engine.close(),
-      };
-    };
   }
 
   /**
