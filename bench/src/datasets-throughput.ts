@@ -4,7 +4,8 @@
 // peak curate RSS at 10k, 100k and 300k records shows whether curation memory stays flat
 // (target: every size within ~10% of the smallest). Not a test: it prints figures, never fails
 // on time.
-//   node --conditions=lathe-source --import tsx bench/src/datasets-throughput.ts [--records 10000,100000,300000]
+//   node --conditions=lathe-source --import tsx bench/src/datasets-throughput.ts \
+//     [--records 10000,100000,300000] [--curation-memory-mib 16]
 import { readFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { parseArgs } from 'node:util';
@@ -21,7 +22,11 @@ import { createTestDatabase, startNats } from '@lathe/testkit';
 import type { TestDatabase, TestNats } from '@lathe/testkit';
 
 const { values } = parseArgs({
-  options: { records: { type: 'string', default: '10000,100000,300000' } },
+  options: {
+    records: { type: 'string', default: '10000,100000,300000' },
+    // Unset: the service's default (LATHE_DATASETS_CURATION_MEMORY_MIB).
+    'curation-memory-mib': { type: 'string' },
+  },
 });
 const SIZES = values.records.split(',').map(Number);
 
@@ -151,6 +156,9 @@ async function withService<T>(
       DATABASE_URL: db.url,
       NATS_URL: nats.url,
       LATHE_DATASETS_ARTIFACT_STORE: 'nats',
+      ...(values['curation-memory-mib'] === undefined
+        ? {}
+        : { LATHE_DATASETS_CURATION_MEMORY_MIB: values['curation-memory-mib'] }),
     },
     startTimeoutMs: 60_000,
   });
