@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { REPO_ROOT, runLathe } from '../../test/run-lathe.js';
 import { useTempDirs } from '../../test/temp-dirs.js';
+import { UsageError } from '../usage-error.js';
+import { parseTrainArgs } from './train.js';
 
 const MODEL = join(REPO_ROOT, '../shared/models/stories260K');
 const DATA = join(REPO_ROOT, '../shared/data/sft/alpaca_tiny.json');
@@ -20,6 +22,8 @@ describe('lathe train --method qlora: flags', () => {
       '--quant-block-size N',
       '--no-double-quant',
       '--base-model NAME',
+      '--gradient-checkpointing, --no-gradient-checkpointing',
+      'MALLOC_ARENA_MAX=2',
     ]) {
       expect(r.stdout).toContain(flag);
     }
@@ -42,6 +46,42 @@ describe('lathe train --method qlora: flags', () => {
     ]);
     expect(int8.code).toBe(2);
     expect(int8.stderr).toMatch(/--quant-scheme must be nf4 or fp4, got "int8"/);
+  });
+});
+
+describe('lathe train: gradient checkpointing', () => {
+  const common = ['--model', 'm', '--data', 'd.json', '--out', 'o'];
+  const checkpointing = (...argv: string[]): boolean | undefined => {
+    const parsed = parseTrainArgs([...argv, ...common]);
+    if (parsed === 'help') throw new Error('parsed as --help');
+    return parsed.options.gradientCheckpointing;
+  };
+
+  it('passes --gradient-checkpointing / --no-gradient-checkpointing to train() for every method', () => {
+    for (const method of ['full', 'lora', 'qlora']) {
+      expect(checkpointing('--method', method, '--gradient-checkpointing')).toBe(true);
+      expect(checkpointing('--method', method, '--no-gradient-checkpointing')).toBe(false);
+    }
+  });
+
+  it("leaves the choice to train()'s per-method default when neither is given", () => {
+    expect(checkpointing('--method', 'qlora')).toBeUndefined();
+  });
+
+  it('refuses both at once, exit 2', async () => {
+    expect(() =>
+      checkpointing('--method', 'qlora', '--gradient-checkpointing', '--no-gradient-checkpointing'),
+    ).toThrow(UsageError);
+    const r = await runLathe([
+      'train',
+      '--method',
+      'lora',
+      ...common,
+      '--gradient-checkpointing',
+      '--no-gradient-checkpointing',
+    ]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--gradient-checkpointing and --no-gradient-checkpointing contradict/);
   });
 });
 

@@ -52,6 +52,10 @@ options (default in brackets):
   --no-double-quant        qlora: keep the absmax fp32 instead of 8-bit [double quant, or as stored]
   --base-model NAME        base_model_name_or_path the adapter records, e.g. the fp32 model a
                            4-bit --model was quantized from, or a hub id [--model]
+  --gradient-checkpointing, --no-gradient-checkpointing
+                           recompute each decoder layer's activations in the backward instead of
+                           keeping them: less memory for about one more forward
+                           [on for qlora, off for full and lora]
   --seed N                 seed of data order, LoRA init and dropout [42]
   --checkpoint-every N     checkpoint every N steps (and at the end), 0 = end only [50]
   --keep-checkpoints N     checkpoints kept, 0 = all [2]
@@ -62,6 +66,10 @@ options (default in brackets):
   -h, --help               this help
 
 Ctrl-C stops between steps after writing a checkpoint; --resume continues exactly.
+
+QLoRA on a small machine: start with MALLOC_ARENA_MAX=2 in the environment
+(MALLOC_ARENA_MAX=2 lathe train --method qlora ...); glibc then keeps fewer arenas of freed
+memory for onnxruntime's threads, lowering the peak resident memory (the trainer image sets it).
 
 Preference data (DPO): lathe train --method dpo --help`;
 
@@ -93,6 +101,8 @@ const FLAGS = {
   'quant-block-size': 'string',
   'no-double-quant': 'boolean',
   'base-model': 'string',
+  'gradient-checkpointing': 'boolean',
+  'no-gradient-checkpointing': 'boolean',
   seed: 'string',
   'checkpoint-every': 'string',
   'keep-checkpoints': 'string',
@@ -102,7 +112,15 @@ const FLAGS = {
   progress: 'string',
 } as const;
 
-function parse(argv: string[]): { options: TrainOptions; progress: ProgressMode } | 'help' {
+/**
+ * `lathe train`'s flags as {@link train}'s options (DPO's are train-dpo.ts's).
+ *
+ * @returns the options and progress mode, or 'help' when --help was given
+ * @throws UsageError naming a flag that is unknown, malformed, missing or contradicts another
+ */
+export function parseTrainArgs(
+  argv: string[],
+): { options: TrainOptions; progress: ProgressMode } | 'help' {
   const args = CommandArgs.parse(argv, FLAGS, ['method', 'model', 'data', 'out']);
   if (args === 'help') return 'help';
   const method = args.required('method');
@@ -138,6 +156,14 @@ function parse(argv: string[]): { options: TrainOptions; progress: ProgressMode 
   if (decay !== undefined && decay !== 'cosine' && decay !== 'linear' && decay !== 'constant') {
     throw new UsageError(`--decay must be cosine, linear or constant, got "${decay}"`);
   }
+  if (args.flag('gradient-checkpointing') && args.flag('no-gradient-checkpointing'))
+    throw new UsageError('--gradient-checkpointing and --no-gradient-checkpointing contradict');
+  // Neither flag leaves the choice to train(): on for qlora, off otherwise.
+  const checkpointing = args.flag('gradient-checkpointing')
+    ? true
+    : args.flag('no-gradient-checkpointing')
+      ? false
+      : undefined;
   const progress = args.string('progress') ?? (process.stderr.isTTY ? 'bar' : 'lines');
   if (!['bar', 'lines', 'json', 'none'].includes(progress)) {
     throw new UsageError(`--progress must be bar, lines, json or none, got "${progress}"`);
@@ -180,6 +206,7 @@ function parse(argv: string[]): { options: TrainOptions; progress: ProgressMode 
           }
         : undefined,
     baseModelName: args.string('base-model'),
+    gradientCheckpointing: checkpointing,
     seed: int('seed'),
     checkpointEvery: int('checkpoint-every'),
     keepCheckpoints: int('keep-checkpoints'),
@@ -198,9 +225,9 @@ function parse(argv: string[]): { options: TrainOptions; progress: ProgressMode 
  */
 export async function run(argv: string[]): Promise<number> {
   if (rawFlag(argv, 'method') === 'dpo') return runDpoTrain(argv);
-  let parsed: ReturnType<typeof parse>;
+  let parsed: ReturnType<typeof parseTrainArgs>;
   try {
-    parsed = parse(argv);
+    parsed = parseTrainArgs(argv);
   } catch (err) {
     process.stderr.write(`lathe train: ${(err as Error).message}\n(see lathe train --help)\n`);
     return 2;
