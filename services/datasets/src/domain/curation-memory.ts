@@ -44,9 +44,9 @@ export interface SignatureStore {
 const FLUSH_BYTES = 1 << 20;
 
 /**
- * Signatures and ids of indexed records in a temporary file (fixed-size rows: the id's 32 bytes,
- * then the signature), so that near-duplicate detection keeps only its band hashes in memory.
- * Rows are read back only for LSH candidates, which are few. The file is removed on close.
+ * Signatures and ids of records in a temporary file (fixed-size rows: the id's 32 bytes, then the
+ * signature), row i for the i-th record appended: curation writes every record's here and reads
+ * back only those of LSH candidates, which are few. The file is removed on close.
  */
 export class SpilledSignatures implements SignatureStore {
   private readonly dir: string;
