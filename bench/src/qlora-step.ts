@@ -6,6 +6,7 @@
 //
 //   node --conditions=lathe-source --import tsx bench/src/qlora-step.ts [--threads 2] [--batch 1]
 //        [--seq 256] [--steps 3] [--warmup 1] [--rank 8] [--targets q_proj,v_proj] [--rounds 1]
+//        [--malloc-arena-max 1|N|unset]
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import {
@@ -29,6 +30,7 @@ import {
 import { randomLlamaModel } from './random-llama.js';
 import {
   configParameterCount,
+  describeMallocArenaMax,
   parseStepBenchArgs,
   randomBatch,
   runMeasurement,
@@ -81,7 +83,20 @@ interface Measurement {
   readonly weight_bytes: number;
 }
 
-const opts = parseStepBenchArgs({ batch: 1, steps: 3, warmup: 1, rounds: 1 });
+/**
+ * MALLOC_ARENA_MAX of Lathe's trainer image (deploy/docker/Dockerfile.trainer), every child's by
+ * default so the figures are those of a step as trainers run it: with glibc's default arenas,
+ * onnxruntime's worker threads each keep freed memory in arenas of their own (bench/README.md).
+ */
+const SHIPPED_MALLOC_ARENA_MAX = 1;
+
+const opts = parseStepBenchArgs({
+  batch: 1,
+  steps: 3,
+  warmup: 1,
+  rounds: 1,
+  mallocArenaMax: SHIPPED_MALLOC_ARENA_MAX,
+});
 
 const MIB = 1024 * 1024;
 
@@ -193,7 +208,7 @@ function runChild(method: Method): Measurement {
     method,
     ...stepBenchFlags(opts),
   ];
-  return runMeasurement<Measurement>(process.execPath, args);
+  return runMeasurement<Measurement>(process.execPath, args, opts.mallocArenaMax);
 }
 
 /** Peak RSS (largest of the rounds) and step times of one method. */
@@ -234,7 +249,12 @@ async function main(): Promise<void> {
       `${c.num_attention_heads}/${c.num_key_value_heads} heads, F ${c.intermediate_size}, V ${c.vocab_size}, untied), ` +
       `batch ${opts.batch} x ${opts.seq}, ${opts.threads} threads, LoRA r ${opts.rank} on ${opts.targets.join(',')}; ` +
       `QLoRA base NF4 block 64 double-quant; +ckpt = gradient checkpointing per decoder layer; ` +
-      `${opts.steps} steps after ${opts.warmup} warm-up, ${opts.rounds} round(s)\n`,
+      `${opts.steps} steps after ${opts.warmup} warm-up, ${opts.rounds} round(s); ` +
+      `${describeMallocArenaMax(opts.mallocArenaMax)} in every child` +
+      (opts.mallocArenaMax === SHIPPED_MALLOC_ARENA_MAX
+        ? " (the trainer's shipped allocator setting)"
+        : '') +
+      '\n',
   );
   const runs: Record<Method, Measurement[]> = {
     lora: [],

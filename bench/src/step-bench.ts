@@ -31,10 +31,22 @@ export interface StepBenchOptions {
   readonly rounds: number;
   /** When given, this process is a child that measures this one thing. */
   readonly only: string | undefined;
+  /**
+   * glibc's MALLOC_ARENA_MAX in every child's environment alike (`--malloc-arena-max N|unset`): a
+   * count of malloc arenas, or `'unset'` (glibc's default, up to 8 per core). glibc reads it when a
+   * process starts, so the parent sets it for the children. Undefined in a benchmark without a
+   * default (which refuses the flag): its children inherit the parent's environment as it is.
+   */
+  readonly mallocArenaMax: MallocArenaMax | undefined;
 }
 
-/** Defaults of the numeric options that differ between benchmarks. */
-export type StepBenchDefaults = Pick<StepBenchOptions, 'batch' | 'steps' | 'warmup' | 'rounds'>;
+/** A MALLOC_ARENA_MAX setting: a count of arenas, or none (glibc's default). */
+export type MallocArenaMax = number | 'unset';
+
+/** Defaults of the options that differ between benchmarks. */
+export type StepBenchDefaults = Pick<StepBenchOptions, 'batch' | 'steps' | 'warmup' | 'rounds'> & {
+  readonly mallocArenaMax?: MallocArenaMax;
+};
 
 /** Parses the benchmark's arguments; unknown flags and values that are not integers >= 1 fail. */
 export function parseStepBenchArgs(defaults: StepBenchDefaults): StepBenchOptions {
@@ -49,6 +61,7 @@ export function parseStepBenchArgs(defaults: StepBenchDefaults): StepBenchOption
       targets: { type: 'string', default: 'q_proj,v_proj' },
       rounds: { type: 'string', default: String(defaults.rounds) },
       only: { type: 'string' },
+      'malloc-arena-max': { type: 'string' },
     },
   });
   const count = (name: string, raw: string, min: number): number => {
@@ -63,6 +76,11 @@ export function parseStepBenchArgs(defaults: StepBenchDefaults): StepBenchOption
     throw new Error(
       `--targets: unknown projection(s) ${unknown.join(', ')} (${PROJECTIONS.join(', ')})`,
     );
+  const arenas = values['malloc-arena-max'];
+  // A benchmark without a default does not hand the setting to its children: refuse it there
+  // rather than measure without it.
+  if (arenas !== undefined && defaults.mallocArenaMax === undefined)
+    throw new Error('--malloc-arena-max is not an option of this benchmark');
   return {
     threads: count('threads', values.threads, 1),
     batch: count('batch', values.batch, 1),
@@ -73,10 +91,35 @@ export function parseStepBenchArgs(defaults: StepBenchDefaults): StepBenchOption
     targets: targets as Projection[],
     rounds: count('rounds', values.rounds, 1),
     only: values.only,
+    mallocArenaMax:
+      arenas === undefined
+        ? defaults.mallocArenaMax
+        : arenas === 'unset'
+          ? 'unset'
+          : count('malloc-arena-max', arenas, 1),
   };
 }
 
-/** The options a child measurement needs, as flags (rounds and --only are the parent's). */
+/** How a header names a MALLOC_ARENA_MAX setting. */
+export function describeMallocArenaMax(setting: MallocArenaMax | undefined): string {
+  if (setting === undefined)
+    return `MALLOC_ARENA_MAX as inherited (${process.env.MALLOC_ARENA_MAX ?? 'unset'})`;
+  return setting === 'unset'
+    ? 'MALLOC_ARENA_MAX unset (glibc default)'
+    : `MALLOC_ARENA_MAX=${setting}`;
+}
+
+/** The environment of a child: the parent's, with MALLOC_ARENA_MAX as the setting says. */
+function childEnvironment(setting: MallocArenaMax | undefined): NodeJS.ProcessEnv {
+  if (setting === undefined) return process.env;
+  const { MALLOC_ARENA_MAX: _inherited, ...env } = process.env;
+  return setting === 'unset' ? env : { ...env, MALLOC_ARENA_MAX: String(setting) };
+}
+
+/**
+ * The options a child measurement needs, as flags (rounds and --only are the parent's; so is
+ * --malloc-arena-max, which reaches a child as its environment).
+ */
 export function stepBenchFlags(opts: StepBenchOptions): string[] {
   return [
     ...['--threads', String(opts.threads), '--batch', String(opts.batch)],
@@ -116,9 +159,20 @@ export function configParameterCount(raw: Readonly<Record<string, unknown>>): nu
   return n;
 }
 
-/** Runs a child process that prints its measurement as JSON on its last line, and parses it. */
-export function runMeasurement<T>(command: string, args: readonly string[]): T {
-  const r = spawnSync(command, args, { encoding: 'utf8', maxBuffer: 1 << 24 });
+/**
+ * Runs a child process that prints its measurement as JSON on its last line, and parses it; the
+ * child gets the MALLOC_ARENA_MAX setting given (by default the parent's environment as it is).
+ */
+export function runMeasurement<T>(
+  command: string,
+  args: readonly string[],
+  mallocArenaMax?: MallocArenaMax,
+): T {
+  const r = spawnSync(command, args, {
+    encoding: 'utf8',
+    maxBuffer: 1 << 24,
+    env: childEnvironment(mallocArenaMax),
+  });
   if (r.status !== 0)
     throw new Error(`${command} ${args.join(' ')} failed (${r.status}): ${r.stderr}`);
   return JSON.parse(r.stdout.trim().split('\n').pop() ?? '') as T;
