@@ -342,6 +342,15 @@ describe('other values', () => {
     );
   });
 
+  it('gives the workers MALLOC_ARENA_MAX from trainer.pool.mallocArenaMax, and none when it is ""', () => {
+    for (const chart of [dev, gpu])
+      expect(envValue(chart, 'lathe-trainer', 'MALLOC_ARENA_MAX')).toBe('1');
+    const glibc = render(mergeValues(base, { trainer: { pool: { mallocArenaMax: '' } } }));
+    expect(env(containerOf(glibc.get('Deployment', 'lathe-trainer'))).has('MALLOC_ARENA_MAX')).toBe(
+      false,
+    );
+  });
+
   it('keeps an inline NATS URL (it may hold the artifact store credentials) in the chart Secret', () => {
     const chart = render(
       mergeValues(base, {

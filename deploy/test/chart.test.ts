@@ -164,6 +164,8 @@ describe('values.schema.json', () => {
         '/trainer/pool/terminationGracePeriodSeconds minimum',
       ],
       [{ trainer: { pool: { concurrency: 0 } } }, '/trainer/pool/concurrency minimum'],
+      [{ trainer: { pool: { mallocArenaMax: 0 } } }, '/trainer/pool/mallocArenaMax oneOf'],
+      [{ trainer: { pool: { mallocArenaMax: 'two' } } }, '/trainer/pool/mallocArenaMax oneOf'],
       [{ artifacts: { store: 'volume' } }, '/artifacts/existingClaim minLength'],
       [{ artifacts: { store: 's3' } }, '/artifacts/store enum'],
       [

@@ -101,6 +101,16 @@ describe('the files the images use', () => {
     }
   });
 
+  it("caps glibc's malloc arenas in the trainer image as the chart's workers do by default", () => {
+    const image = files.trainer
+      .filter((s) => s.op === 'ENV')
+      .flatMap((s) => s.args.split(/\s+/))
+      .find((kv) => kv.startsWith('MALLOC_ARENA_MAX='));
+    const chart = /^ {4}mallocArenaMax: (\d+)$/m.exec(read('helm/lathe/values.yaml'))?.[1];
+    expect(chart).toMatch(/^\d+$/);
+    expect(image).toBe(`MALLOC_ARENA_MAX=${String(chart)}`);
+  });
+
   it('keeps build outputs and secrets out of the build context', () => {
     const ignored = readFileSync(join(repoRoot, '.dockerignore'), 'utf8').split('\n');
     for (const pattern of ['**/node_modules', '**/dist', '.git', '.env']) {
