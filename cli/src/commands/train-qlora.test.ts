@@ -23,7 +23,7 @@ describe('lathe train --method qlora: flags', () => {
       '--no-double-quant',
       '--base-model NAME',
       '--gradient-checkpointing, --no-gradient-checkpointing',
-      'MALLOC_ARENA_MAX=2',
+      'MALLOC_ARENA_MAX=1',
     ]) {
       expect(r.stdout).toContain(flag);
     }
