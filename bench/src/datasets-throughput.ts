@@ -5,7 +5,10 @@
 // (target: every size within ~10% of the smallest). Not a test: it prints figures, never fails
 // on time.
 //   node --conditions=lathe-source --import tsx bench/src/datasets-throughput.ts \
-//     [--records 10000,100000,300000] [--curation-memory-mib 16]
+//     [--records 10000,100000,300000] [--curation-memory-mib 16] [--heap-cap-mib N]
+// With --heap-cap-mib the curating service runs under --max-old-space-size=N: V8 then collects
+// instead of growing its heap, and dies out of heap if live memory passes N, so the smallest cap
+// a size completes under bounds its live heap whatever RSS the uncapped heap grows to.
 import { readFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { parseArgs } from 'node:util';
@@ -26,9 +29,14 @@ const { values } = parseArgs({
     records: { type: 'string', default: '10000,100000,300000' },
     // Unset: the service's default (LATHE_DATASETS_CURATION_MEMORY_MIB).
     'curation-memory-mib': { type: 'string' },
+    // Unset: V8's own heap limit. Applies to the curating service only.
+    'heap-cap-mib': { type: 'string' },
   },
 });
 const SIZES = values.records.split(',').map(Number);
+const HEAP_CAP = values['heap-cap-mib'];
+if (HEAP_CAP !== undefined && !/^[1-9]\d*$/.test(HEAP_CAP))
+  throw new Error(`--heap-cap-mib must be a positive whole number of MiB, got "${HEAP_CAP}"`);
 
 const WORDS = [
   'model',
@@ -147,6 +155,7 @@ async function withService<T>(
   nats: TestNats,
   db: TestDatabase,
   work: (s: Service) => Promise<T>,
+  heapCapMiB?: string,
 ): Promise<T> {
   const svc = await spawnService({
     entry: `${REPO_ROOT}/services/datasets/src/main.ts`,
@@ -159,6 +168,7 @@ async function withService<T>(
       ...(values['curation-memory-mib'] === undefined
         ? {}
         : { LATHE_DATASETS_CURATION_MEMORY_MIB: values['curation-memory-mib'] }),
+      ...(heapCapMiB === undefined ? {} : { NODE_OPTIONS: `--max-old-space-size=${heapCapMiB}` }),
     },
     startTimeoutMs: 60_000,
   });
@@ -173,6 +183,10 @@ async function withService<T>(
     // The caller only sees INTERNAL: show what the service logged about it.
     for (const line of svc.stdout.filter((l) => /"level":"?(error|50)/.test(l)).slice(-3))
       console.error(`service log: ${line}`);
+    // Logs go to stdout: stderr holds why a service died (e.g. out of heap under --heap-cap-mib).
+    // V8's last GCs and its FATAL line, without its banners and native stack frames.
+    const said = svc.stderr.filter((l) => l.trim() !== '' && !/^\s*(\d+: 0x|<---|-----)/.test(l));
+    for (const line of said.slice(-5)) console.error(`service stderr: ${line}`);
     throw error;
   } finally {
     unary.close();
@@ -209,29 +223,34 @@ async function measure(records: number, nats: TestNats, db: TestDatabase): Promi
     return { idle, seconds: up.seconds, peak: Math.max(...up.rss) };
   });
   const mb = bytes.total / 1e6;
-  const curate = await withService(nats, db, async ({ pid, unary }) => {
-    const idle = rssMiB(pid);
-    const cur = await sampled(pid, () =>
-      unary.curateDataset(
-        CurateDatasetRequest.fromPartial({
-          dataset: name,
-          spec: {
-            dedupeExact: true,
-            nearDuplicates: { jaccardThreshold: 0.8, shingleSize: 5 },
-            dropEmptyTurns: true,
-            junk: {},
-            split: { evalFraction: 0.05, seed: 1 },
-          },
-        }),
-      ),
-    );
-    const v = cur.result.version;
-    console.log(
-      `  curate: ${cur.seconds.toFixed(1)} s, ${(records / cur.seconds).toFixed(0)} records/s, ${(mb / cur.seconds).toFixed(2)} MB/s; train ${v?.trainCount}, eval ${v?.evalCount}, removed ${v?.removedCount} ` +
-        `(${cur.result.stats?.removals.map((r) => `${r.reason}:${r.count}`).join(', ')}); server RSS idle ${idle.toFixed(0)} MiB, max per quarter ${[0, 1, 2, 3].map((q) => quarter(cur.rss, q).toFixed(0)).join(' / ')} MiB`,
-    );
-    return { idle, seconds: cur.seconds, peak: Math.max(...cur.rss) };
-  });
+  const curate = await withService(
+    nats,
+    db,
+    async ({ pid, unary }) => {
+      const idle = rssMiB(pid);
+      const cur = await sampled(pid, () =>
+        unary.curateDataset(
+          CurateDatasetRequest.fromPartial({
+            dataset: name,
+            spec: {
+              dedupeExact: true,
+              nearDuplicates: { jaccardThreshold: 0.8, shingleSize: 5 },
+              dropEmptyTurns: true,
+              junk: {},
+              split: { evalFraction: 0.05, seed: 1 },
+            },
+          }),
+        ),
+      );
+      const v = cur.result.version;
+      console.log(
+        `  curate: ${cur.seconds.toFixed(1)} s, ${(records / cur.seconds).toFixed(0)} records/s, ${(mb / cur.seconds).toFixed(2)} MB/s; train ${v?.trainCount}, eval ${v?.evalCount}, removed ${v?.removedCount} ` +
+          `(${cur.result.stats?.removals.map((r) => `${r.reason}:${r.count}`).join(', ')}); server RSS idle ${idle.toFixed(0)} MiB, max per quarter ${[0, 1, 2, 3].map((q) => quarter(cur.rss, q).toFixed(0)).join(' / ')} MiB`,
+      );
+      return { idle, seconds: cur.seconds, peak: Math.max(...cur.rss) };
+    },
+    HEAP_CAP,
+  );
   return {
     records,
     mb,
@@ -244,6 +263,7 @@ async function measure(records: number, nats: TestNats, db: TestDatabase): Promi
   };
 }
 
+if (HEAP_CAP !== undefined) console.log(`curating service heap capped at ${HEAP_CAP} MiB`);
 const nats = await startNats();
 const db = await createTestDatabase();
 try {
