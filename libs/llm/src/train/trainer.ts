@@ -16,8 +16,12 @@ import { initLoraTensors } from '../peft/lora-init.js';
 import type { Float32Tensor } from '../safetensors/read-safetensors.js';
 import { TextTokenizer } from '../tokenizer/text-tokenizer.js';
 import {
+  assertSameFingerprint,
+  CHECKPOINT_FORMAT,
   CheckpointError,
+  nextDataPosition,
   readCheckpoint,
+  restoreTrainable,
   resolveCheckpointDir,
   writeCheckpoint,
   type DataPosition,
@@ -188,21 +192,8 @@ export async function train(options: TrainOptions, hooks: TrainHooks = {}): Prom
     if (config.resumeFrom !== undefined) {
       const dir = await resolveCheckpointDir(config.resumeFrom);
       const cp = await readCheckpoint(dir);
-      for (const [key, value] of Object.entries(fingerprint)) {
-        if (cp.state.fingerprint[key] !== value) {
-          throw new CheckpointError(
-            dir,
-            `cannot resume: ${key} was ${JSON.stringify(cp.state.fingerprint[key])} in the checkpoint, now ${JSON.stringify(value)}`,
-          );
-        }
-      }
-      for (const [name, data] of trainable) {
-        const saved = cp.trainable.get(name);
-        if (saved === undefined || saved.data.length !== data.length) {
-          throw new CheckpointError(dir, `trainable tensor "${name}" missing or mis-sized`);
-        }
-        data.set(saved.data);
-      }
+      assertSameFingerprint(dir, cp.state.fingerprint, fingerprint);
+      restoreTrainable(dir, cp, trainable);
       optimizer.loadState(cp.optimizer);
       step = cp.state.step;
       position = cp.state.data;
@@ -217,7 +208,7 @@ export async function train(options: TrainOptions, hooks: TrainHooks = {}): Prom
         config.outDir,
         {
           state: {
-            format: 'lathe-checkpoint/1',
+            format: CHECKPOINT_FORMAT,
             step,
             data: position,
             rng: rng.state(),
@@ -316,10 +307,7 @@ export async function train(options: TrainOptions, hooks: TrainHooks = {}): Prom
       step++;
       tokensSeen += stepTokens;
       lastLoss = loss;
-      position =
-        position.stepInEpoch + 1 >= stepsPerEpoch
-          ? { epoch: position.epoch + 1, stepInEpoch: 0 }
-          : { epoch: position.epoch, stepInEpoch: position.stepInEpoch + 1 };
+      position = nextDataPosition(position, stepsPerEpoch);
       const now = performance.now();
       const elapsedSeconds = (now - startedAt) / 1000;
       emit({
