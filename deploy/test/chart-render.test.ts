@@ -342,13 +342,13 @@ describe('other values', () => {
     );
   });
 
-  it('gives the workers MALLOC_ARENA_MAX from trainer.pool.mallocArenaMax, and none when it is ""', () => {
+  it("gives the workers no MALLOC_ARENA_MAX by default (glibc's), and trainer.pool.mallocArenaMax when set", () => {
     for (const chart of [dev, gpu])
-      expect(envValue(chart, 'lathe-trainer', 'MALLOC_ARENA_MAX')).toBe('1');
-    const glibc = render(mergeValues(base, { trainer: { pool: { mallocArenaMax: '' } } }));
-    expect(env(containerOf(glibc.get('Deployment', 'lathe-trainer'))).has('MALLOC_ARENA_MAX')).toBe(
-      false,
-    );
+      expect(
+        env(containerOf(chart.get('Deployment', 'lathe-trainer'))).has('MALLOC_ARENA_MAX'),
+      ).toBe(false);
+    const one = render(mergeValues(base, { trainer: { pool: { mallocArenaMax: 1 } } }));
+    expect(envValue(one, 'lathe-trainer', 'MALLOC_ARENA_MAX')).toBe('1');
   });
 
   it('keeps an inline NATS URL (it may hold the artifact store credentials) in the chart Secret', () => {

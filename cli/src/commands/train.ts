@@ -67,10 +67,10 @@ options (default in brackets):
 
 Ctrl-C stops between steps after writing a checkpoint; --resume continues exactly.
 
-QLoRA on a small machine: start with MALLOC_ARENA_MAX=1 in the environment
+QLoRA on a machine short of memory: start with MALLOC_ARENA_MAX=1 in the environment
 (MALLOC_ARENA_MAX=1 lathe train --method qlora ...); glibc then keeps one arena of freed memory
-instead of one per onnxruntime thread, lowering the peak resident memory (~11% in
-bench/src/qlora-step.ts; the trainer image sets it).
+instead of one per onnxruntime thread: ~10% less peak resident memory, ~30-40% slower steps
+(bench/src/qlora-step.ts).
 
 Preference data (DPO): lathe train --method dpo --help`;
 
