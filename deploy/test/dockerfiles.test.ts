@@ -107,7 +107,7 @@ describe('the files the images use', () => {
       .flatMap((s) => s.args.split(/\s+/))
       .find((kv) => kv.startsWith('MALLOC_ARENA_MAX='));
     expect(image).toBeUndefined();
-    expect(read('helm/lathe/values.yaml')).toMatch(/^ {4}mallocArenaMax: ""$/m);
+    expect(read('helm/lathe/values.yaml')).toMatch(/^ {4}mallocArenaMax: ''$/m);
   });
 
   it('keeps build outputs and secrets out of the build context', () => {
