@@ -51,6 +51,18 @@ export const trainingRuntimeEnvSchema = {
     { min: 10, max: 60_000 },
     200,
   ),
+  strandedSweepMs: env.integer(
+    'LATHE_TRAINING_STRANDED_SWEEP_MS',
+    'how often (and once at start) the service looks for jobs no trainer could start: MAX_DELIVERIES advisories it missed, QUEUED jobs whose work message is gone (JetStream only)',
+    { min: 1000, max: 86_400_000 },
+    60_000,
+  ),
+  queuedLostAfterMs: env.integer(
+    'LATHE_TRAINING_QUEUED_LOST_AFTER_MS',
+    'a QUEUED job unchanged this long whose work message is no longer on the queue fails with reason WORK_MESSAGE_LOST',
+    { min: 1000, max: 604_800_000 },
+    600_000,
+  ),
   quantizeTimeoutMs: env.integer(
     'LATHE_TRAINING_QUANTIZE_TIMEOUT_MS',
     'how long a QLoRA job waits for its NF4 base before failing',

@@ -1,6 +1,7 @@
-// The training service assembled over opened dependencies: its gRPC descriptor, and the
-// background sweep that queues recorded jobs whose JobQueued was never published (and resumes
-// QLoRA jobs waiting for their NF4 base). Used by main.ts and by startTrainingService.
+// The training service assembled over opened dependencies: its gRPC descriptor, the background
+// sweep that queues recorded jobs whose JobQueued was never published (and resumes QLoRA jobs
+// waiting for their NF4 base), and, on JetStream, the watch that fails jobs no trainer could
+// start. Used by main.ts and by startTrainingService.
 import type { EventBus } from '@lathe/bus';
 import { Logger, type ServiceDescriptor } from '@lathe/service-kit';
 import type { TrainingServiceService } from '@lathe/contracts/lathe/training/v1/training_service';
@@ -8,8 +9,10 @@ import type { DatasetCatalog, ModelCatalog, Quantizer } from './clients/downstre
 import { TRAINING_SERVICE } from './config.js';
 import { awaitsQuantization, enqueueJob } from './domain/job-queueing.js';
 import { prepareQloraBase } from './domain/qlora-base.js';
+import { StrandedJobs } from './domain/stranded-jobs.js';
 import type { TrainingDeps } from './domain/training-deps.js';
 import { TrainingQueues } from './events/training-events.js';
+import type { WorkQueueWatch } from './events/work-queue-monitor.js';
 import { createTrainingService } from './server.js';
 import { DEFAULT_MAX_ATTEMPTS, type JobStore } from './store/job-store.js';
 
@@ -32,6 +35,15 @@ export interface TrainingServiceInputs {
   readonly quantizeTimeoutMs?: number;
   /** Interval of the outbox sweep, ms; default 30000 (it also runs once at start). */
   readonly sweepMs?: number;
+  /**
+   * The work queues' exhausted and stored messages (JetStream only; see `WorkQueueMonitor`).
+   * Unset: jobs stranded on the queue are not detected (the in-process bus never strands one).
+   */
+  readonly workQueueWatch?: WorkQueueWatch;
+  /** Interval of the stranded-job sweep, ms; default 60000 (it also runs once at start). */
+  readonly strandedSweepMs?: number;
+  /** A QUEUED job unchanged this long whose work message is gone is failed, ms; default 600000. */
+  readonly queuedLostAfterMs?: number;
   /** Default a `training` logger at info. */
   readonly log?: Logger;
 }
@@ -40,12 +52,17 @@ export interface TrainingServiceInputs {
 export interface TrainingRuntime {
   readonly descriptor: ServiceDescriptor<typeof TrainingServiceService>;
   readonly deps: TrainingDeps;
-  /** Starts the outbox sweep (once now, then every `sweepMs`). */
+  /**
+   * Starts the outbox sweep (once now, then every `sweepMs`) and, with a work-queue watch, the
+   * advisory listener and the stranded-job sweep (once now, then every `strandedSweepMs`).
+   */
   start(): void;
   /** Ends watch streams (UNAVAILABLE: clients reconnect elsewhere) and background work. */
   stop(): void;
   /** Runs the outbox sweep once (tests). */
   sweep(): Promise<void>;
+  /** Runs the stranded-job sweep once (tests); nothing without a work-queue watch. */
+  sweepStranded(): Promise<void>;
 }
 
 /** Assembles the service over `inputs`; nothing runs until {@link TrainingRuntime.start}. */
@@ -82,26 +99,41 @@ export function createTrainingRuntime(inputs: TrainingServiceInputs): TrainingRu
       }
     }
   };
-  let timer: NodeJS.Timeout | undefined;
-  const runSweep = (): void => {
-    sweep().catch((error: unknown) =>
-      log.warn('outbox sweep failed', {
-        error: error instanceof Error ? error.message : String(error),
-      }),
-    );
+  const watch = inputs.workQueueWatch;
+  const stranded =
+    watch === undefined
+      ? undefined
+      : new StrandedJobs(deps, watch, { queuedLostAfterMs: inputs.queuedLostAfterMs ?? 600_000 });
+  const sweepStranded = async (): Promise<void> => stranded?.sweep();
+  const timers: NodeJS.Timeout[] = [];
+  const every = (what: string, run: () => Promise<void>, ms: number): void => {
+    const runLogged = (): void => {
+      run().catch((error: unknown) =>
+        log.warn(`${what} failed`, {
+          error: error instanceof Error ? error.message : String(error),
+        }),
+      );
+    };
+    runLogged();
+    const timer = setInterval(runLogged, ms);
+    timer.unref();
+    timers.push(timer);
   };
   return {
     descriptor: createTrainingService(deps),
     deps,
     start: () => {
-      runSweep();
-      timer = setInterval(runSweep, inputs.sweepMs ?? 30_000);
-      timer.unref();
+      every('outbox sweep', sweep, inputs.sweepMs ?? 30_000);
+      if (stranded === undefined) return;
+      stranded.listen();
+      every('stranded-job sweep', sweepStranded, inputs.strandedSweepMs ?? 60_000);
     },
     stop: () => {
       stopping.abort();
-      if (timer !== undefined) clearInterval(timer);
+      for (const timer of timers.splice(0)) clearInterval(timer);
+      void watch?.close();
     },
     sweep,
+    sweepStranded,
   };
 }

@@ -57,7 +57,13 @@ import type {
   StartedAttempt,
   WorkerCapabilities,
 } from './job-store-types.js';
+import {
+  failUnstartedJob,
+  queuedJobsUnchangedSince,
+  type UnstartedJobOutcome,
+} from './stranded-jobs.js';
 
+export type { UnstartedJobOutcome } from './stranded-jobs.js';
 export { isTerminal, TERMINAL_STATES } from './job-rows.js';
 export { jobNotFound, traceIdOf } from './job-history.js';
 export {
@@ -298,6 +304,24 @@ export class JobStore {
       const now = new Date();
       return [await endJob(tx, row, 0, now, JobState.JOB_STATE_FAILED, failure.message, failure)];
     });
+  }
+
+  /**
+   * Ends as FAILED with `failure` a job no trainer could start (its work message is exhausted or
+   * gone): a QUEUED job, or one whose current attempt is no longer RUNNING. Leaves a terminal job
+   * (`terminal`) and one a trainer holds (`held`) unchanged, so calling it again, or from every
+   * replica, is harmless.
+   */
+  async failUnstartedJob(jobId: string, failure: JobFailure): Promise<UnstartedJobOutcome> {
+    return failUnstartedJob(this.sql, jobId, failure);
+  }
+
+  /**
+   * QUEUED jobs whose JobQueued message was published and which have not changed since `since`,
+   * oldest first: the candidates whose message may have been lost.
+   */
+  async queuedJobsUnchangedSince(since: Date): Promise<Job[]> {
+    return queuedJobsUnchangedSince(this.sql, since);
   }
 
   /** The event id of a job's JobQueued message (stable, so republishing is deduplicated). */
