@@ -55,14 +55,14 @@ export { adaptHandlers } from './server/adapt-handlers.js';
 export { findProtoDir, reflectionFor } from './server/reflection.js';
 export { startService } from './server/start-service.js';
 export type {
+  ListeningFields,
   RunningService,
+  ServeOptions,
   ServiceDescriptor,
-  ServiceHooks,
-  ServiceSetup,
 } from './server/start-service.js';
-export { EXIT_CONFIG, EXIT_START_FAILED, runServiceMain } from './server/run-service-main.js';
-export type { ServiceIdentity } from './server/run-service-main.js';
-export { runAssembledServiceMain } from './server/assembled-service.js';
+export { EXIT_CONFIG, EXIT_START_FAILED } from './server/service-life.js';
+export type { ServiceIdentity } from './server/service-life.js';
+export { runAssembledServiceMain, startAssembledService } from './server/assembled-service.js';
 export type {
   AssembleService,
   AssembledService,

@@ -4,7 +4,7 @@ import type { ServiceSettings } from '../src/config/service-config.js';
 import { Logger } from '../src/log/logger.js';
 import type { RequestRules, ServiceHandlers } from '../src/server/handler-types.js';
 import { startService } from '../src/server/start-service.js';
-import type { RunningService } from '../src/server/start-service.js';
+import type { RunningService, ServiceDescriptor } from '../src/server/start-service.js';
 
 /** The real registry contract, served with handlers a test injects (no fake rpcs in the contracts). */
 export type Registry = typeof RegistryServiceService;
@@ -17,6 +17,24 @@ export const TEST_JWT = {
 } as const;
 
 const READ = ['model-reader', 'admin'];
+
+/** The registry contract served with `handlers`, every rpc open to `roles`. */
+export function registryDescriptor(
+  handlers: ServiceHandlers<Registry>,
+  roles: readonly string[],
+): ServiceDescriptor<Registry> {
+  return {
+    name: 'registry',
+    fullName: 'lathe.registry.v1.RegistryService',
+    protoFile: 'lathe/registry/v1/registry_service.proto',
+    defaultPort: 0,
+    definition: RegistryServiceService,
+    handlers,
+    roles: Object.fromEntries(
+      Object.keys(RegistryServiceService).map((k) => [k, [...roles]]),
+    ) as Record<keyof Registry, string[]>,
+  };
+}
 
 /** Starts the registry contract in this process on a free port. */
 export async function startRegistry(
@@ -37,18 +55,11 @@ export async function startRegistry(
     ...options.env,
   });
   const logs: string[] = [];
-  const roles = Object.fromEntries(
-    Object.keys(RegistryServiceService).map((k) => [k, READ]),
-  ) as Record<keyof Registry, string[]>;
+  const descriptor = registryDescriptor(handlers, READ);
   const service = await startService(
     {
-      name: 'registry',
-      fullName: 'lathe.registry.v1.RegistryService',
-      protoFile: 'lathe/registry/v1/registry_service.proto',
-      defaultPort: 0,
-      definition: RegistryServiceService,
-      handlers,
-      roles: { ...roles, deleteModelVersion: ['admin'] },
+      ...descriptor,
+      roles: { ...descriptor.roles, deleteModelVersion: ['admin'] },
       ...(options.rules === undefined ? {} : { rules: options.rules }),
     },
     settings,

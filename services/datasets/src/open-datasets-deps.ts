@@ -31,7 +31,8 @@ export function migrationsDir(): string {
 
 /**
  * Opens the schema (migrating it), the bus (JetStream when NATS_URL is set, else in-process, with
- * the service's event streams declared) and the artifact namespace `datasets`.
+ * the service's event streams declared) and the artifact namespace `datasets`. A failure closes
+ * what was opened and throws `cannot open storage: <reason>`.
  */
 export async function openDatasetsDeps(
   config: ConfigOf<typeof datasetsStorageEnvSchema>,
@@ -92,6 +93,10 @@ export async function openDatasetsDeps(
     };
   } catch (error) {
     for (const o of opened.reverse()) await o.close().catch(() => undefined);
-    throw error;
+    // The kit's `start failed` line shows this message: it says what could not be opened.
+    throw new Error(
+      `cannot open storage: ${error instanceof Error ? error.message : String(error)}`,
+      { cause: error },
+    );
   }
 }

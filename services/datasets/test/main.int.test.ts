@@ -13,7 +13,8 @@ import { createClient, isLatheError } from '@lathe/service-kit';
 import type { LatheError } from '@lathe/service-kit';
 import {
   describeServiceProcess,
-  runUntilExit,
+  REPO_ROOT,
+  spawnProcess,
   startServiceUnderTest,
 } from '@lathe/service-kit/testing';
 import type { ServiceUnderTest } from '@lathe/service-kit/testing';
@@ -123,14 +124,27 @@ describe('the datasets service process, its own rpcs', () => {
     c.close();
   });
 
-  it('stops at start with one line when the artifact store cannot be opened', async () => {
-    const store = await runUntilExit(ENTRY, {
-      LATHE_AUTH_MODE: 'none',
-      LATHE_DATASETS_ARTIFACT_STORE: 'nats',
+  it("stops at start, exit 1, with the kit's start-failed line naming the storage and why", async () => {
+    const run = spawnProcess({
+      entry: ENTRY,
+      cwd: REPO_ROOT,
+      env: { LATHE_AUTH_MODE: 'none', LATHE_DATASETS_ARTIFACT_STORE: 'nats' },
     });
-    expect(store.code).toBe(1);
-    expect(store.stderr).toEqual([
-      'datasets: cannot open storage: LATHE_DATASETS_ARTIFACT_STORE=nats needs NATS_URL',
+    expect((await run.exited).code).toBe(1);
+    expect(run.stderr).toEqual([]);
+    const failed = run.stdout
+      .map((line) => JSON.parse(line) as Record<string, unknown>)
+      .filter((line) => line['level'] === 'error');
+    expect(failed).toMatchObject([
+      {
+        service: 'datasets',
+        msg: 'start failed',
+        fields: {
+          error: {
+            message: 'cannot open storage: LATHE_DATASETS_ARTIFACT_STORE=nats needs NATS_URL',
+          },
+        },
+      },
     ]);
   }, 60_000);
 });

@@ -12,7 +12,7 @@ export {
   PREFERENCES_SERVICE,
   preferencesEnvSchema,
 } from './config.js';
-export { preferencesHooks, startPreferences } from './start-preferences.js';
+export { assemblePreferences, startPreferences } from './start-preferences.js';
 export type { OpenedPreferences, RunningPreferences } from './start-preferences.js';
 export { cohenKappa, fleissKappa, krippendorffAlpha, majority } from './domain/agreement.js';
 export type { CohenResult, MajorityVerdict, Rating } from './domain/agreement.js';

@@ -1,9 +1,13 @@
 // Entry point of the preferences service: the only module that reads the environment and listens.
-// The kit's runServiceMain gives it the common life cycle (one-line configuration errors with
-// exit 78, `listening`, drain on SIGTERM and exit 0); the service's own start-up (store, bus, its
-// token verifier, the web page) comes in through the kit's hooks.
-import { runServiceMain } from '@lathe/service-kit';
-import { preferencesDescriptor } from './server.js';
-import { preferencesHooks } from './start-preferences.js';
+// The kit runs the life cycle (settings, start, drain, release; one-line configuration errors with
+// exit 78, `listening` with the web page's port); this module says what the service is assembled
+// over: its store, bus, verifier and web page.
+import { runAssembledServiceMain } from '@lathe/service-kit';
+import { PREFERENCES_DEFAULT_PORT, PREFERENCES_SERVICE } from './config.js';
+import { assemblePreferences } from './start-preferences.js';
 
-await runServiceMain(preferencesDescriptor({}), process.env, preferencesHooks(process.env));
+await runAssembledServiceMain(
+  { name: PREFERENCES_SERVICE, defaultPort: PREFERENCES_DEFAULT_PORT },
+  process.env,
+  assemblePreferences(process.env),
+);

@@ -71,7 +71,10 @@ describe('startAssembledService', () => {
         recordingLog().log,
         (_s, _l, releaseOnExit) => {
           releaseOnExit(() => void steps.push('store closed'));
-          return Promise.resolve({ descriptor, afterListen: () => steps.push('sweep started') });
+          return Promise.resolve({
+            descriptor,
+            afterListen: () => void steps.push('sweep started'),
+          });
         },
       );
       await expect(started).rejects.toThrow(/cannot listen on 127\.0\.0\.1/);
@@ -91,7 +94,7 @@ describe('startAssembledService', () => {
         releaseOnExit(() => void steps.push('bus closed'));
         return Promise.resolve({
           descriptor,
-          afterListen: () => steps.push('sweep started'),
+          afterListen: () => void steps.push('sweep started'),
           beforeDrain: () => steps.push('watches ended'),
         });
       },
@@ -101,5 +104,23 @@ describe('startAssembledService', () => {
     expect(steps).toEqual(['sweep started']);
     expect(await running.shutdown(1000)).toEqual({ forced: false });
     expect(steps).toEqual(['sweep started', 'watches ended', 'bus closed', 'store closed']);
+  });
+
+  it('adds the fields of an async afterListen to the listening line, and releases everything when it fails', async () => {
+    const steps: string[] = [];
+    const withPage = await startAssembledService(settingsOn(0), recordingLog().log, () =>
+      Promise.resolve({ descriptor, afterListen: () => Promise.resolve({ webPort: 8080 }) }),
+    );
+    expect(withPage.fields).toEqual({ webPort: 8080 });
+    await withPage.shutdown(1000);
+    const failing = startAssembledService(settingsOn(0), recordingLog().log, (_s, _l, release) => {
+      release(() => void steps.push('store closed'));
+      return Promise.resolve({
+        descriptor,
+        afterListen: () => Promise.reject(new Error('web page port taken')),
+      });
+    });
+    await expect(failing).rejects.toThrow('web page port taken');
+    expect(steps).toEqual(['store closed']);
   });
 });

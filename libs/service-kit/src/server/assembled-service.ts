@@ -1,21 +1,26 @@
-// A service whose handlers are built over what its main opens (a store, a bus, clients of other
-// services): the kit opens, starts, drains and releases in one place, so each main.ts only says
-// what to open and how the service is assembled over it.
+// How every service process runs: its handlers are built over what its main opens (a store, a
+// bus, clients of other services), and the kit opens, starts, drains and releases in one place,
+// so each main.ts only says what to open and how the service is assembled over it.
 import type { Environment } from '../config/env-schema.js';
 import type { ServiceSettings } from '../config/service-config.js';
 import type { Logger } from '../log/logger.js';
 import type { MethodShape } from './handler-types.js';
-import { runServiceLife } from './run-service-main.js';
-import type { ServiceIdentity } from './run-service-main.js';
+import { runServiceLife } from './service-life.js';
+import type { ServiceIdentity } from './service-life.js';
 import { startService } from './start-service.js';
-import type { RunningService, ServiceDescriptor } from './start-service.js';
+import type { RunningService, ServeOptions, ServiceDescriptor } from './start-service.js';
 
-/** A service assembled over what its main opened: the descriptor to serve, its background work. */
-export interface AssembledService<D extends Readonly<Record<string, MethodShape>>> {
+/**
+ * A service assembled over what its main opened: the descriptor to serve (its handlers built on
+ * what was opened), how its server differs from the kit's defaults (a custom verifier, a larger
+ * receive limit, `afterListen` for background work or a second listener), and what to stop
+ * before the drain.
+ */
+export interface AssembledService<
+  D extends Readonly<Record<string, MethodShape>>,
+> extends ServeOptions {
   /** Served by the kit (name and default port as in the identity given to the kit). */
   readonly descriptor: ServiceDescriptor<D>;
-  /** Runs once the port is bound: starts background work (an outbox sweep, say). */
-  readonly afterListen?: () => void;
   /**
    * Runs when the drain begins (SIGTERM, SIGINT): ends long-lived streams and background work,
    * so watching clients reconnect to another replica at once instead of waiting out the grace.
@@ -38,9 +43,10 @@ export type AssembleService<D extends Readonly<Record<string, MethodShape>>> = (
 ) => Promise<AssembledService<D>>;
 
 /**
- * Assembles the service and starts it with the kit's `startService`. If anything fails, what was
- * opened is released and the error thrown; once started, `shutdown` runs `beforeDrain`, drains,
- * then releases. A release that fails is logged and the others still run.
+ * Assembles the service and starts it with the kit's `startService` (tests run a service in
+ * process with it). If anything fails, `afterListen` included, what was opened is released and
+ * the error thrown; once started, `shutdown` runs `beforeDrain`, drains, then releases. A release
+ * that fails is logged and the others still run.
  */
 export async function startAssembledService<D extends Readonly<Record<string, MethodShape>>>(
   settings: ServiceSettings,
@@ -60,20 +66,24 @@ export async function startAssembledService<D extends Readonly<Record<string, Me
     }
   };
   let running: RunningService;
-  let service: AssembledService<D>;
+  let beforeDrain: (() => void) | undefined;
   try {
-    service = await assemble(settings, log, (release) => releases.push(release));
-    running = await startService(service.descriptor, settings, log);
+    const {
+      descriptor,
+      beforeDrain: stopBackground,
+      ...serve
+    } = await assemble(settings, log, (release) => releases.push(release));
+    beforeDrain = stopBackground;
+    running = await startService(descriptor, settings, log, serve);
   } catch (error) {
     await releaseAll();
     throw error;
   }
-  service.afterListen?.();
   return {
     port: running.port,
     fields: running.fields,
     shutdown: async (graceMs) => {
-      service.beforeDrain?.();
+      beforeDrain?.();
       const result = await running.shutdown(graceMs);
       await releaseAll();
       return result;
@@ -82,11 +92,12 @@ export async function startAssembledService<D extends Readonly<Record<string, Me
 }
 
 /**
- * {@link runServiceMain} for a service assembled over what its main opens: validates the kit's
- * settings for `identity`, runs `assemble`, starts, logs `listening`, and on SIGTERM/SIGINT runs
+ * The whole life of a service process, the one way every `main.ts` runs: validates the kit's
+ * settings for `identity` (a bad variable is ONE line naming it, exit 78), runs `assemble` (what
+ * the service opens and serves), starts, logs `listening`, and on SIGTERM/SIGINT runs
  * `beforeDrain`, drains, releases and exits 0. If the start fails, what was opened is released
- * and the process exits (78 for a configuration error, 1 otherwise) without waiting for stray
- * handles.
+ * and the process exits (78 for a `ConfigError`, else 1 after the `start failed` log line naming
+ * the service and the error) without waiting for stray handles.
  */
 export async function runAssembledServiceMain<D extends Readonly<Record<string, MethodShape>>>(
   identity: ServiceIdentity,

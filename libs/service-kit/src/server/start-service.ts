@@ -31,13 +31,11 @@ export interface ServiceDescriptor<D extends Readonly<Record<string, MethodShape
   readonly rules?: RequestRules<D>;
 }
 
-/**
- * What a service opens before it listens, returned by {@link ServiceHooks.setup}: the handlers
- * built on it, a verifier of its own tokens, and what to release at the end.
- */
-export interface ServiceSetup<D extends Readonly<Record<string, MethodShape>>> {
-  /** Handlers to serve in place of the descriptor's (built on what setup opened). */
-  readonly handlers?: ServiceHandlers<D>;
+/** Fields a service adds to its `listening` log line (the port of a second listener, say). */
+export type ListeningFields = Readonly<Record<string, string | number>>;
+
+/** How a service's server differs from the kit's defaults (see {@link startService}). */
+export interface ServeOptions {
   /**
    * Custom verifier hook: receives the kit's JWT verifier (undefined unless `LATHE_AUTH_MODE` is
    * `jwt`) and returns the one to use, e.g. one that also accepts the service's own opaque
@@ -47,30 +45,18 @@ export interface ServiceSetup<D extends Readonly<Record<string, MethodShape>>> {
   /** A larger gRPC receive limit than `LATHE_GRPC_MAX_RECEIVE_BYTES` (the larger one wins). */
   readonly maxReceiveBytes?: number;
   /**
-   * Runs once the gRPC port is bound (to start another listener, say); returns fields added to
-   * the `listening` log line. If it throws, the server is stopped, `close` runs and the start
-   * fails with that error.
+   * Runs once the gRPC port is bound: starts background work (returning nothing), or another
+   * listener (returning a promise of fields for the `listening` line). If it throws or rejects,
+   * the server is stopped and the start fails with that error.
    */
-  readonly started?: () => Promise<Readonly<Record<string, string | number>>>;
-  /** Releases what setup opened: after the server has stopped, or when the start fails. */
-  readonly close?: () => Promise<void>;
-}
-
-/** What a service adds to the kit's start-up (see {@link startService}). */
-export interface ServiceHooks<D extends Readonly<Record<string, MethodShape>>> {
-  /**
-   * Async pre-listen setup (open storage, connect a bus, read the service's own configuration):
-   * runs after the kit's settings are validated and before anything listens. A `ConfigError` it
-   * throws is reported by runServiceMain as one line with exit 78.
-   */
-  readonly setup?: (settings: ServiceSettings, log: Logger) => Promise<ServiceSetup<D>>;
+  readonly afterListen?: () => Promise<ListeningFields> | void;
 }
 
 /** A started service. */
 export interface RunningService {
   /** The port actually bound (useful with port 0). */
   readonly port: number;
-  /** Fields the `started` hook returned, for the `listening` log line. */
+  /** Fields `afterListen` returned, for the `listening` log line. */
   readonly fields: Readonly<Record<string, string | number>>;
   /**
    * Graceful stop: health turns NOT_SERVING, new calls are refused, in-flight calls may finish
@@ -81,14 +67,15 @@ export interface RunningService {
 
 /**
  * Starts a gRPC server for `descriptor` with health checking, reflection, authentication, the
- * error model and the configured message size limits, and binds it. `hooks.setup` runs first
- * (see {@link ServiceHooks}); what it opened is closed after the server stops.
+ * error model and the configured message size limits, and binds it, as `options` adjust (see
+ * {@link ServeOptions}). What the handlers run on is the caller's to open and close
+ * (`startAssembledService` does both).
  */
 export async function startService<D extends Readonly<Record<string, MethodShape>>>(
   descriptor: ServiceDescriptor<D>,
   settings: ServiceSettings,
   log: Logger,
-  hooks: ServiceHooks<D> = {},
+  options: ServeOptions = {},
 ): Promise<RunningService> {
   const protoDir = settings.protoDir ?? findProtoDir();
   if (protoDir === undefined)
@@ -96,35 +83,29 @@ export async function startService<D extends Readonly<Record<string, MethodShape
       `reflection for ${descriptor.fullName} needs the .proto files: set LATHE_PROTO_DIR`,
     );
   const reflection = reflectionFor(descriptor.fullName, descriptor.protoFile, protoDir);
-  const setup: ServiceSetup<D> = hooks.setup === undefined ? {} : await hooks.setup(settings, log);
-  try {
-    return await serve(descriptor, settings, log, setup, reflection);
-  } catch (error) {
-    await setup.close?.();
-    throw error;
-  }
+  return serve(descriptor, settings, log, options, reflection);
 }
 
 async function serve<D extends Readonly<Record<string, MethodShape>>>(
   descriptor: ServiceDescriptor<D>,
   settings: ServiceSettings,
   log: Logger,
-  setup: ServiceSetup<D>,
+  options: ServeOptions,
   reflection: ReturnType<typeof reflectionFor>,
 ): Promise<RunningService> {
   const server = new Server({
     'grpc.max_receive_message_length': Math.max(
       settings.maxReceiveBytes,
-      setup.maxReceiveBytes ?? 0,
+      options.maxReceiveBytes ?? 0,
     ),
     'grpc.max_send_message_length': settings.maxSendBytes,
   });
   const jwt = settings.auth.mode === 'jwt' ? createJwtVerifier(settings.auth) : undefined;
   const verifier =
-    settings.auth.mode === 'none' || setup.verifier === undefined ? jwt : setup.verifier(jwt);
+    settings.auth.mode === 'none' || options.verifier === undefined ? jwt : options.verifier(jwt);
   const implementation = adaptHandlers({
     definition: descriptor.definition,
-    handlers: setup.handlers ?? descriptor.handlers,
+    handlers: descriptor.handlers,
     roles: descriptor.roles,
     ...(descriptor.rules === undefined ? {} : { rules: descriptor.rules }),
     verifier,
@@ -155,9 +136,9 @@ async function serve<D extends Readonly<Record<string, MethodShape>>>(
     );
   });
 
-  let fields: Readonly<Record<string, string | number>> = {};
+  let fields: ListeningFields = {};
   try {
-    fields = (await setup.started?.()) ?? {};
+    fields = (await options.afterListen?.()) ?? {};
   } catch (error) {
     server.forceShutdown();
     throw error;
@@ -166,8 +147,8 @@ async function serve<D extends Readonly<Record<string, MethodShape>>>(
   return {
     port,
     fields,
-    shutdown: async (graceMs) => {
-      const result = await new Promise<{ forced: boolean }>((resolve) => {
+    shutdown: (graceMs) =>
+      new Promise<{ forced: boolean }>((resolve) => {
         health.setStatus('', 'NOT_SERVING');
         health.setStatus(descriptor.fullName, 'NOT_SERVING');
         let forced = false;
@@ -179,9 +160,6 @@ async function serve<D extends Readonly<Record<string, MethodShape>>>(
           clearTimeout(timer);
           resolve({ forced });
         });
-      });
-      await setup.close?.();
-      return result;
-    },
+      }),
   };
 }

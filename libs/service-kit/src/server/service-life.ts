@@ -3,39 +3,23 @@ import type { Environment } from '../config/env-schema.js';
 import { readServiceSettings } from '../config/service-config.js';
 import type { ServiceSettings } from '../config/service-config.js';
 import { Logger } from '../log/logger.js';
-import type { MethodShape } from './handler-types.js';
-import { startService } from './start-service.js';
-import type { RunningService, ServiceDescriptor, ServiceHooks } from './start-service.js';
+import type { RunningService, ServiceDescriptor } from './start-service.js';
 
 /** Exit status when configuration is invalid (EX_CONFIG in sysexits.h). */
 export const EXIT_CONFIG = 78;
 /** Exit status when the service fails to start for another reason. */
 export const EXIT_START_FAILED = 1;
 
-/**
- * The whole life of a service process, shared by every `main.ts`: validate configuration from
- * `environment` (a bad variable prints ONE line naming it and exits {@link EXIT_CONFIG}), start
- * (with `hooks`: async setup before listening, a custom verifier, see {@link ServiceHooks}),
- * log `listening` with the bound port, and on SIGTERM or SIGINT drain in-flight calls for
- * `LATHE_SHUTDOWN_GRACE_MS`, then exit 0.
- */
-export async function runServiceMain<D extends Readonly<Record<string, MethodShape>>>(
-  descriptor: ServiceDescriptor<D>,
-  environment: Environment,
-  hooks: ServiceHooks<D> = {},
-): Promise<void> {
-  await runServiceLife(descriptor, environment, (settings, log) =>
-    startService(descriptor, settings, log, hooks),
-  );
-}
-
 /** What the kit needs to read a service's settings: its name and default port. */
 export type ServiceIdentity = Pick<ServiceDescriptor<never>, 'name' | 'defaultPort'>;
 
 /**
- * The life cycle of {@link runServiceMain} around any way of starting the service (`start`):
- * settings, start, `listening`, drain on SIGTERM/SIGINT and exit. Resolves true once the service
- * listens, false when the start failed (`process.exitCode` then says how).
+ * The life of a service process around its start (`start`): validate the kit's settings from
+ * `environment` (a bad variable prints ONE line naming it and sets {@link EXIT_CONFIG}), start
+ * (a failure is the `start failed` log line and {@link EXIT_START_FAILED}), log `listening` with
+ * the bound port, and on SIGTERM or SIGINT drain in-flight calls for `LATHE_SHUTDOWN_GRACE_MS`,
+ * then exit 0. Resolves true once the service listens, false when the start failed
+ * (`process.exitCode` then says how).
  */
 export async function runServiceLife(
   identity: ServiceIdentity,
@@ -59,7 +43,7 @@ export async function runServiceLife(
   try {
     running = await start(settings, log);
   } catch (error) {
-    // A start reads the service's own variables (in a setup hook, say): a bad one is a
+    // A start reads the service's own variables (while it assembles): a bad one is a
     // configuration error too.
     if (error instanceof ConfigError) {
       process.stderr.write(`${name}: ${error.message}\n`);
