@@ -12,20 +12,14 @@ import { createLoraConfig, type LoraOptions } from '../peft/lora-config.js';
 import { initLoraTensors } from '../peft/lora-init.js';
 import { saveHfModel } from '../merge/save-hf-model.js';
 import { loadQuantizedModel, readBitsAndBytesConfig } from '../quant/load-quantized-model.js';
-import type { Float32Tensor } from '../safetensors/read-safetensors.js';
 import { TextTokenizer } from '../tokenizer/text-tokenizer.js';
+import { CheckpointError } from '../train/checkpoint.js';
 import {
-  assertSameFingerprint,
-  CHECKPOINT_FORMAT,
-  CheckpointError,
-  nextDataPosition,
-  readCheckpoint,
-  resolveCheckpointDir,
-  restoreTrainable,
-  writeCheckpoint,
-  type Checkpoint,
-  type DataPosition,
-} from '../train/checkpoint.js';
+  CheckpointedRun,
+  readResumePoint,
+  trainableTensors,
+  type ResumePoint,
+} from '../train/checkpointed-run.js';
 import type { EngineMethod } from '../train/training-engine.js';
 import type { TrainingEvent } from '../train/training-events.js';
 import {
@@ -228,13 +222,10 @@ export async function trainDpo(
     skipBadRecords: options.skipBadRecords ?? false,
     reference: options.referenceDir === undefined ? 'base' : 'separate',
   });
-  let resume: { dir: string; checkpoint: Checkpoint } | undefined;
-  if (options.resumeFrom !== undefined) {
-    const dir = await resolveCheckpointDir(options.resumeFrom);
-    const checkpoint = await readCheckpoint(dir);
-    assertSameFingerprint(dir, checkpoint.state.fingerprint, fingerprint);
-    resume = { dir, checkpoint };
-  }
+  const resume: ResumePoint | undefined =
+    options.resumeFrom === undefined
+      ? undefined
+      : await readResumePoint(options.resumeFrom, fingerprint);
 
   const session = options.session ? { session: options.session } : {};
   const reference: ReferenceCache =
@@ -259,49 +250,28 @@ export async function trainDpo(
     const values = initialValues(model, engine, method, lora, rng);
     const schedule = createLrSchedule({ lr, totalSteps });
     const optimizer = new AdamW({ weightDecay: 0 });
-    let step = 0;
-    let position: DataPosition = { epoch: 0, stepInEpoch: 0 };
-    let tokensSeen = 0;
-    let lastLoss = NaN;
-    let lastCheckpoint: string | undefined;
-    let lastCheckpointStep = -1;
     const evals: { step: number; metrics: DpoMetrics }[] = [];
+    const run = new CheckpointedRun({
+      outDir: options.outDir,
+      fingerprint,
+      rng,
+      trainable: values,
+      shapes: engine.trainableShapes,
+      optimizer,
+      stepsPerEpoch,
+      totalSteps,
+      checkpointEvery,
+      keepCheckpoints,
+      onCheckpoint: onEvent,
+      methodState: () => ({
+        evals: evalsToCheckpoint(evals),
+        extra: referenceTensors(reference),
+      }),
+    });
     if (resume !== undefined) {
-      const { state } = resume.checkpoint;
-      restoreTrainable(resume.dir, resume.checkpoint, values);
-      optimizer.loadState(resume.checkpoint.optimizer);
-      step = state.step;
-      position = state.data;
-      tokensSeen = state.tokensSeen;
-      lastLoss = state.lastLoss;
-      evals.push(...evalsFromCheckpoint(state));
-      lastCheckpoint = resume.dir;
-      lastCheckpointStep = step;
+      run.restore(resume);
+      evals.push(...evalsFromCheckpoint(resume.checkpoint.state));
     }
-    const shapes = engine.trainableShapes;
-    const saveCheckpoint = async (): Promise<void> => {
-      lastCheckpoint = await writeCheckpoint(
-        options.outDir,
-        {
-          state: {
-            format: CHECKPOINT_FORMAT,
-            step,
-            data: position,
-            rng: rng.state(),
-            fingerprint,
-            tokensSeen,
-            lastLoss,
-            evals: evalsToCheckpoint(evals),
-          },
-          trainable: tensorsOf(values, shapes),
-          optimizer: optimizer.state(),
-          extra: referenceTensors(reference),
-        },
-        keepCheckpoints,
-      );
-      lastCheckpointStep = step;
-      await onEvent({ type: 'checkpoint', step, path: lastCheckpoint });
-    };
     const evaluate = async (): Promise<void> => {
       if (held.pairs.length === 0) return;
       const metrics = await evaluatePairs(
@@ -312,18 +282,25 @@ export async function trainDpo(
         batchSize,
         loss.beta,
       );
-      evals.push({ step, metrics });
-      await onEvent({ type: 'eval', step, metrics });
+      evals.push({ step: run.step, metrics });
+      await onEvent({ type: 'eval', step: run.step, metrics });
     };
     const report = { train: train.report, eval: held.report };
-    await onEvent({ type: 'start', startStep: step, totalSteps, stepsPerEpoch });
+    await onEvent({ type: 'start', startStep: run.step, totalSteps, stepsPerEpoch });
     if (resume === undefined) await evaluate();
     let epochOrder: { epoch: number; order: number[] } | undefined;
-    while (step < totalSteps) {
+    while (run.step < totalSteps) {
       if (signal?.aborted === true) {
-        if (step > lastCheckpointStep) await saveCheckpoint();
-        return { steps: step, status: 'cancelled', evals, report, lastCheckpoint };
+        await run.saveIfUnsaved();
+        return {
+          steps: run.step,
+          status: 'cancelled',
+          evals,
+          report,
+          lastCheckpoint: run.lastCheckpoint,
+        };
       }
+      const { step, position } = run;
       if (epochOrder?.epoch !== position.epoch) {
         // Each epoch visits the pairs in its own seeded order.
         const order = rng.split(`epoch-${position.epoch}`).shuffle(train.pairs.map((_, i) => i));
@@ -347,23 +324,24 @@ export async function trainDpo(
       const gradNorm = clipGradNorm(out.grads.values(), maxGradNorm);
       const stepLr = schedule.lrAt(step);
       optimizer.update(values, out.grads, stepLr);
-      step += 1;
-      tokensSeen += pairs.reduce((a, p) => a + p.chosen.length + p.rejected.length, 0);
-      lastLoss = out.loss;
-      position = nextDataPosition(position, stepsPerEpoch);
+      run.advance(
+        out.loss,
+        pairs.reduce((a, p) => a + p.chosen.length + p.rejected.length, 0),
+      );
       const metrics = dpoMetrics(out.loss, out.policyLogProbs, out.referenceLogProbs, loss.beta);
-      await onEvent({ type: 'step', step, totalSteps, lr: stepLr, gradNorm, metrics });
-      if (evalEvery > 0 && step % evalEvery === 0 && step < totalSteps) await evaluate();
-      if ((checkpointEvery > 0 && step % checkpointEvery === 0) || step === totalSteps)
-        await saveCheckpoint();
+      const done = run.step;
+      await onEvent({ type: 'step', step: done, totalSteps, lr: stepLr, gradNorm, metrics });
+      if (evalEvery > 0 && done % evalEvery === 0 && done < totalSteps) await evaluate();
+      await run.saveIfDue();
     }
     await evaluate();
     await save(options, model, method, lora, engine, values);
+    const steps = run.step;
     await writeFile(
       join(options.outDir, 'dpo_metrics.json'),
-      `${JSON.stringify({ loss, limits, steps: step, evals, report }, null, 2)}\n`,
+      `${JSON.stringify({ loss, limits, steps, evals, report }, null, 2)}\n`,
     );
-    return { steps: step, status: 'completed', evals, report, lastCheckpoint };
+    return { steps, status: 'completed', evals, report, lastCheckpoint: run.lastCheckpoint };
   } finally {
     await engine.close();
   }
@@ -426,7 +404,7 @@ async function save(
   engine: DpoEngine,
   values: ReadonlyMap<string, Float32Array>,
 ): Promise<void> {
-  const tensors = tensorsOf(values, engine.trainableShapes);
+  const tensors = trainableTensors(values, engine.trainableShapes);
   if (method === 'lora') {
     await saveLoraAdapter(options.outDir, { config: lora, baseModel: options.modelDir, tensors });
   } else {
@@ -435,16 +413,4 @@ async function save(
     for (const [n, t] of tensors) all.set(n, t);
     await saveHfModel(options.outDir, options.modelDir, all);
   }
-}
-
-function tensorsOf(
-  values: ReadonlyMap<string, Float32Array>,
-  shapes: ReadonlyMap<string, readonly number[]>,
-): Map<string, Float32Tensor> {
-  const tensors = new Map<string, Float32Tensor>();
-  for (const [name, shape] of shapes) {
-    const data = values.get(name);
-    if (data) tensors.set(name, { shape, data });
-  }
-  return tensors;
 }

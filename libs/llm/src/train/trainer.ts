@@ -15,17 +15,8 @@ import { saveLoraAdapter } from '../peft/adapter-files.js';
 import { initLoraTensors } from '../peft/lora-init.js';
 import type { Float32Tensor } from '../safetensors/read-safetensors.js';
 import { TextTokenizer } from '../tokenizer/text-tokenizer.js';
-import {
-  assertSameFingerprint,
-  CHECKPOINT_FORMAT,
-  CheckpointError,
-  nextDataPosition,
-  readCheckpoint,
-  restoreTrainable,
-  resolveCheckpointDir,
-  writeCheckpoint,
-  type DataPosition,
-} from './checkpoint.js';
+import { CheckpointError } from './checkpoint.js';
+import { CheckpointedRun, readResumePoint, trainableTensors } from './checkpointed-run.js';
 import { accumulateGradients } from './accumulate-gradients.js';
 import { evaluateRows } from './evaluate-rows.js';
 import { prepareSftRows, type SftRows } from './sft-rows.js';
@@ -103,16 +94,6 @@ function initialTrainable(
   return out;
 }
 
-function tensors(
-  trainable: ReadonlyMap<string, Float32Array>,
-  shapes: ReadonlyMap<string, readonly number[]>,
-): Map<string, Float32Tensor> {
-  const out = new Map<string, Float32Tensor>();
-  for (const [name, data] of trainable)
-    out.set(name, { shape: shapes.get(name) ?? [data.length], data });
-  return out;
-}
-
 /**
  * Runs a fine-tuning job: full or LoRA, AdamW with warmup and cosine/linear decay, global-norm
  * clipping, gradient accumulation, packed batches, checkpoints every N steps with exact resume, and
@@ -182,52 +163,32 @@ export async function train(options: TrainOptions, hooks: TrainHooks = {}): Prom
       weightDecay: config.weightDecay,
       decays: (name) => decays(name, shapes.get(name)),
     });
-    let step = 0;
-    let position: DataPosition = { epoch: 0, stepInEpoch: 0 };
-    let tokensSeen = 0;
-    let lastLoss = NaN;
-    let lastCheckpoint: string | undefined;
-    let lastCheckpointStep = -1;
+    const run = new CheckpointedRun({
+      outDir: config.outDir,
+      fingerprint,
+      rng,
+      trainable,
+      shapes,
+      optimizer,
+      stepsPerEpoch,
+      totalSteps,
+      checkpointEvery: config.checkpointEvery,
+      keepCheckpoints: config.keepCheckpoints,
+      onCheckpoint: emit,
+    });
+    if (config.resumeFrom !== undefined)
+      run.restore(await readResumePoint(config.resumeFrom, fingerprint));
 
-    if (config.resumeFrom !== undefined) {
-      const dir = await resolveCheckpointDir(config.resumeFrom);
-      const cp = await readCheckpoint(dir);
-      assertSameFingerprint(dir, cp.state.fingerprint, fingerprint);
-      restoreTrainable(dir, cp, trainable);
-      optimizer.loadState(cp.optimizer);
-      step = cp.state.step;
-      position = cp.state.data;
-      tokensSeen = cp.state.tokensSeen;
-      lastLoss = cp.state.lastLoss;
-      lastCheckpoint = dir;
-      lastCheckpointStep = step;
-    }
-
-    const saveCheckpoint = async (): Promise<void> => {
-      lastCheckpoint = await writeCheckpoint(
-        config.outDir,
-        {
-          state: {
-            format: CHECKPOINT_FORMAT,
-            step,
-            data: position,
-            rng: rng.state(),
-            fingerprint,
-            tokensSeen,
-            lastLoss,
-          },
-          trainable: tensors(trainable, shapes),
-          optimizer: optimizer.state(),
-        },
-        config.keepCheckpoints,
-      );
-      lastCheckpointStep = step;
-      emit({ type: 'checkpoint', step, path: lastCheckpoint });
-    };
     const runEval = async (): Promise<number | undefined> => {
       if (evalData === undefined) return undefined;
       const r = await evaluateRows(engine, evalData.rows, config.batchSize, trainable);
-      emit({ type: 'eval', step, loss: r.loss, perplexity: r.perplexity, tokens: r.tokens });
+      emit({
+        type: 'eval',
+        step: run.step,
+        loss: r.loss,
+        perplexity: r.perplexity,
+        tokens: r.tokens,
+      });
       return r.loss;
     };
 
@@ -235,7 +196,7 @@ export async function train(options: TrainOptions, hooks: TrainHooks = {}): Prom
     for (const t of trainable.values()) trainableParameters += t.length;
     emit({
       type: 'start',
-      startStep: step,
+      startStep: run.step,
       totalSteps,
       stepsPerEpoch,
       examples: data.examples,
@@ -248,23 +209,24 @@ export async function train(options: TrainOptions, hooks: TrainHooks = {}): Prom
 
     let epochOrder: { epoch: number; rows: PackedRow[] } | undefined;
     const startedAt = performance.now();
-    const firstStep = step;
-    while (step < totalSteps) {
+    const firstStep = run.step;
+    while (run.step < totalSteps) {
       if (hooks.signal?.aborted === true) {
-        if (step > lastCheckpointStep) await saveCheckpoint();
+        await run.saveIfUnsaved();
         return {
           status: 'cancelled',
-          step,
+          step: run.step,
           totalSteps,
-          finalLoss: lastLoss,
+          finalLoss: run.lastLoss,
           initialEvalLoss,
           evalLoss: undefined,
           evalPerplexity: undefined,
           outputDir: undefined,
-          lastCheckpoint,
-          tokensSeen,
+          lastCheckpoint: run.lastCheckpoint,
+          tokensSeen: run.tokensSeen,
         };
       }
+      const { step, position } = run;
       if (epochOrder?.epoch !== position.epoch) {
         // Each epoch visits the packed rows in its own seeded order.
         const rows = rng.split(`epoch-${position.epoch}`).shuffle([...data.rows]);
@@ -288,7 +250,7 @@ export async function train(options: TrainOptions, hooks: TrainHooks = {}): Prom
           config.dataPath,
           step + 1,
           `loss is ${loss}`,
-          lastCheckpoint,
+          run.lastCheckpoint,
         );
       const gradNorm =
         config.maxGradNorm > 0
@@ -299,64 +261,56 @@ export async function train(options: TrainOptions, hooks: TrainHooks = {}): Prom
           config.dataPath,
           step + 1,
           `gradient norm is ${gradNorm}`,
-          lastCheckpoint,
+          run.lastCheckpoint,
         );
       }
       const lr = schedule.lrAt(step);
       optimizer.update(trainable, grads, lr);
-      step++;
-      tokensSeen += stepTokens;
-      lastLoss = loss;
-      position = nextDataPosition(position, stepsPerEpoch);
+      run.advance(loss, stepTokens);
       const now = performance.now();
       const elapsedSeconds = (now - startedAt) / 1000;
       emit({
         type: 'step',
-        step,
+        step: run.step,
         totalSteps,
-        epoch: position.epoch,
+        epoch: run.position.epoch,
         loss,
         lr,
         gradNorm,
         tokens: stepTokens,
         tokensPerSecond: inputTokens / Math.max(1e-9, (now - t0) / 1000),
         elapsedSeconds,
-        etaSeconds: (elapsedSeconds / (step - firstStep)) * (totalSteps - step),
+        etaSeconds: (elapsedSeconds / (run.step - firstStep)) * (totalSteps - run.step),
       });
-      if (config.evalEvery > 0 && step % config.evalEvery === 0 && step < totalSteps)
+      if (config.evalEvery > 0 && run.step % config.evalEvery === 0 && run.step < totalSteps)
         await runEval();
-      if (
-        (config.checkpointEvery > 0 && step % config.checkpointEvery === 0) ||
-        step === totalSteps
-      ) {
-        await saveCheckpoint();
-      }
+      await run.saveIfDue();
     }
 
     const evalLoss = await runEval();
     const result = (loss: number | undefined): TrainResult => ({
       status: 'completed',
-      step,
+      step: run.step,
       totalSteps,
-      finalLoss: lastLoss,
+      finalLoss: run.lastLoss,
       initialEvalLoss,
       evalLoss: loss,
       evalPerplexity: loss === undefined ? undefined : Math.exp(loss),
       outputDir: config.outDir,
-      lastCheckpoint,
-      tokensSeen,
+      lastCheckpoint: run.lastCheckpoint,
+      tokensSeen: run.tokensSeen,
     });
     await mkdir(config.outDir, { recursive: true });
     if (config.lora !== undefined) {
       await saveLoraAdapter(config.outDir, {
         config: config.lora,
         baseModel: config.baseModelName,
-        tensors: tensors(trainable, shapes),
+        tensors: trainableTensors(trainable, shapes),
       });
       await writeAdapterCard(config, quantization, result(evalLoss));
     } else {
       const weights = new Map(fullWeights);
-      for (const [name, t] of tensors(trainable, shapes)) weights.set(name, t);
+      for (const [name, t] of trainableTensors(trainable, shapes)) weights.set(name, t);
       await saveHfModel(config.outDir, config.modelDir, weights);
     }
     const done = result(evalLoss);
