@@ -1,6 +1,6 @@
-import { createWriteStream } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { createWriteStream, readFileSync, rmSync } from 'node:fs';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
 import { writeModelFile, type ExternalDataRef, type GraphBuilder } from '@lathe/graph';
@@ -56,11 +56,109 @@ export class ExternalWeights {
   }
 }
 
+/** Prefix of every model folder in the temporary directory. */
+const FOLDER_PREFIX = 'lathe-model-';
+/** The marker naming the process that owns a model folder. */
+const OWNER_FILE = 'owner.json';
+
+/** Who owns a model folder: the process, its host, and (Linux) when the process started. */
+interface FolderOwner {
+  readonly pid: number;
+  readonly host: string;
+  /**
+   * The process's start time in clock ticks since boot (`/proc/<pid>/stat` field 22), absent
+   * where there is no `/proc`. A pid alone is not enough: a container restarted in place gives
+   * its new trainer the pid the killed one had.
+   */
+  readonly started?: string;
+}
+
+/** When process `pid` started (`/proc/<pid>/stat` field 22), or undefined where unknown. */
+function processStartTicks(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Field 2 is the command in parentheses and may hold spaces; fields from 3 on follow the last ')'.
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[22 - 3];
+  } catch {
+    return undefined;
+  }
+}
+
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    // EPERM: it runs, as another user. Only "no such process" proves it gone.
+    return (e as NodeJS.ErrnoException).code !== 'ESRCH';
+  }
+}
+
+function parseOwner(text: string): FolderOwner | undefined {
+  const owner = JSON.parse(text) as Partial<FolderOwner> | null;
+  if (
+    typeof owner?.pid !== 'number' ||
+    !Number.isInteger(owner.pid) ||
+    owner.pid <= 0 ||
+    typeof owner.host !== 'string' ||
+    (owner.started !== undefined && typeof owner.started !== 'string')
+  )
+    return undefined;
+  return owner as FolderOwner;
+}
+
+/** Whether the process that wrote `owner` has certainly ended (on this host). */
+function ownerEnded(owner: FolderOwner): boolean {
+  // Another host's pids say nothing about this one's (a temporary directory on shared storage).
+  if (owner.host !== hostname()) return false;
+  if (!isRunning(owner.pid)) return true;
+  const started = owner.started === undefined ? undefined : processStartTicks(owner.pid);
+  return started !== undefined && started !== owner.started;
+}
+
+/**
+ * Removes the model folders in `parent` whose owning process has ended: a trainer killed by
+ * SIGKILL or the OOM killer leaves its weights (the size of the base model) behind. A folder
+ * without a readable marker is left alone (it may be one being created right now), and so is a
+ * process that still runs. Failures are ignored: cleaning up must never stop a training run.
+ */
+async function reclaimOrphanedFolders(parent: string): Promise<void> {
+  const names = await readdir(parent).catch(() => [] as string[]);
+  for (const name of names) {
+    if (!name.startsWith(FOLDER_PREFIX)) continue;
+    const dir = join(parent, name);
+    try {
+      const owner = parseOwner(await readFile(join(dir, OWNER_FILE), 'utf8'));
+      if (owner !== undefined && ownerEnded(owner)) await rm(dir, { recursive: true, force: true });
+    } catch {
+      // Unreadable, half-written or already gone: not ours to judge.
+    }
+  }
+}
+
+/** Folders of this process (this thread) still in place, removed at exit if not before. */
+const openFolders = new Set<string>();
+let removeAtExit = false;
+
+function removeOpenFoldersSync(): void {
+  for (const dir of openFolders) {
+    try {
+      rmSync(dir, { recursive: true, force: true });
+    } catch {
+      // The process is ending; a folder left here is reclaimed by the next model folder.
+    }
+  }
+}
+
 /**
  * The model files of one model's graphs in a fresh temporary folder: one model file per graph,
  * all reading the one weights file beside them. Kept until {@link ModelFolder.remove}, so a
  * session can be opened later (an evaluation graph on first use) without keeping the weights in
  * JS memory meanwhile.
+ *
+ * The folder holds an `owner.json` marker (pid, host, process start time). It is removed at
+ * process exit if still there (an 'exit' handler; signals that kill the process skip it), and a
+ * new folder first removes the folders of processes that ended without cleaning up.
  */
 export class ModelFolder {
   private constructor(private readonly dir: string) {}
@@ -70,8 +168,22 @@ export class ModelFolder {
     graphs: Readonly<Record<string, GraphBuilder>>,
     weights: ExternalWeights,
   ): Promise<ModelFolder> {
-    const folder = new ModelFolder(await mkdtemp(join(tmpdir(), 'lathe-model-')));
+    const parent = tmpdir();
+    await reclaimOrphanedFolders(parent);
+    const folder = new ModelFolder(await mkdtemp(join(parent, FOLDER_PREFIX)));
+    openFolders.add(folder.dir);
+    if (!removeAtExit) {
+      process.on('exit', removeOpenFoldersSync);
+      removeAtExit = true;
+    }
     try {
+      const started = processStartTicks(process.pid);
+      const owner: FolderOwner = {
+        pid: process.pid,
+        host: hostname(),
+        ...(started === undefined ? {} : { started }),
+      };
+      await writeFile(join(folder.dir, OWNER_FILE), JSON.stringify(owner));
       await weights.write(folder.dir);
       for (const [name, graph] of Object.entries(graphs))
         await writeModelFile(graph, folder.path(name));
@@ -90,6 +202,7 @@ export class ModelFolder {
   /** Deletes the folder (sessions already open keep what they read or mapped). */
   async remove(): Promise<void> {
     await rm(this.dir, { recursive: true, force: true });
+    openFolders.delete(this.dir);
   }
 }
 
