@@ -9,11 +9,11 @@ import type { CanonicalRecord } from './canonical-record.js';
 import { recordId, recordText } from './canonical-record.js';
 import type { KeptRecord, Removal, SourceRecord } from './curate-records.js';
 import { curateRecords, removalOf } from './curate-records.js';
-import { InMemorySignatures } from './curation-memory.js';
 import type { CurationOptions } from './curation-options.js';
 import { resolveCurationOptions } from './curation-options.js';
-import { lshBands, MinHasher, MinHashLshIndex } from './minhash.js';
+import { lshBands, MinHasher } from './minhash.js';
 import { judgeRecord } from './record-verdict.js';
+import { InMemorySignatures, MinHashLshIndex } from './test-support/in-memory-lsh-index.js';
 
 let parent: string;
 beforeEach(() => {

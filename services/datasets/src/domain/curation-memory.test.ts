@@ -4,8 +4,13 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { BandTable, InMemorySignatures, RecordBits, SpilledSignatures } from './curation-memory.js';
-import { MinHasher, MinHashLshIndex } from './minhash.js';
+import { RecordBits, SpilledSignatures } from './curation-memory.js';
+import { MinHasher } from './minhash.js';
+import {
+  BandTable,
+  InMemorySignatures,
+  MinHashLshIndex,
+} from './test-support/in-memory-lsh-index.js';
 
 const id = (n: number): string => createHash('sha256').update(String(n)).digest('hex');
 

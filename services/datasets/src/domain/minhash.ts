@@ -1,6 +1,3 @@
-import type { SignatureStore } from './curation-memory.js';
-import { BandTable, InMemorySignatures } from './curation-memory.js';
-
 /** Parameters of near-duplicate detection, with the contract's defaults applied. */
 export interface MinHashOptions {
   /** Estimated Jaccard similarity at or above which two records are near-duplicates. */
@@ -133,66 +130,4 @@ export function bandKeys(sig: Uint32Array, bands: number, rows: number): Uint32A
     keys[b] = h;
   }
   return keys;
-}
-
-/** The best earlier match of a record. */
-export interface NearMatch {
-  readonly key: string;
-  readonly similarity: number;
-}
-
-/**
- * An LSH index over the signatures of kept records, in memory: curation itself works in external
- * memory (`curate-records.ts`) and is tested against this index. Memory per record is its band keys in one
- * typed-array table ({@link BandTable}, about 16 bytes a band at the table's load); ids and
- * signatures go to `store` (a temporary file in the service, {@link SpilledSignatures}) and are
- * read back only for candidates.
- */
-export class MinHashLshIndex {
-  private readonly table = new BandTable();
-  private readonly bands: number;
-  private readonly rows: number;
-
-  constructor(
-    private readonly threshold: number,
-    numPermutations: number,
-    private readonly store: SignatureStore = new InMemorySignatures(),
-  ) {
-    ({ bands: this.bands, rows: this.rows } = lshBands(numPermutations, threshold));
-  }
-
-  /**
-   * The most similar indexed record at or above the threshold, if any; of equally similar ones,
-   * the one indexed first (as external curation chooses).
-   */
-  query(sig: Uint32Array): NearMatch | undefined {
-    let best: (NearMatch & { index: number }) | undefined;
-    const seen = new Set<number>();
-    for (const key of bandKeys(sig, this.bands, this.rows))
-      this.table.forEach(key, (i) => {
-        if (seen.has(i)) return;
-        seen.add(i);
-        const other = this.store.read(i);
-        const similarity = estimateSimilarity(sig, other.signature);
-        if (
-          similarity >= this.threshold &&
-          (best === undefined ||
-            similarity > best.similarity ||
-            (similarity === best.similarity && i < best.index))
-        )
-          best = { key: other.key, similarity, index: i };
-      });
-    return best === undefined ? undefined : { key: best.key, similarity: best.similarity };
-  }
-
-  /** Indexes a kept record. */
-  add(key: string, sig: Uint32Array): void {
-    const i = this.store.append(key, sig);
-    for (const k of bandKeys(sig, this.bands, this.rows)) this.table.add(k, i);
-  }
-
-  /** Releases the signature store. */
-  close(): void {
-    this.store.close();
-  }
 }
