@@ -6,7 +6,7 @@
 //
 //   node --conditions=lathe-source --import tsx bench/src/qlora-step.ts [--threads 2] [--batch 1]
 //        [--seq 256] [--steps 3] [--warmup 1] [--rank 8] [--targets q_proj,v_proj] [--rounds 1]
-//        [--malloc-arena-max 1|N|unset]
+//        [--malloc-arena-max 1|N|unset] [--four-bit-kernel matmul-bnb4|dequantize]
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import {
@@ -96,6 +96,7 @@ const opts = parseStepBenchArgs({
   warmup: 1,
   rounds: 1,
   mallocArenaMax: SHIPPED_MALLOC_ARENA_MAX,
+  fourBitKernel: 'matmul-bnb4', // the engine's default
 });
 
 const MIB = 1024 * 1024;
@@ -157,7 +158,12 @@ async function openEngine(
   memory.push(memoryPoint('model loaded'));
   const engine = await createLlamaEngine(
     model,
-    { method: 'lora', lora, gradientCheckpointing: method.endsWith('+ckpt') },
+    {
+      method: 'lora',
+      lora,
+      gradientCheckpointing: method.endsWith('+ckpt'),
+      fourBitKernel: opts.fourBitKernel,
+    },
     { session: { intraOpThreads: opts.threads, interOpThreads: 1 } },
   );
   return { engine, config: model.config, weightBytes: weightBytes(model) };
@@ -248,7 +254,7 @@ async function main(): Promise<void> {
     `Llama ${(params / 1e6).toFixed(1)}M params (D ${c.hidden_size}, ${c.num_hidden_layers} layers, ` +
       `${c.num_attention_heads}/${c.num_key_value_heads} heads, F ${c.intermediate_size}, V ${c.vocab_size}, untied), ` +
       `batch ${opts.batch} x ${opts.seq}, ${opts.threads} threads, LoRA r ${opts.rank} on ${opts.targets.join(',')}; ` +
-      `QLoRA base NF4 block 64 double-quant; +ckpt = gradient checkpointing per decoder layer; ` +
+      `QLoRA base NF4 block 64 double-quant, 4-bit products by ${opts.fourBitKernel}; +ckpt = gradient checkpointing per decoder layer; ` +
       `${opts.steps} steps after ${opts.warmup} warm-up, ${opts.rounds} round(s); ` +
       `${describeMallocArenaMax(opts.mallocArenaMax)} in every child` +
       (opts.mallocArenaMax === SHIPPED_MALLOC_ARENA_MAX

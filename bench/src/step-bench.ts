@@ -7,6 +7,7 @@ import {
   SeededRandom,
   parameterShapes,
   parseLlamaConfig,
+  type FourBitKernel,
   type Projection,
   type TrainingBatch,
 } from '@lathe/llm';
@@ -38,6 +39,11 @@ export interface StepBenchOptions {
    * default (which refuses the flag): its children inherit the parent's environment as it is.
    */
   readonly mallocArenaMax: MallocArenaMax | undefined;
+  /**
+   * How QLoRA multiplies by its 4-bit weights (`--four-bit-kernel matmul-bnb4|dequantize`, the
+   * engine's `fourBitKernel`). Undefined in a benchmark without 4-bit weights (which refuses it).
+   */
+  readonly fourBitKernel: FourBitKernel | undefined;
 }
 
 /** A MALLOC_ARENA_MAX setting: a count of arenas, or none (glibc's default). */
@@ -46,7 +52,10 @@ export type MallocArenaMax = number | 'unset';
 /** Defaults of the options that differ between benchmarks. */
 export type StepBenchDefaults = Pick<StepBenchOptions, 'batch' | 'steps' | 'warmup' | 'rounds'> & {
   readonly mallocArenaMax?: MallocArenaMax;
+  readonly fourBitKernel?: FourBitKernel;
 };
+
+const FOUR_BIT_KERNELS: readonly FourBitKernel[] = ['matmul-bnb4', 'dequantize'];
 
 /** Parses the benchmark's arguments; unknown flags and values that are not integers >= 1 fail. */
 export function parseStepBenchArgs(defaults: StepBenchDefaults): StepBenchOptions {
@@ -62,6 +71,7 @@ export function parseStepBenchArgs(defaults: StepBenchDefaults): StepBenchOption
       rounds: { type: 'string', default: String(defaults.rounds) },
       only: { type: 'string' },
       'malloc-arena-max': { type: 'string' },
+      'four-bit-kernel': { type: 'string' },
     },
   });
   const count = (name: string, raw: string, min: number): number => {
@@ -81,6 +91,11 @@ export function parseStepBenchArgs(defaults: StepBenchDefaults): StepBenchOption
   // rather than measure without it.
   if (arenas !== undefined && defaults.mallocArenaMax === undefined)
     throw new Error('--malloc-arena-max is not an option of this benchmark');
+  const kernel = values['four-bit-kernel'];
+  if (kernel !== undefined && defaults.fourBitKernel === undefined)
+    throw new Error('--four-bit-kernel is not an option of this benchmark');
+  if (kernel !== undefined && !(FOUR_BIT_KERNELS as readonly string[]).includes(kernel))
+    throw new Error(`--four-bit-kernel must be one of ${FOUR_BIT_KERNELS.join(', ')}`);
   return {
     threads: count('threads', values.threads, 1),
     batch: count('batch', values.batch, 1),
@@ -97,6 +112,7 @@ export function parseStepBenchArgs(defaults: StepBenchDefaults): StepBenchOption
         : arenas === 'unset'
           ? 'unset'
           : count('malloc-arena-max', arenas, 1),
+    fourBitKernel: (kernel as FourBitKernel | undefined) ?? defaults.fourBitKernel,
   };
 }
 
@@ -126,6 +142,7 @@ export function stepBenchFlags(opts: StepBenchOptions): string[] {
     ...['--seq', String(opts.seq), '--steps', String(opts.steps)],
     ...['--warmup', String(opts.warmup), '--rank', String(opts.rank)],
     ...['--targets', opts.targets.join(',')],
+    ...(opts.fourBitKernel === undefined ? [] : ['--four-bit-kernel', opts.fourBitKernel]),
   ];
 }
 

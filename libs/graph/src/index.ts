@@ -23,6 +23,15 @@ export { silu } from './composites/silu.js';
 export { rmsNorm } from './composites/rms-norm.js';
 export { tokenNll } from './composites/token-nll.js';
 export { attentionBias } from './composites/attention-bias.js';
+export type { Bnb4Layout, Bnb4Type, MatMulBnb4Options } from './composites/bnb4.js';
+export {
+  bnb4Blocks,
+  bnb4Codebook,
+  bnb4PairTable,
+  dequantizeBnb4,
+  isBnb4Codebook,
+  matMulBnb4,
+} from './composites/bnb4.js';
 export type { SerializeOptions } from './onnx/model-proto.js';
 export { serializeModel } from './onnx/model-proto.js';
 export { writeModelFile } from './onnx/write-model-file.js';

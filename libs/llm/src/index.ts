@@ -36,7 +36,7 @@ export {
   TrainableDecoderWeights,
   dropoutMaskName,
 } from './model/decoder-weights.js';
-export type { TrainableSpec } from './model/decoder-weights.js';
+export type { FourBitKernel, TrainableSpec } from './model/decoder-weights.js';
 export {
   LOSS_OUTPUT,
   SEQUENCE_LOG_PROBS_OUTPUT,
@@ -168,6 +168,7 @@ export {
   declare4bitWeight,
   dequantize4bitInGraph,
   emitDequantize4bit,
+  emitMatMul4bit,
 } from './quant/dequantize-in-graph.js';
 export type { FourBitGraphWeight, InitializerStore } from './quant/dequantize-in-graph.js';
 export { loadFourBitModel } from './quant/load-four-bit-model.js';

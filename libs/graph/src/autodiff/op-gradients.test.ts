@@ -50,6 +50,11 @@ describe('gradient rules against central finite differences (float64)', () => {
     }
   });
 
+  /** Ops whose rule is checked against finite differences in another file, and why. */
+  const CHECKED_ELSEWHERE: Readonly<Record<string, string>> = {
+    MatMulBnb4: 'composites/bnb4.test.ts, in float32: the kernel has no float64 version',
+  };
+
   it('covers every op that has a gradient rule', () => {
     const covered = new Set<string>();
     for (const c of OP_GRADIENT_CASES) {
@@ -61,7 +66,7 @@ describe('gradient rules against central finite differences (float64)', () => {
       for (const n of g.nodes) covered.add(n.opType);
     }
     const withRules = listOps()
-      .filter((o) => o.hasGradient)
+      .filter((o) => o.hasGradient && !(o.opType in CHECKED_ELSEWHERE))
       .map((o) => o.opType);
     expect(withRules.filter((op) => !covered.has(op))).toEqual([]);
   });

@@ -4,6 +4,7 @@ import { ELEMENTWISE_OPS } from './elementwise-ops.js';
 import { LOSS_OPS } from './loss-ops.js';
 import { MATMUL_OPS } from './matmul-ops.js';
 import { NON_DIFFERENTIABLE_OPS } from './non-differentiable-ops.js';
+import { QUANT_OPS } from './quant-ops.js';
 import { REDUCE_OPS } from './reduce-ops.js';
 import { SHAPE_OPS } from './shape-ops.js';
 
@@ -25,6 +26,7 @@ const REGISTRY: ReadonlyMap<string, OpDefinition> = (() => {
     ...SHAPE_OPS,
     ...LOSS_OPS,
     ...NON_DIFFERENTIABLE_OPS,
+    ...QUANT_OPS,
   ]) {
     const k = key(def.domain ?? '', def.opType);
     if (map.has(k)) throw new Error(`op ${k} is registered twice`);

@@ -6,6 +6,7 @@ import type { Float32Tensor } from '../safetensors/read-safetensors.js';
 import {
   declare4bitWeight,
   emitDequantize4bit,
+  emitMatMul4bit,
   type FourBitGraphWeight,
 } from '../quant/dequantize-in-graph.js';
 import type { Quantized4bit } from '../quant/quantized-tensor.js';
@@ -39,7 +40,9 @@ export function dropoutMaskName(module: string): string {
  * eq. 3; PEFT applies dropout to the adapter's input only).
  *
  * Weights given 4-bit (`quantized`) stay 4-bit in the graph (QLoRA, Dettmers et al. 2023): their
- * packed codes and absmax are the initializers and the fp32 matrix is computed where it is used;
+ * packed codes and absmax are the initializers. A projection's x·Wᵀ is onnxruntime's
+ * `MatMulBnb4` where its kernel applies (no fp32 copy of W is a graph tensor; the backward
+ * dequantizes W once for dY·W); otherwise the fp32 matrix is computed where it is used and
  * {@link FrozenDecoderWeights.recompute} gives the backward pass a fresh copy, so no fp32 copy of
  * a quantized weight lives from the forward to the backward.
  */
@@ -54,12 +57,17 @@ export class FrozenDecoderWeights implements DecoderWeights {
   readonly dropoutMasks: { name: string; width: number }[] = [];
   /** Declared 4-bit weights by the name of their forward fp32 tensor. */
   private readonly fourBit = new Map<string, FourBitGraphWeight>();
+  /** Declared 4-bit weights by weight name. */
+  private readonly declared = new Map<string, FourBitGraphWeight>();
 
   /**
    * @param lora adapters (config and PEFT module specs) to add as trainable inputs, or undefined
    *   for the plain model
    * @param external where the frozen weights' data goes, written beside the model file as ONNX
    *   external data (shared by the graphs of one model); default a fresh one
+   * @param fourBitKernel how a 4-bit projection is computed: `matmul-bnb4` (onnxruntime's
+   *   MatMulBnb4 where it applies, else in-graph dequantization) or `dequantize` (always
+   *   in-graph dequantization, then Gemm). Default `matmul-bnb4`.
    */
   constructor(
     private readonly g: GraphBuilder,
@@ -71,6 +79,7 @@ export class FrozenDecoderWeights implements DecoderWeights {
     },
     private readonly quantized: ReadonlyMap<string, Quantized4bit> = new Map(),
     readonly external = new ExternalWeights(),
+    private readonly fourBitKernel: FourBitKernel = 'matmul-bnb4',
   ) {
     for (const spec of lora?.modules ?? []) {
       const a = g.input(spec.aName, 'float32', spec.aShape);
@@ -99,9 +108,8 @@ export class FrozenDecoderWeights implements DecoderWeights {
   private weightFor(name: string, after: Tensor | undefined): Tensor {
     const cached = this.cache.get(name);
     if (cached) return cached;
-    const q = this.quantized.get(name);
-    if (q) {
-      const declared = declare4bitWeight(this.g, name, q, (n, data) => this.external.add(n, data));
+    const declared = this.fourBitWeight(name);
+    if (declared) {
       const t = emitDequantize4bit(this.g, declared, after);
       this.fourBit.set(t.name, declared);
       this.cache.set(name, t);
@@ -112,6 +120,17 @@ export class FrozenDecoderWeights implements DecoderWeights {
     const t = this.g.initializer(name, 'float32', w.shape, this.external.add(name, w.data));
     this.cache.set(name, t);
     return t;
+  }
+
+  /** A 4-bit weight's initializers, declared on first use; undefined for an fp32 weight. */
+  private fourBitWeight(name: string): FourBitGraphWeight | undefined {
+    let declared = this.declared.get(name);
+    if (declared) return declared;
+    const q = this.quantized.get(name);
+    if (!q) return undefined;
+    declared = declare4bitWeight(this.g, name, q, (n, data) => this.external.add(n, data));
+    this.declared.set(name, declared);
+    return declared;
   }
 
   /**
@@ -126,13 +145,20 @@ export class FrozenDecoderWeights implements DecoderWeights {
     return declared && emitDequantize4bit(this.g, declared, gradOutputs.find(Boolean));
   };
 
+  /** x·Wᵀ + b for a frozen weight, through MatMulBnb4 where the weight is 4-bit and it applies. */
+  private product(x: Tensor, name: string, bias: Tensor | undefined): Tensor {
+    const fourBit = this.fourBitKernel === 'matmul-bnb4' ? this.fourBitWeight(name) : undefined;
+    const product = fourBit && emitMatMul4bit(this.g, x, fourBit);
+    if (!product) return this.g.gemm(x, this.weightFor(name, x), bias, { transB: true });
+    return bias ? this.g.add(product, bias) : product;
+  }
+
   linear(x: Tensor, layer: number, projection: Projection): Tensor {
     const module = projectionModule(layer, projection);
     const bias = projectionHasBias(this.config, projection)
       ? this.weight(`${module}.bias`)
       : undefined;
-    const weight = this.weightFor(`${module}.weight`, x);
-    const base = this.g.gemm(x, weight, bias, { transB: true }); // [N, out]
+    const base = this.product(x, `${module}.weight`, bias); // [N, out]
     const adapter = this.adapters.get(module);
     if (!adapter || !this.lora) return base;
     const input = adapter.mask ? this.g.mul(x, adapter.mask) : x;
@@ -141,6 +167,9 @@ export class FrozenDecoderWeights implements DecoderWeights {
     return this.g.gemm(low, adapter.b, base, { transB: true, alpha: this.lora.config.scaling });
   }
 }
+
+/** How {@link FrozenDecoderWeights} computes a 4-bit projection. */
+export type FourBitKernel = 'matmul-bnb4' | 'dequantize';
 
 /** Every weight a graph input (full fine-tuning): the same tensor wherever a weight is used. */
 export class TrainableDecoderWeights implements DecoderWeights {

@@ -79,6 +79,7 @@ export function buildCausalLmGraph(
           { config: method.lora, modules: loraModules(config, method.lora) },
           model.quantized,
           external,
+          method.fourBitKernel,
         );
   // Tables for every position the model supports (131072 for Llama 3.1): external, not inline.
   const tables = ropeTables(config, config.maxPositions);

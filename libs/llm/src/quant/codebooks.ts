@@ -3,6 +3,7 @@
  * value. Codes are the 4-bit indices stored in the packed bytes; the `quant_map` tensor of a
  * checkpoint is the codebook in code order.
  */
+import { bnb4Codebook } from '@lathe/graph';
 
 /** A 4-bit data type: its codebook in code order and its nearest-code rule. */
 export interface FourBitType {
@@ -12,18 +13,6 @@ export interface FourBitType {
   /** The code for a value already divided by its block's absmax (float32). */
   readonly encode: (normalized: number) => number;
 }
-
-/**
- * NF4 (Dettmers et al. 2023, QLoRA, §3 and appendix E): quantiles of N(0, 1) scaled to [-1, 1],
- * with an exact zero; asymmetric (8 positive, 7 negative values). These are the float32 values
- * bitsandbytes ships, in code order 0..15.
- */
-const NF4_VALUES = [
-  -1.0, -0.6961928009986877, -0.5250730514526367, -0.39491748809814453, -0.28444138169288635,
-  -0.18477343022823334, -0.09105003625154495, 0.0, 0.07958029955625534, 0.16093020141124725,
-  0.24611230194568634, 0.33791524171829224, 0.44070982933044434, 0.5626170039176941,
-  0.7229568362236023, 1.0,
-];
 
 /**
  * NF4 code of x. bitsandbytes walks a decision tree whose thresholds are the float32 midpoints of
@@ -39,13 +28,12 @@ function encodeNf4(x: number): number {
   return code + (x > t[code]! ? 1 : 0);
 }
 
-const NF4_THRESHOLDS = NF4_VALUES.slice(1).map((v, i) => Math.fround((v + NF4_VALUES[i]!) / 2));
+/** The codebooks are onnxruntime's `MatMulBnb4` tables, which are bitsandbytes' float32 values. */
+const NF4_VALUES = bnb4Codebook('nf4');
 
-/**
- * FP4 as bitsandbytes lays it out: sign bit, 2 exponent bits, 1 mantissa bit (bias 3, with
- * subnormals), values divided by 12 so the largest is 1. Code order is the bit pattern.
- */
-const FP4_MAGNITUDES = [0, 0.0625, 8, 12, 4, 6, 2, 3];
+const NF4_THRESHOLDS = [...NF4_VALUES.slice(1)].map((v, i) =>
+  Math.fround((v + NF4_VALUES[i]!) / 2),
+);
 
 /** FP4 magnitude codes in ascending value order (0b000, 0b001, 0b110, 0b111, 0b100, 0b101, 0b010, 0b011). */
 const FP4_ASCENDING = [0b000, 0b001, 0b110, 0b111, 0b100, 0b101, 0b010, 0b011];
@@ -73,16 +61,14 @@ function encodeFp4(x: number): number {
 /** NF4: 4-bit NormalFloat. */
 export const NF4: FourBitType = {
   name: 'nf4',
-  codebook: Float32Array.from(NF4_VALUES),
+  codebook: NF4_VALUES,
   encode: encodeNf4,
 };
 
 /** FP4: 4-bit float (E2M1, bias 3), normalized to [-1, 1]. */
 export const FP4: FourBitType = {
   name: 'fp4',
-  codebook: Float32Array.from(
-    [...FP4_MAGNITUDES, ...FP4_MAGNITUDES.map((m) => -m)].map((v) => v / 12),
-  ),
+  codebook: bnb4Codebook('fp4'),
   encode: encodeFp4,
 };
 

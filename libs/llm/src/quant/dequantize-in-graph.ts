@@ -1,21 +1,36 @@
-import type { ExternalDataRef, GraphBuilder, Tensor } from '@lathe/graph';
+import {
+  bnb4PairTable,
+  dequantizeBnb4,
+  isBnb4Codebook,
+  matMulBnb4,
+  type ExternalDataRef,
+  type GraphBuilder,
+  type Tensor,
+} from '@lathe/graph';
 import { blockAbsmax, type Quantized4bit } from './quantized-tensor.js';
 
 /**
  * The initializers of one 4-bit weight in a graph, declared once; {@link emitDequantize4bit}
  * emits the nodes restoring it to fp32 and may be called again for a second copy (the backward
- * pass of QLoRA recomputes the weight instead of keeping the forward's fp32 copy alive).
+ * pass of QLoRA recomputes the weight instead of keeping the forward's fp32 copy alive), and
+ * {@link emitMatMul4bit} multiplies by it without an fp32 copy where onnxruntime's kernel can.
  */
 export interface FourBitGraphWeight {
   /** uint8 [padded/2]: the packed codes, zero-padded to whole blocks. */
   readonly packed: Tensor;
   /** float32 [256, 2]: for each byte, the values of its high and low nibble. */
   readonly pairTable: Tensor;
-  /** float32 [blocks, 1]: the restored absmax of each block. */
+  /** float32 [blocks]: the restored absmax of each block. */
   readonly absmax: Tensor;
   readonly blocks: number;
   readonly blockSize: number;
   readonly shape: readonly number[];
+  /**
+   * Whether `com.microsoft.MatMulBnb4` computes x·Wᵀ with these tensors: a 2-D weight in whole
+   * blocks whose codebook is the kernel's built-in NF4 or FP4 table (a checkpoint may carry its
+   * own `quant_map`; those take the in-graph dequantization).
+   */
+  readonly matMulType: 'nf4' | 'fp4' | undefined;
 }
 
 /**
@@ -23,16 +38,6 @@ export interface FourBitGraphWeight {
  * external data file, as the frozen weights of a training graph are.
  */
 export type InitializerStore = (name: string, data: Uint8Array | Float32Array) => ExternalDataRef;
-
-/** byte -> [codebook[byte >> 4], codebook[byte & 15]]: one Gather decodes both nibbles. */
-function pairTable(quantMap: Float32Array): Float32Array {
-  const table = new Float32Array(512);
-  for (let byte = 0; byte < 256; byte++) {
-    table[2 * byte] = quantMap[byte >> 4]!;
-    table[2 * byte + 1] = quantMap[byte & 0x0f]!;
-  }
-  return table;
-}
 
 /**
  * Declares a 4-bit weight's initializers: the packed bytes (uint8, zero-padded to whole blocks),
@@ -51,13 +56,13 @@ export function declare4bitWeight(
 ): FourBitGraphWeight {
   const absmax = blockAbsmax(q);
   const blocks = absmax.length;
+  const count = q.shape.reduce((a, d) => a * d, 1);
   const padded = blocks * q.blockSize; // even: block sizes are powers of two >= 32
   let bytes = q.packed;
   if (bytes.length !== padded / 2) {
     bytes = new Uint8Array(padded / 2);
     bytes.set(q.packed);
   }
-  const table = pairTable(q.quantMap);
   return {
     packed: g.initializer(
       `${name}.nf4_packed`,
@@ -65,51 +70,65 @@ export function declare4bitWeight(
       [padded / 2],
       store?.(`${name}.nf4_packed`, bytes) ?? bytes,
     ),
-    pairTable: g.initializer(`${name}.nf4_pair_table`, 'float32', [256, 2], table),
+    pairTable: g.initializer(
+      `${name}.nf4_pair_table`,
+      'float32',
+      [256, 2],
+      bnb4PairTable(q.quantMap),
+    ),
     absmax: g.initializer(
       `${name}.nf4_absmax`,
       'float32',
-      [blocks, 1],
+      [blocks],
       store?.(`${name}.nf4_absmax`, absmax) ?? absmax.slice(),
     ),
     blocks,
     blockSize: q.blockSize,
     shape: q.shape,
+    matMulType:
+      q.shape.length === 2 && padded === count && isBnb4Codebook(q.quantMap, q.quantType)
+        ? q.quantType
+        : undefined,
   };
 }
 
 /**
- * Emits the nodes restoring a declared 4-bit weight to fp32: Cast the bytes to int32, Gather
- * both nibbles' values from the pair table ([n/2, 2], the high nibble first, as bitsandbytes
- * packs them), scale each block by its absmax, and drop the padding. Three passes over the
- * weight; the result is bit-identical to {@link dequantizeTensor} (the same float32 products).
+ * Emits the nodes restoring a declared 4-bit weight to fp32 (three passes over the weight;
+ * bit-identical to {@link dequantizeTensor}: the same float32 products).
  *
- * @param after a tensor the dequantization must wait for (the activation that meets the weight):
- *   the bytes are viewed through a Reshape whose target ([-1]) is computed from its shape, so the
- *   fp32 copy is made where it is used instead of wherever the scheduler puts nodes that depend on
- *   initializers only (onnxruntime's order can run them all first and keep every fp32 copy alive).
- *   Default: none.
+ * @param after a tensor the dequantization must wait for (the activation that meets the weight),
+ *   so the fp32 copy is made where it is used; see `dequantizeBnb4`. Default: none.
  * @returns float32 tensor of the weight's shape
  */
 export function emitDequantize4bit(g: GraphBuilder, w: FourBitGraphWeight, after?: Tensor): Tensor {
-  const count = w.shape.reduce((a, d) => a * d, 1);
-  const padded = w.blocks * w.blockSize;
-  let packed = w.packed;
-  if (after !== undefined) {
-    const rows = g.shape(after, 0, 1); // int64 [1]
-    packed = g.reshape(packed, g.sub(g.sub(rows, rows), g.int64s([1]))); // target [-1]
-  }
-  const pairs = g.gather(w.pairTable, g.cast(packed, 'int32'), 0); // [padded/2, 2]
-  const values = g.reshape(pairs, [w.blocks, w.blockSize]);
-  const flat = g.reshape(g.mul(values, w.absmax), [padded]);
-  const exact = padded === count ? flat : g.slice(flat, [0], [count]);
-  return g.reshape(exact, [...w.shape]);
+  return dequantizeBnb4(g, w.packed, w.absmax, w.pairTable, w, after);
+}
+
+/**
+ * x·Wᵀ for a declared 4-bit weight with `com.microsoft.MatMulBnb4` (no fp32 copy of W as a graph
+ * tensor; its gradient in x dequantizes W once, when the gradient arrives), or undefined when the
+ * kernel cannot compute this weight (see {@link FourBitGraphWeight.matMulType}).
+ *
+ * @param x float32 [M, in]
+ * @returns float32 [M, out]
+ */
+export function emitMatMul4bit(
+  g: GraphBuilder,
+  x: Tensor,
+  w: FourBitGraphWeight,
+): Tensor | undefined {
+  if (w.matMulType === undefined) return undefined;
+  return matMulBnb4(g, x, w.packed, w.absmax, {
+    shape: w.shape,
+    blockSize: w.blockSize,
+    type: w.matMulType,
+  });
 }
 
 /**
  * Emits a 4-bit weight's fp32 values inside a graph, so a frozen base stays 4-bit in memory
- * (QLoRA's storage; ENGINE-NOTES: the validated alternative to MatMulBnb4, exact for gradients,
- * as long as the session disables ConstantFolding, which would fold it back to fp32 at load).
+ * (QLoRA's storage; ENGINE-NOTES: exact for gradients, as long as the session disables
+ * ConstantFolding, which would fold it back to fp32 at load).
  * {@link declare4bitWeight} then {@link emitDequantize4bit}, with inline initializers.
  *
  * @param name prefix of the initializers' names (e.g. the weight's Hugging Face name)

@@ -1,3 +1,4 @@
+import type { FourBitKernel } from '../model/decoder-weights.js';
 import type { TrainingBatch } from '../data/training-batch.js';
 import type { LlamaModel } from '../model/llama-model.js';
 import type { LoraConfig } from '../peft/lora-config.js';
@@ -44,7 +45,15 @@ export interface TrainingEngine {
  */
 export type EngineMethod = (
   { readonly method: 'full' } | { readonly method: 'lora'; readonly lora: LoraConfig }
-) & { readonly gradientCheckpointing?: boolean };
+) & {
+  readonly gradientCheckpointing?: boolean;
+  /**
+   * How the products with 4-bit base weights are computed: `matmul-bnb4` (onnxruntime's
+   * MatMulBnb4 kernel where it applies) or `dequantize` (in-graph dequantization, then Gemm; for
+   * comparisons). Default `matmul-bnb4`. No effect on an fp32 base.
+   */
+  readonly fourBitKernel?: FourBitKernel;
+};
 
 /** Builds a {@link TrainingEngine} for a loaded model. */
 export type TrainingEngineFactory = (
