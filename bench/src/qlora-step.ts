@@ -4,9 +4,10 @@
 // base, each with and without activation checkpointing. Each measurement runs in its own child
 // process so its peak RSS is its own.
 //
-//   node --conditions=lathe-source --import tsx bench/src/qlora-step.ts [--threads 2] [--batch 1]
+//   node --conditions=lathe-source --import tsx bench/src/qlora-step.ts [--threads 2] [--batch 4]
 //        [--seq 256] [--steps 3] [--warmup 1] [--rank 8] [--targets q_proj,v_proj] [--rounds 1]
 //        [--malloc-arena-max 1|N|unset] [--four-bit-kernel matmul-bnb4|dequantize]
+//        [--checkpoint-policy keep-qkv|keep-projections|recompute-all]
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import {
@@ -90,8 +91,11 @@ interface Measurement {
  */
 const SHIPPED_MALLOC_ARENA_MAX = 'unset';
 
+/** The default micro-batch of `lathe train` (batchSize 4 rows of seqLen 256 tokens). */
+const DEFAULT_BATCH = 4;
+
 const opts = parseStepBenchArgs({
-  batch: 1,
+  batch: DEFAULT_BATCH,
   steps: 3,
   warmup: 1,
   rounds: 1,
@@ -162,6 +166,7 @@ async function openEngine(
       method: 'lora',
       lora,
       gradientCheckpointing: method.endsWith('+ckpt'),
+      checkpointPolicy: opts.checkpointPolicy, // the engine's default when not given
       fourBitKernel: opts.fourBitKernel,
     },
     { session: { intraOpThreads: opts.threads, interOpThreads: 1 } },
@@ -254,7 +259,7 @@ async function main(): Promise<void> {
     `Llama ${(params / 1e6).toFixed(1)}M params (D ${c.hidden_size}, ${c.num_hidden_layers} layers, ` +
       `${c.num_attention_heads}/${c.num_key_value_heads} heads, F ${c.intermediate_size}, V ${c.vocab_size}, untied), ` +
       `batch ${opts.batch} x ${opts.seq}, ${opts.threads} threads, LoRA r ${opts.rank} on ${opts.targets.join(',')}; ` +
-      `QLoRA base NF4 block 64 double-quant, 4-bit products by ${opts.fourBitKernel}; +ckpt = gradient checkpointing per decoder layer; ` +
+      `QLoRA base NF4 block 64 double-quant, 4-bit products by ${opts.fourBitKernel}; +ckpt = gradient checkpointing per decoder layer (${opts.checkpointPolicy ?? 'keep-qkv'}); ` +
       `${opts.steps} steps after ${opts.warmup} warm-up, ${opts.rounds} round(s); ` +
       `${describeMallocArenaMax(opts.mallocArenaMax)} in every child` +
       (opts.mallocArenaMax === SHIPPED_MALLOC_ARENA_MAX

@@ -3,10 +3,12 @@
 import { spawnSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import {
+  CHECKPOINT_POLICIES,
   PROJECTIONS,
   SeededRandom,
   parameterShapes,
   parseLlamaConfig,
+  type CheckpointPolicy,
   type FourBitKernel,
   type Projection,
   type TrainingBatch,
@@ -44,6 +46,8 @@ export interface StepBenchOptions {
    * engine's `fourBitKernel`). Undefined in a benchmark without 4-bit weights (which refuses it).
    */
   readonly fourBitKernel: FourBitKernel | undefined;
+  /** `--checkpoint-policy`: what checkpointed layers keep (the engine's default when absent). */
+  readonly checkpointPolicy: CheckpointPolicy | undefined;
 }
 
 /** A MALLOC_ARENA_MAX setting: a count of arenas, or none (glibc's default). */
@@ -72,6 +76,7 @@ export function parseStepBenchArgs(defaults: StepBenchDefaults): StepBenchOption
       only: { type: 'string' },
       'malloc-arena-max': { type: 'string' },
       'four-bit-kernel': { type: 'string' },
+      'checkpoint-policy': { type: 'string' },
     },
   });
   const count = (name: string, raw: string, min: number): number => {
@@ -96,6 +101,9 @@ export function parseStepBenchArgs(defaults: StepBenchDefaults): StepBenchOption
     throw new Error('--four-bit-kernel is not an option of this benchmark');
   if (kernel !== undefined && !(FOUR_BIT_KERNELS as readonly string[]).includes(kernel))
     throw new Error(`--four-bit-kernel must be one of ${FOUR_BIT_KERNELS.join(', ')}`);
+  const policy = values['checkpoint-policy'];
+  if (policy !== undefined && !(CHECKPOINT_POLICIES as readonly string[]).includes(policy))
+    throw new Error(`--checkpoint-policy must be one of ${CHECKPOINT_POLICIES.join(', ')}`);
   return {
     threads: count('threads', values.threads, 1),
     batch: count('batch', values.batch, 1),
@@ -113,6 +121,7 @@ export function parseStepBenchArgs(defaults: StepBenchDefaults): StepBenchOption
           ? 'unset'
           : count('malloc-arena-max', arenas, 1),
     fourBitKernel: (kernel as FourBitKernel | undefined) ?? defaults.fourBitKernel,
+    checkpointPolicy: policy as CheckpointPolicy | undefined,
   };
 }
 
@@ -143,6 +152,7 @@ export function stepBenchFlags(opts: StepBenchOptions): string[] {
     ...['--warmup', String(opts.warmup), '--rank', String(opts.rank)],
     ...['--targets', opts.targets.join(',')],
     ...(opts.fourBitKernel === undefined ? [] : ['--four-bit-kernel', opts.fourBitKernel]),
+    ...(opts.checkpointPolicy === undefined ? [] : ['--checkpoint-policy', opts.checkpointPolicy]),
   ];
 }
 

@@ -64,6 +64,21 @@ describe('lathe train: gradient checkpointing', () => {
     }
   });
 
+  it('passes --checkpoint-policy to train() and refuses an unknown one', () => {
+    const parsed = parseTrainArgs([
+      '--method',
+      'qlora',
+      '--checkpoint-policy',
+      'recompute-all',
+      ...common,
+    ]);
+    if (parsed === 'help') throw new Error('parsed as --help');
+    expect(parsed.options.checkpointPolicy).toBe('recompute-all');
+    expect(() =>
+      parseTrainArgs(['--method', 'qlora', '--checkpoint-policy', 'all', ...common]),
+    ).toThrow(/--checkpoint-policy must be keep-qkv, keep-projections, recompute-all, got "all"/);
+  });
+
   it("leaves the choice to train()'s per-method default when neither is given", () => {
     expect(checkpointing('--method', 'qlora')).toBeUndefined();
   });

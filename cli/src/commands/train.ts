@@ -1,4 +1,4 @@
-import { train, type TrainOptions, type Projection } from '@lathe/llm';
+import { CHECKPOINT_POLICIES, train, type TrainOptions, type Projection } from '@lathe/llm';
 import { ProgressReporter, type ProgressMode } from '../progress-bar.js';
 import { CommandArgs } from '../command-args.js';
 import { UsageError } from '../usage-error.js';
@@ -56,6 +56,10 @@ options (default in brackets):
                            recompute each decoder layer's activations in the backward instead of
                            keeping them: less memory for about one more forward
                            [on for qlora, off for full and lora]
+  --checkpoint-policy P    with checkpointing, what a layer keeps from the forward: keep-qkv
+                           (q/k/v outputs and the residual after attention; recompute the MLP's
+                           gate/up and the cheap ops), keep-projections (all projection outputs:
+                           more memory, less compute) or recompute-all (least memory) [keep-qkv]
   --seed N                 seed of data order, LoRA init and dropout [42]
   --checkpoint-every N     checkpoint every N steps (and at the end), 0 = end only [50]
   --keep-checkpoints N     checkpoints kept, 0 = all [2]
@@ -104,6 +108,7 @@ const FLAGS = {
   'base-model': 'string',
   'gradient-checkpointing': 'boolean',
   'no-gradient-checkpointing': 'boolean',
+  'checkpoint-policy': 'string',
   seed: 'string',
   'checkpoint-every': 'string',
   'keep-checkpoints': 'string',
@@ -165,6 +170,12 @@ export function parseTrainArgs(
     : args.flag('no-gradient-checkpointing')
       ? false
       : undefined;
+  const policy = args.string('checkpoint-policy');
+  if (policy !== undefined && !(CHECKPOINT_POLICIES as readonly string[]).includes(policy)) {
+    throw new UsageError(
+      `--checkpoint-policy must be ${CHECKPOINT_POLICIES.join(', ')}, got "${policy}"`,
+    );
+  }
   const progress = args.string('progress') ?? (process.stderr.isTTY ? 'bar' : 'lines');
   if (!['bar', 'lines', 'json', 'none'].includes(progress)) {
     throw new UsageError(`--progress must be bar, lines, json or none, got "${progress}"`);
@@ -208,6 +219,7 @@ export function parseTrainArgs(
         : undefined,
     baseModelName: args.string('base-model'),
     gradientCheckpointing: checkpointing,
+    checkpointPolicy: policy as TrainOptions['checkpointPolicy'],
     seed: int('seed'),
     checkpointEvery: int('checkpoint-every'),
     keepCheckpoints: int('keep-checkpoints'),

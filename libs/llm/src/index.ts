@@ -132,7 +132,9 @@ export {
   defaultGradientCheckpointing,
 } from './train/train-config.js';
 export type { TrainConfig, TrainOptions, TrainingMethod } from './train/train-config.js';
+export { CHECKPOINT_POLICIES } from './train/training-engine.js';
 export type {
+  CheckpointPolicy,
   EngineMethod,
   EngineStepResult,
   TrainingEngine,

@@ -17,7 +17,7 @@ const LAYERS = 3;
  * Residual blocks x + silu(rmsNorm(x)·W)·V·softmax-weighted (enough op kinds whose rules read
  * inputs, outputs and shapes), one checkpoint segment per block when `checkpoint`.
  */
-function residualStack(checkpoint: boolean): {
+function residualStack(checkpoint: boolean | 'keep-matmuls'): {
   g: GraphBuilder;
   segments: CheckpointSegment[];
   blockInputs: Tensor[];
@@ -41,7 +41,19 @@ function residualStack(checkpoint: boolean): {
   g.output('loss', loss);
   const forwardNodes = g.nodes.length;
   const wrt = [...g.inputs];
-  const grads = gradients(g, loss, wrt, checkpoint ? { checkpoints: segments } : {});
+  const grads = gradients(
+    g,
+    loss,
+    wrt,
+    checkpoint === false
+      ? {}
+      : checkpoint === true
+        ? { checkpoints: segments }
+        : {
+            checkpoints: segments,
+            keepInCheckpoints: (t) => t.producer?.opType === 'MatMul',
+          },
+  );
   grads.forEach((d, i) => g.output(`grad.${wrt[i]?.name ?? i}`, d));
   return { g, segments, blockInputs, forwardNodes };
 }
@@ -109,6 +121,28 @@ describe('activation checkpointing', () => {
     expect(backward.filter((n) => n.opType === 'Size')).toHaveLength(LAYERS);
     // The recomputation adds at most the forward's nodes of the blocks again.
     expect(g.nodes.length - plain.nodes.length).toBeLessThanOrEqual(forwardNodes + 4 * LAYERS);
+  });
+
+  it('keeps what keepInCheckpoints selects: same gradients, the products not recomputed', async () => {
+    const plain = residualStack(false);
+    const selective = residualStack('keep-matmuls');
+    const [want, got] = await Promise.all([run(plain.g), run(selective.g)]);
+    for (const [name, w] of Object.entries(want)) {
+      w.forEach((v, i) =>
+        expect(Math.abs((got[name]?.[i] ?? NaN) - v)).toBeLessThanOrEqual(
+          1e-12 * Math.max(1, Math.abs(v)),
+        ),
+      );
+    }
+    const backwardOps = (b: ReturnType<typeof residualStack>, op: string): number =>
+      b.g.nodes.slice(b.forwardNodes).filter((n) => n.opType === op).length;
+    // The backward has the products' gradients only, no replayed product...
+    expect(backwardOps(selective, 'MatMul')).toBe(backwardOps(plain, 'MatMul'));
+    // ...but replays the cheap ops (each block's softmax) that full checkpointing also replays.
+    expect(backwardOps(selective, 'Softmax')).toBe(LAYERS);
+    expect(backwardOps(residualStack(true), 'MatMul')).toBeGreaterThan(
+      backwardOps(plain, 'MatMul'),
+    );
   });
 
   it('refuses segments that overlap or reach past the nodes built', () => {

@@ -35,6 +35,12 @@ export interface GradientOptions {
    * replayed nodes. Gradients are the same as without. Default: none.
    */
   readonly checkpoints?: readonly CheckpointSegment[];
+  /**
+   * Selective checkpointing: tensors inside `checkpoints` segments that the backward reads from
+   * the forward instead of recomputing (e.g. the outputs of matrix products, expensive to
+   * recompute and small to keep), so a replay emits only what depends on the rest. Default: none.
+   */
+  readonly keepInCheckpoints?: (t: Tensor) => boolean;
 }
 
 /**
@@ -77,6 +83,8 @@ export function gradients(
     ...wrt.map((t) => t.name),
     ...g.outputs.map((o) => o.tensor.name),
   ]);
+  const keep = options.keepInCheckpoints;
+  if (keep) for (const node of nodes) for (const t of node.outputs) if (keep(t)) kept.add(t.name);
   const internal = internalTensors(nodes, options.checkpoints ?? [], kept);
   const replays = new Map<number, SegmentReplay>();
   const rematerializes = options.recompute !== undefined || internal.size > 0;

@@ -42,6 +42,10 @@ export interface DecoderOutputs {
   readonly present: { readonly key: Tensor; readonly value: Tensor }[];
   /** Per layer, the nodes of its block (for activation checkpointing: one segment per layer). */
   readonly layers: CheckpointSegment[];
+  /** Per layer, the residual stream after attention (x + o_proj output), [N, D]. */
+  readonly midResiduals: Tensor[];
+  /** The projections' outputs (what {@link DecoderWeights.linear} returned), by tensor name. */
+  readonly projections: ReadonlyMap<string, Projection>;
 }
 
 /**
@@ -84,8 +88,15 @@ export function buildDecoder(
   let x = g.gather(weights.weight('model.embed_tokens.weight'), inputs.inputIds, 0); // [N, D]
   const present: { key: Tensor; value: Tensor }[] = [];
   const layers: CheckpointSegment[] = [];
+  const midResiduals: Tensor[] = [];
+  const projections = new Map<string, Projection>();
   for (let l = 0; l < config.numLayers; l++) {
     const start = g.nodes.length;
+    const linear = (input: Tensor, projection: Projection): Tensor => {
+      const t = weights.linear(input, l, projection);
+      projections.set(t.name, projection);
+      return t;
+    };
     const prefix = `model.layers.${l}`;
     const attnIn = rmsNorm(
       g,
@@ -95,19 +106,13 @@ export function buildDecoder(
     );
     // Scaling q by 1/sqrt(hd) before the product touches hd values per row instead of Tk.
     const q = g.mul(
-      rope(g, g.reshape(weights.linear(attnIn, l, 'q_proj'), [-1, h, hd]), cos, sin, hd),
+      rope(g, g.reshape(linear(attnIn, 'q_proj'), [-1, h, hd]), cos, sin, hd),
       queryScale,
     );
-    const kRope = rope(
-      g,
-      g.reshape(weights.linear(attnIn, l, 'k_proj'), [-1, hkv, hd]),
-      cos,
-      sin,
-      hd,
-    );
+    const kRope = rope(g, g.reshape(linear(attnIn, 'k_proj'), [-1, hkv, hd]), cos, sin, hd);
     const qView = g.transpose(g.reshape(q, queryView), [0, 2, 3, 1, 4]); // [B, Hkv, G, T, hd]
     let k = g.transpose(g.reshape(kRope, keyView), [0, 2, 1, 3]); // [B, Hkv, T, hd]
-    let v = g.transpose(g.reshape(weights.linear(attnIn, l, 'v_proj'), keyView), [0, 2, 1, 3]);
+    let v = g.transpose(g.reshape(linear(attnIn, 'v_proj'), keyView), [0, 2, 1, 3]);
     const past = inputs.past?.[l];
     if (past) {
       k = g.concat([past.key, k], 2); // [B, Hkv, P+T, hd]
@@ -118,19 +123,20 @@ export function buildDecoder(
     const scores = g.add(g.matmul(qView, kT), inputs.attentionMask); // [B, Hkv, G, T, Tk]
     const attended = g.matmul(g.softmax(scores, -1), g.unsqueeze(v, [2])); // [B, Hkv, G, T, hd]
     const merged = g.reshape(g.transpose(attended, [0, 3, 1, 2, 4]), [-1, h * hd]); // [N, H·hd]
-    x = g.add(x, weights.linear(merged, l, 'o_proj'));
+    x = g.add(x, linear(merged, 'o_proj'));
+    midResiduals.push(x);
     const mlpIn = rmsNorm(
       g,
       x,
       weights.weight(`${prefix}.post_attention_layernorm.weight`),
       config.rmsNormEps,
     );
-    const gate = weights.linear(mlpIn, l, 'gate_proj'); // [N, F]
+    const gate = linear(mlpIn, 'gate_proj'); // [N, F]
     // SwiGLU (Shazeer 2020, eq. 6): silu(x·Wg) ⊙ (x·Wu).
-    const activated = g.mul(silu(g, gate), weights.linear(mlpIn, l, 'up_proj'));
-    x = g.add(x, weights.linear(activated, l, 'down_proj'));
+    const activated = g.mul(silu(g, gate), linear(mlpIn, 'up_proj'));
+    x = g.add(x, linear(activated, 'down_proj'));
     layers.push({ start, end: g.nodes.length });
   }
   const hidden = rmsNorm(g, x, weights.weight('model.norm.weight'), config.rmsNormEps);
-  return { hidden, present, layers };
+  return { hidden, present, layers, midResiduals, projections };
 }

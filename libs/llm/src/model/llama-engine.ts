@@ -40,7 +40,7 @@ export async function createLlamaEngine(
   method: EngineMethod,
   options: LlamaEngineOptions = {},
 ): Promise<TrainingEngine> {
-  const session = engineSessionOptions(model, options.session);
+  const session = engineSessionOptions(model, options.session, method);
   const external = new ExternalWeights();
   const graph = buildCausalLmGraph(model, method, true, undefined, external);
   const evaluation = buildCausalLmGraph(model, method, false, undefined, external);
@@ -75,14 +75,18 @@ export const FOUR_BIT_DISABLED_OPTIMIZERS: readonly string[] = [
 
 /**
  * The session options for a model: the caller's, and for a model holding 4-bit weights also
- * {@link FOUR_BIT_DISABLED_OPTIMIZERS} and, unless the caller says otherwise, no onnxruntime
- * arena (`memoryArena: false`): a QLoRA step makes an fp32 copy of each weight where it is used
- * and frees it, and the arena keeps what those copies passed through (bench/src/qlora-step.ts:
- * peak RSS 1261 -> 957 MiB, step time no worse).
+ * {@link FOUR_BIT_DISABLED_OPTIMIZERS} and, unless the caller says otherwise, onnxruntime's arena
+ * only with gradient checkpointing. A checkpointed step reuses blocks of the same few sizes layer
+ * after layer, which the arena serves with less slack than the C allocator; without
+ * checkpointing the step's activations all live at once and the arena, which grows in doublings
+ * and never shrinks, overshoots them (bench/src/qlora-step.ts, 158M Llama, 1 x 256: checkpointed
+ * 692 MiB with the arena against 712-723 without; not checkpointed 1164 with against 872-916
+ * without).
  */
 export function engineSessionOptions(
   model: LlamaModel,
   session: SessionOptions = {},
+  method?: Pick<EngineMethod, 'gradientCheckpointing'>,
 ): SessionOptions {
   if ((model.quantized?.size ?? 0) === 0) return session;
   const disabled = new Set([
@@ -92,7 +96,7 @@ export function engineSessionOptions(
   return {
     ...session,
     disabledOptimizers: [...disabled],
-    memoryArena: session.memoryArena ?? false,
+    memoryArena: session.memoryArena ?? method?.gradientCheckpointing === true,
   };
 }
 

@@ -1,6 +1,6 @@
 import { GraphBuilder, attentionBias, gradients, tokenNll, type Tensor } from '@lathe/graph';
 import { ropeTables } from '../config/rope.js';
-import type { EngineMethod } from '../train/training-engine.js';
+import type { CheckpointPolicy, EngineMethod } from '../train/training-engine.js';
 import { loraModules } from '../peft/peft-names.js';
 import { buildDecoder } from './decoder-graph.js';
 import {
@@ -9,7 +9,7 @@ import {
   type TrainableSpec,
 } from './decoder-weights.js';
 import { ExternalWeights } from './external-weights.js';
-import { parameterShapes, type LlamaModel } from './llama-model.js';
+import { PROJECTIONS, parameterShapes, type LlamaModel, type Projection } from './llama-model.js';
 
 /** Graph output holding sum(token NLL) · loss_weight. */
 export const LOSS_OUTPUT = 'loss';
@@ -43,6 +43,43 @@ export type SequenceObjective = (
   sequenceLogProbs: Tensor,
   lossWeight: Tensor,
 ) => Tensor;
+
+/** Projections whose outputs each {@link CheckpointPolicy} keeps. */
+const KEPT_PROJECTIONS: Readonly<
+  Record<Exclude<CheckpointPolicy, 'recompute-all'>, ReadonlySet<Projection>>
+> = {
+  'keep-qkv': new Set(['q_proj', 'k_proj', 'v_proj']),
+  'keep-projections': new Set(PROJECTIONS),
+};
+
+/**
+ * The tensors a checkpointed layer keeps under `method.checkpointPolicy` (see there), none with
+ * `recompute-all`; otherwise the chosen projections' outputs, the residual stream after
+ * attention, and LoRA's rank-r products x·Aᵀ (a Gemm reading a trainable A: tiny, and read by
+ * B's gradient).
+ */
+function checkpointKeep(
+  method: EngineMethod,
+  weights: FrozenDecoderWeights | TrainableDecoderWeights,
+  midResiduals: readonly Tensor[],
+  projections: ReadonlyMap<string, Projection>,
+): ((t: Tensor) => boolean) | undefined {
+  const policy = method.checkpointPolicy ?? 'keep-qkv';
+  if (policy === 'recompute-all') return undefined;
+  const keptProjections = KEPT_PROJECTIONS[policy];
+  const kept = new Set(midResiduals.map((t) => t.name));
+  // LoRA's A factors (full fine-tuning's trainables are the projections' weights themselves).
+  const loraA = new Set(
+    weights instanceof FrozenDecoderWeights ? weights.trainableInputs.map((t) => t.name) : [],
+  );
+  return (t) => {
+    const projection = projections.get(t.name);
+    if (projection !== undefined) return keptProjections.has(projection);
+    if (kept.has(t.name)) return true;
+    const producer = t.producer;
+    return producer?.opType === 'Gemm' && loraA.has(producer.inputs[1]?.name ?? '');
+  };
+}
 
 /**
  * The causal-LM graph of the model-graph contract. Inputs: `input_ids`, `position_ids`,
@@ -88,7 +125,7 @@ export function buildCausalLmGraph(
   const sin = g.initializer('rope_sin', 'float32', ropeShape, external.add('rope_sin', tables.sin));
   const flat = (t: Tensor): Tensor => g.reshape(t, [-1]); // [N]
   const batchShape = g.shape(inputIds);
-  const { hidden, layers } = buildDecoder(
+  const { hidden, layers, midResiduals, projections } = buildDecoder(
     g,
     config,
     weights,
@@ -117,7 +154,13 @@ export function buildCausalLmGraph(
     // forward; with checkpointing, each layer's activations are recomputed from its input too.
     const recompute = weights instanceof FrozenDecoderWeights ? weights.recompute : undefined;
     const checkpoints = method.gradientCheckpointing === true ? layers : undefined;
-    const grads = gradients(g, loss, weights.trainableInputs, { recompute, checkpoints });
+    const keepInCheckpoints =
+      checkpoints && checkpointKeep(method, weights, midResiduals, projections);
+    const grads = gradients(g, loss, weights.trainableInputs, {
+      recompute,
+      checkpoints,
+      keepInCheckpoints,
+    });
     weights.trainables.forEach((t, i) => {
       const grad = grads[i];
       if (!grad) throw new Error(`no gradient reaches trainable "${t.name}"`);

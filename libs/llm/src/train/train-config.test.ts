@@ -59,6 +59,17 @@ describe('createTrainConfig', () => {
     ).toThrow(/gradientCheckpointing must be true or false, got "yes"/);
   });
 
+  it('keeps q/k/v in checkpointed layers by default, takes another policy, refuses unknown ones', () => {
+    expect(createTrainConfig({ method: 'qlora', ...required }).checkpointPolicy).toBe('keep-qkv');
+    const all = { method: 'qlora', ...required, checkpointPolicy: 'recompute-all' } as const;
+    expect(createTrainConfig(all).checkpointPolicy).toBe('recompute-all');
+    expect(() =>
+      createTrainConfig({ method: 'qlora', ...required, checkpointPolicy: 'some' as never }),
+    ).toThrow(
+      /checkpointPolicy must be one of keep-qkv, keep-projections, recompute-all, got "some"/,
+    );
+  });
+
   it('rejects quantization options QLoRA cannot use, naming them', () => {
     expect(() =>
       createTrainConfig({ method: 'qlora', ...required, quant: { scheme: 'int8' } }),

@@ -1,6 +1,7 @@
 import { createLoraConfig, type LoraConfig, type LoraOptions } from '../peft/lora-config.js';
 import type { DecayKind } from '../optim/lr-schedule.js';
 import { createQuantConfig, type QuantConfig, type QuantOptions } from '../quant/quant-config.js';
+import { CHECKPOINT_POLICIES, type CheckpointPolicy } from './training-engine.js';
 
 /**
  * What is trained: every parameter, LoRA adapters on a frozen fp32 base, or LoRA adapters on a
@@ -86,6 +87,14 @@ export interface TrainOptions {
    * true for 'qlora' (the QLoRA paper's recipe), false for 'lora' and 'full'.
    */
   readonly gradientCheckpointing?: boolean;
+  /**
+   * What a checkpointed layer keeps besides its input (with `gradientCheckpointing`):
+   * 'keep-qkv' (default: the q/k/v projections' outputs and the residual after attention, so the
+   * backward recomputes the MLP's gate/up products and the cheap ops), 'keep-projections' (every
+   * projection's output: more memory, less recomputation) or 'recompute-all' (least memory, a
+   * whole forward again). The gradients are the same under each.
+   */
+  readonly checkpointPolicy?: CheckpointPolicy;
   /** Seed of every random stream (data order, LoRA init, dropout). Default 42. */
   readonly seed?: number;
   /** Write a checkpoint every N steps (and at the end); 0 = only at the end. Default 50. */
@@ -129,6 +138,7 @@ export interface TrainConfig {
   readonly quantOptions: QuantOptions | undefined;
   readonly baseModelName: string;
   readonly gradientCheckpointing: boolean;
+  readonly checkpointPolicy: CheckpointPolicy;
   readonly seed: number;
   readonly checkpointEvery: number;
   readonly keepCheckpoints: number;
@@ -215,6 +225,14 @@ export function createTrainConfig(options: TrainOptions): TrainConfig {
       `gradientCheckpointing must be true or false, got ${JSON.stringify(options.gradientCheckpointing)}`,
     );
   }
+  if (
+    options.checkpointPolicy !== undefined &&
+    !(CHECKPOINT_POLICIES as readonly unknown[]).includes(options.checkpointPolicy)
+  ) {
+    throw new TrainConfigError(
+      `checkpointPolicy must be one of ${CHECKPOINT_POLICIES.join(', ')}, got ${JSON.stringify(options.checkpointPolicy)}`,
+    );
+  }
   const decay = options.decay ?? 'cosine';
   if (!['cosine', 'linear', 'constant'].includes(decay)) {
     throw new TrainConfigError(
@@ -248,6 +266,7 @@ export function createTrainConfig(options: TrainOptions): TrainConfig {
     baseModelName: options.baseModelName ?? options.modelDir,
     gradientCheckpointing:
       options.gradientCheckpointing ?? defaultGradientCheckpointing(options.method),
+    checkpointPolicy: options.checkpointPolicy ?? 'keep-qkv',
     seed: int('seed', options.seed, 42, 0),
     checkpointEvery: int('checkpointEvery', options.checkpointEvery, 50, 0),
     keepCheckpoints: int('keepCheckpoints', options.keepCheckpoints, 2, 0),

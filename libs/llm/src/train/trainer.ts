@@ -147,8 +147,17 @@ export async function train(options: TrainOptions, hooks: TrainHooks = {}): Prom
   const engine = await (hooks.engineFactory ?? createDefaultEngine)(
     model,
     config.lora === undefined
-      ? { method: 'full', gradientCheckpointing: config.gradientCheckpointing }
-      : { method: 'lora', lora: config.lora, gradientCheckpointing: config.gradientCheckpointing },
+      ? {
+          method: 'full',
+          gradientCheckpointing: config.gradientCheckpointing,
+          checkpointPolicy: config.checkpointPolicy,
+        }
+      : {
+          method: 'lora',
+          lora: config.lora,
+          gradientCheckpointing: config.gradientCheckpointing,
+          checkpointPolicy: config.checkpointPolicy,
+        },
   );
   try {
     const shapes = engine.trainableShapes;

@@ -48,12 +48,28 @@ export type EngineMethod = (
 ) & {
   readonly gradientCheckpointing?: boolean;
   /**
+   * What a checkpointed layer keeps from the forward besides its input (with
+   * `gradientCheckpointing`); the backward recomputes the rest of the layer, and only what it
+   * reads. `keep-qkv` keeps the q/k/v projections' outputs and the residual stream after
+   * attention, so a replay recomputes the MLP's gate and up products and the cheap ops (norms,
+   * rotary embedding, attention, activation) but not the attention's projections, o_proj or
+   * down_proj; `keep-projections` keeps every projection's output as well (more memory, the
+   * least recomputation); `recompute-all` keeps nothing (least memory, a whole forward again).
+   * The two keeping policies also keep LoRA's rank-r intermediates. Default `keep-qkv`.
+   */
+  readonly checkpointPolicy?: CheckpointPolicy;
+  /**
    * How the products with 4-bit base weights are computed: `matmul-bnb4` (onnxruntime's
    * MatMulBnb4 kernel where it applies) or `dequantize` (in-graph dequantization, then Gemm; for
    * comparisons). Default `matmul-bnb4`. No effect on an fp32 base.
    */
   readonly fourBitKernel?: FourBitKernel;
 };
+
+/** What a checkpointed layer keeps; see {@link EngineMethod.checkpointPolicy}. */
+export const CHECKPOINT_POLICIES = ['keep-qkv', 'keep-projections', 'recompute-all'] as const;
+/** One of {@link CHECKPOINT_POLICIES}. */
+export type CheckpointPolicy = (typeof CHECKPOINT_POLICIES)[number];
 
 /** Builds a {@link TrainingEngine} for a loaded model. */
 export type TrainingEngineFactory = (
