@@ -73,7 +73,7 @@ Ctrl-C stops between steps after writing a checkpoint; --resume continues exactl
 
 QLoRA on a machine short of memory: start with MALLOC_ARENA_MAX=1 in the environment
 (MALLOC_ARENA_MAX=1 lathe train --method qlora ...); glibc then keeps one arena of freed memory
-instead of one per onnxruntime thread: ~10% less peak resident memory, ~30-40% slower steps
+instead of one per onnxruntime thread: ~7% less peak resident memory for checkpointed QLoRA
 (bench/src/qlora-step.ts).
 
 Preference data (DPO): lathe train --method dpo --help`;
