@@ -1,6 +1,12 @@
-import { SessionWorker, tensorData, type GraphRunner, type TensorData } from '@lathe/graph';
+import {
+  SessionWorker,
+  tensorData,
+  type GraphRunner,
+  type SessionOptions,
+  type TensorData,
+} from '@lathe/graph';
 import { openFromModelFiles } from '../model/external-weights.js';
-import type { LlamaEngineOptions } from '../model/llama-engine.js';
+import { engineSessionOptions, type LlamaEngineOptions } from '../model/llama-engine.js';
 import type { LlamaModel } from '../model/llama-model.js';
 import {
   LOSS_OUTPUT,
@@ -93,7 +99,7 @@ export class DpoEngine {
     options: LlamaEngineOptions = {},
   ): Promise<DpoEngine> {
     const graph = buildCausalLmGraph(model, method, true, dpoObjective(loss.lossType));
-    const runner = await open(graph, options);
+    const runner = await open(graph, engineSessionOptions(model, options.session, method));
     return new DpoEngine(model, method, loss, graph, runner, options);
   }
 
@@ -148,7 +154,8 @@ export class DpoEngine {
       false,
       dpoObjective(this.loss.lossType),
     );
-    return { graph, runner: await open(graph, this.options) };
+    const session = engineSessionOptions(this.model, this.options.session, this.method);
+    return { graph, runner: await open(graph, session) };
   }
 
   private async run(
@@ -233,8 +240,9 @@ export class DpoEngine {
   }
 }
 
-function open(graph: CausalLmGraph, options: LlamaEngineOptions): Promise<GraphRunner> {
+/** Opens a graph with the model's session options (a 4-bit base's: see engineSessionOptions). */
+function open(graph: CausalLmGraph, session: SessionOptions): Promise<GraphRunner> {
   return openFromModelFiles(graph.builder, graph.external, (path) =>
-    SessionWorker.create(path, options.session ?? {}),
+    SessionWorker.create(path, session),
   );
 }

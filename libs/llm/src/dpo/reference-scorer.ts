@@ -4,7 +4,7 @@ import { openFromModelFiles } from '../model/external-weights.js';
 import type { LlamaModel } from '../model/llama-model.js';
 import { SEQUENCE_LOG_PROBS_OUTPUT, buildCausalLmGraph } from '../model/training-graph.js';
 import { createLoraConfig } from '../peft/lora-config.js';
-import type { LlamaEngineOptions } from '../model/llama-engine.js';
+import { engineSessionOptions, type LlamaEngineOptions } from '../model/llama-engine.js';
 import { batchFeeds } from './batch-feeds.js';
 
 /**
@@ -32,7 +32,7 @@ export class ReferenceScorer {
       zeros[t.name] = tensorData.float32(new Float32Array(count), t.shape);
     }
     const runner = await openFromModelFiles(graph.builder, graph.external, (path) =>
-      SessionWorker.create(path, options.session ?? {}),
+      SessionWorker.create(path, engineSessionOptions(model, options.session)),
     );
     return new ReferenceScorer(runner, zeros);
   }
