@@ -114,6 +114,11 @@ describe('QLoRA training graph (4-bit base: MatMulBnb4, or dequantized in the gr
     // No forward dequantization; one in the backward per projection (dY·W), except layer 0's
     // q/k/v, whose input needs no gradient.
     expect(pairGathers(nodes)).toBe(0);
+    const inits = graph.builder.initializers.map((i) => i.tensor.name);
+    expect(
+      inits.filter((n) => n.endsWith('.nf4_pair_table')),
+      'no unused tables',
+    ).toEqual([]);
     expect(
       nodes.filter((n) => n.opType === 'Gather' && n.inputs[1]?.producer?.opType === 'Cast'),
     ).toHaveLength(2 * 7 - 3);

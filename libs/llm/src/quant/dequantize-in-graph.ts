@@ -18,7 +18,10 @@ import { blockAbsmax, type Quantized4bit } from './quantized-tensor.js';
 export interface FourBitGraphWeight {
   /** uint8 [padded/2]: the packed codes, zero-padded to whole blocks. */
   readonly packed: Tensor;
-  /** float32 [256, 2]: for each byte, the values of its high and low nibble. */
+  /**
+   * float32 [256, 2]: for each byte, the values of its high and low nibble; declared on first
+   * use, so a weight used only through MatMulBnb4 (whose gradient brings its own table) has none.
+   */
   readonly pairTable: Tensor;
   /** float32 [blocks]: the restored absmax of each block. */
   readonly absmax: Tensor;
@@ -63,6 +66,7 @@ export function declare4bitWeight(
     bytes = new Uint8Array(padded / 2);
     bytes.set(q.packed);
   }
+  let pairTable: Tensor | undefined;
   return {
     packed: g.initializer(
       `${name}.nf4_packed`,
@@ -70,12 +74,15 @@ export function declare4bitWeight(
       [padded / 2],
       store?.(`${name}.nf4_packed`, bytes) ?? bytes,
     ),
-    pairTable: g.initializer(
-      `${name}.nf4_pair_table`,
-      'float32',
-      [256, 2],
-      bnb4PairTable(q.quantMap),
-    ),
+    get pairTable(): Tensor {
+      pairTable ??= g.initializer(
+        `${name}.nf4_pair_table`,
+        'float32',
+        [256, 2],
+        bnb4PairTable(q.quantMap),
+      );
+      return pairTable;
+    },
     absmax: g.initializer(
       `${name}.nf4_absmax`,
       'float32',
