@@ -21,6 +21,7 @@ import {
 } from '@nats-io/nats-core';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BusError } from './errors.js';
+import { serverReadsTermReason } from './term-reason.js';
 import type {
   BusTransport,
   ConsumerSpec,
@@ -221,7 +222,7 @@ export class JetStreamTransport implements BusTransport {
           msg.nak();
           continue;
         }
-        await onDelivery(toRawDelivery(msg));
+        await onDelivery(toRawDelivery(msg, this.nc));
       }
     })().catch(onFailure);
     return async () => {
@@ -234,7 +235,7 @@ export class JetStreamTransport implements BusTransport {
   async pull(spec: ConsumerSpec, waitMs: number): Promise<RawDelivery | undefined> {
     const consumer = await this.consumer(spec);
     const msg = await consumer.next({ expires: Math.max(1000, waitMs) });
-    return msg === null ? undefined : toRawDelivery(msg);
+    return msg === null ? undefined : toRawDelivery(msg, this.nc);
   }
 
   // Looking a consumer up costs a request to the server; a worker pulling jobs in a loop reuses it.
@@ -255,7 +256,7 @@ export class JetStreamTransport implements BusTransport {
   }
 }
 
-function toRawDelivery(msg: JsMsg): RawDelivery {
+function toRawDelivery(msg: JsMsg, nc: NatsConnection): RawDelivery {
   const headers = headersToRecord(msg.headers);
   return {
     subject: msg.subject,
@@ -270,7 +271,12 @@ function toRawDelivery(msg: JsMsg): RawDelivery {
     },
     nak: (delayMs) => Promise.resolve(msg.nak(delayMs)),
     working: () => Promise.resolve(msg.working()),
-    term: (reason) => Promise.resolve(msg.term(reason)),
+    // The reason only reaches the server's MSG_TERMINATED advisory, and a server before 2.10.4
+    // does not take `+TERM <reason>` for a terminate and redelivers the message after the ack
+    // wait: such a server gets the plain terminate (callers log the reason themselves). The
+    // version is read at the terminate, as a reconnect may land on another server of a cluster.
+    term: (reason) =>
+      Promise.resolve(serverReadsTermReason(nc.info?.version) ? msg.term(reason) : msg.term()),
   };
 }
 
