@@ -351,6 +351,20 @@ describe('other values', () => {
     expect(envValue(one, 'lathe-trainer', 'MALLOC_ARENA_MAX')).toBe('1');
   });
 
+  it("gives the training service its stranded-job sweep and lost-message threshold, the service's defaults unless set", () => {
+    expect(envValue(gpu, 'lathe-training', 'LATHE_TRAINING_STRANDED_SWEEP_MS')).toBe('60000');
+    expect(envValue(gpu, 'lathe-training', 'LATHE_TRAINING_QUEUED_LOST_AFTER_MS')).toBe('600000');
+    const tuned = render(
+      mergeValues(base, {
+        services: { training: { strandedSweepMs: 15_000, queuedLostAfterMs: 1_800_000 } },
+      }),
+    );
+    expect(envValue(tuned, 'lathe-training', 'LATHE_TRAINING_STRANDED_SWEEP_MS')).toBe('15000');
+    expect(envValue(tuned, 'lathe-training', 'LATHE_TRAINING_QUEUED_LOST_AFTER_MS')).toBe(
+      '1800000',
+    );
+  });
+
   it('keeps an inline NATS URL (it may hold the artifact store credentials) in the chart Secret', () => {
     const chart = render(
       mergeValues(base, {

@@ -272,6 +272,8 @@ describe('templates', () => {
       concurrency: 'quantization',
       scratchSizeLimit: 'quantization',
       maxAttempts: 'training',
+      strandedSweepMs: 'training',
+      queuedLostAfterMs: 'training',
     };
     for (const path of svcPaths) {
       const owners = guarded[path.split('.')[0] ?? ''];
