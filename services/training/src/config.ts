@@ -17,6 +17,17 @@ export const trainingEnvSchema = serviceEnvSchema(TRAINING_SERVICE, TRAINING_DEF
 const shared = sharedTrainingEnv('service');
 
 /**
+ * Default of LATHE_TRAINING_STALE_ATTEMPT_MS, ms. A live trainer writes a heartbeat to the store
+ * every LATHE_WORKER_HEARTBEAT_MS (default a third of the 30 s ack wait: 10 s) and a failed one is
+ * retried by the next beat. JetStream itself takes a trainer silent for one ack wait for dead (it
+ * redelivers), so this threshold must be at least the ack wait; four default ack waits (twelve
+ * default heartbeat intervals) also ride out a database failover or a long pause of the trainer,
+ * and still end within minutes a job whose trainer died on its last delivery, which nothing else
+ * would ever end.
+ */
+export const DEFAULT_STALE_ATTEMPT_MS = 120_000;
+
+/**
  * The training service's own variables: storage, bus, downstream services, queue and attempts
  * (those its trainers read too are declared in `shared-env.ts`).
  */
@@ -62,6 +73,12 @@ export const trainingRuntimeEnvSchema = {
     'a QUEUED job unchanged this long whose work message is no longer on the queue fails with reason WORK_MESSAGE_LOST',
     { min: 1000, max: 604_800_000 },
     600_000,
+  ),
+  staleAttemptMs: env.integer(
+    'LATHE_TRAINING_STALE_ATTEMPT_MS',
+    'a RUNNING attempt without a heartbeat this long no longer holds a job whose work message is exhausted: the attempt ends LOST and the job fails DELIVERIES_EXHAUSTED (keep it at least the ack wait, several heartbeat intervals)',
+    { min: 1000, max: 86_400_000 },
+    DEFAULT_STALE_ATTEMPT_MS,
   ),
   quantizeTimeoutMs: env.integer(
     'LATHE_TRAINING_QUANTIZE_TIMEOUT_MS',

@@ -93,5 +93,6 @@ export function trainingInputs(
     ...(deps.workQueueWatch === undefined ? {} : { workQueueWatch: deps.workQueueWatch }),
     strandedSweepMs: config.strandedSweepMs,
     queuedLostAfterMs: config.queuedLostAfterMs,
+    staleAttemptMs: config.staleAttemptMs,
   };
 }

@@ -6,7 +6,7 @@ import type { EventBus } from '@lathe/bus';
 import { Logger, type ServiceDescriptor } from '@lathe/service-kit';
 import type { TrainingServiceService } from '@lathe/contracts/lathe/training/v1/training_service';
 import type { DatasetCatalog, ModelCatalog, Quantizer } from './clients/downstream-clients.js';
-import { TRAINING_SERVICE } from './config.js';
+import { DEFAULT_STALE_ATTEMPT_MS, TRAINING_SERVICE } from './config.js';
 import { awaitsQuantization, enqueueJob } from './domain/job-queueing.js';
 import { prepareQloraBase } from './domain/qlora-base.js';
 import { StrandedJobs } from './domain/stranded-jobs.js';
@@ -44,6 +44,11 @@ export interface TrainingServiceInputs {
   readonly strandedSweepMs?: number;
   /** A QUEUED job unchanged this long whose work message is gone is failed, ms; default 600000. */
   readonly queuedLostAfterMs?: number;
+  /**
+   * A running attempt without a heartbeat this long no longer holds a job whose work message is
+   * exhausted (the attempt ends LOST, the job fails), ms; default {@link DEFAULT_STALE_ATTEMPT_MS}.
+   */
+  readonly staleAttemptMs?: number;
   /** Default a `training` logger at info. */
   readonly log?: Logger;
 }
@@ -103,7 +108,10 @@ export function createTrainingRuntime(inputs: TrainingServiceInputs): TrainingRu
   const stranded =
     watch === undefined
       ? undefined
-      : new StrandedJobs(deps, watch, { queuedLostAfterMs: inputs.queuedLostAfterMs ?? 600_000 });
+      : new StrandedJobs(deps, watch, {
+          queuedLostAfterMs: inputs.queuedLostAfterMs ?? 600_000,
+          staleAttemptMs: inputs.staleAttemptMs ?? DEFAULT_STALE_ATTEMPT_MS,
+        });
   const sweepStranded = async (): Promise<void> => stranded?.sweep();
   const timers: NodeJS.Timeout[] = [];
   const every = (what: string, run: () => Promise<void>, ms: number): void => {

@@ -1,12 +1,14 @@
 // Jobs no trainer could start, on real NATS (a private nats-server) and PostgreSQL: a job whose
 // work message is given back until JetStream's max_deliver ends FAILED with its reason and event,
-// a job a running attempt holds is left alone until that attempt gives it up, an advisory
-// published while the service was down is handled at its next start, and a QUEUED job whose
+// a job a running attempt holds is left alone until that attempt gives it up, a job whose running
+// attempt stopped heartbeating (its trainer died on the last delivery) fails with that attempt
+// LOST, an advisory published while the service was down is handled at its next start, and a QUEUED job whose
 // message vanished fails once it has waited past the threshold.
 import { connectJetStreamBus, type EventBus, type Job, type WorkQueue } from '@lathe/bus';
 import { JobQueued } from '@lathe/contracts/lathe/training/v1/events';
 import { AttemptOutcome, JobState } from '@lathe/contracts/lathe/training/v1/job';
 import { readEnv } from '@lathe/service-kit';
+import { createPostgresClient, type SqlClient } from '@lathe/store';
 import { createTestDatabase, startNats, type TestDatabase, type TestNats } from '@lathe/testkit';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -25,6 +27,7 @@ import { newJob } from './job-store-suite.js';
 
 const MAX_DELIVERIES = 2;
 const QUEUED_LOST_AFTER_MS = 1000;
+const STALE_ATTEMPT_MS = 5000;
 
 describe('jobs no trainer could start', () => {
   let nats: TestNats;
@@ -33,6 +36,8 @@ describe('jobs no trainer could start', () => {
   let runtime: TrainingRuntime;
   let workerBus: EventBus;
   let queue: WorkQueue<JobQueued>;
+  /** The service's tables, to age an attempt's heartbeat as a dead trainer would. */
+  let tables: SqlClient;
   const failedEvents = new Map<string, string>();
 
   const inputs = () => {
@@ -41,6 +46,7 @@ describe('jobs no trainer could start', () => {
       LATHE_TRAINING_DATABASE_URL: db.url,
       LATHE_TRAINING_MAX_DELIVERIES: String(MAX_DELIVERIES),
       LATHE_TRAINING_QUEUED_LOST_AFTER_MS: String(QUEUED_LOST_AFTER_MS),
+      LATHE_TRAINING_STALE_ATTEMPT_MS: String(STALE_ATTEMPT_MS),
       // The tests run the sweep themselves; the one at start still runs.
       LATHE_TRAINING_STRANDED_SWEEP_MS: '3600000',
     });
@@ -56,6 +62,7 @@ describe('jobs no trainer could start', () => {
       LATHE_TRAINING_DATABASE_URL: db.url,
     });
     deps = await openTrainingDeps(config);
+    tables = createPostgresClient({ url: db.url, schema: 'training', maxConnections: 1 });
     runtime = createTrainingRuntime(inputs().inputs);
     runtime.start();
     workerBus = await connectJetStreamBus({ servers: nats.url, name: 'test-trainer' });
@@ -81,6 +88,7 @@ describe('jobs no trainer could start', () => {
     runtime.stop();
     await workerBus.close();
     await deps.close();
+    await tables.close();
     await nats.close();
     await db.close();
   });
@@ -136,18 +144,27 @@ describe('jobs no trainer could start', () => {
     expect(await storedJobIds()).not.toContain(jobId);
   }, 30_000);
 
-  it('leaves a job a running attempt holds alone, and fails it once that attempt gave it up', async () => {
+  /**
+   * A job whose attempt `workerId` began on the last delivery, which then came back exhausted (a
+   * nak stands in for the ack wait running out); the live advisory and a sweep left it alone.
+   */
+  const heldThroughLastDelivery = async (workerId: string): Promise<string> => {
     const jobId = await queuedJob();
     await (await take(jobId)).nak(0);
-    const delivery = await take(jobId);
-    const begun = await deps.store.beginAttempt(jobId, 'w1', { device: 'cpu' });
+    const last = await take(jobId);
+    const begun = await deps.store.beginAttempt(jobId, workerId, { device: 'cpu' });
     expect(begun.started).toBe(true);
-    await delivery.nak(0);
+    await last.nak(0);
     expect(await queue.take({ waitMs: 1500 })).toBeUndefined();
     // The live advisory came and went, and a sweep looks at the captured one again.
     await sleep(500);
     await runtime.sweepStranded();
     expect(await stateOf(jobId)).toBe(JobState.JOB_STATE_PREPARING);
+    return jobId;
+  };
+
+  it('leaves a job a running attempt holds alone, and fails it once that attempt gave it up', async () => {
+    const jobId = await heldThroughLastDelivery('w1');
     const [attempt] = await deps.store.listAttempts(jobId);
     expect(attempt?.outcome).toBe(AttemptOutcome.ATTEMPT_OUTCOME_RUNNING);
     expect(await storedJobIds()).toContain(jobId);
@@ -160,6 +177,32 @@ describe('jobs no trainer could start', () => {
     await runtime.sweepStranded();
     expect((await deps.store.requireJob(jobId)).failure?.reason).toBe(DELIVERIES_EXHAUSTED);
     expect(await storedJobIds()).not.toContain(jobId);
+  }, 30_000);
+
+  it('fails a job whose trainer died on the last delivery, its attempt LOST, once the heartbeat is stale', async () => {
+    const jobId = await heldThroughLastDelivery('w-killed');
+    // The trainer was killed: it heartbeats no more, and its heartbeat ages past the threshold.
+    await tables.query('UPDATE attempts SET heartbeat_time = $2 WHERE job_id = $1 AND number = 1', [
+      jobId,
+      new Date(Date.now() - 2 * STALE_ATTEMPT_MS),
+    ]);
+    await runtime.sweepStranded();
+    const job = await deps.store.requireJob(jobId);
+    expect(job.state).toBe(JobState.JOB_STATE_FAILED);
+    expect(job.failure?.reason).toBe(DELIVERIES_EXHAUSTED);
+    expect(job.endTime).toBeDefined();
+    const [attempt] = await deps.store.listAttempts(jobId);
+    expect(attempt?.outcome).toBe(AttemptOutcome.ATTEMPT_OUTCOME_LOST);
+    expect(attempt?.failureMessage).toBe(
+      'the worker stopped heartbeating; no delivery was left to retry the job',
+    );
+    expect(attempt?.endTime).toBeDefined();
+    await until('the job_state_changed event', () => Promise.resolve(failedEvents.has(jobId)));
+    expect(failedEvents.get(jobId)).toBe(DELIVERIES_EXHAUSTED);
+    expect(await storedJobIds()).not.toContain(jobId);
+    expect(await deps.workQueueWatch?.capturedExhausted()).toEqual([]);
+    // The dead trainer's late writes are refused: its attempt no longer owns the job.
+    await expect(deps.store.heartbeat(jobId, 1)).rejects.toThrow(/already ended/);
   }, 30_000);
 
   it('handles at its next start an advisory published while the service was down', async () => {

@@ -15,12 +15,17 @@ export const WORK_MESSAGE_LOST = 'WORK_MESSAGE_LOST';
 export interface StrandedJobSettings {
   /** A QUEUED job unchanged this long whose work message is gone is failed, ms. */
   readonly queuedLostAfterMs: number;
+  /**
+   * A RUNNING attempt without a heartbeat for this long no longer holds a job whose work message
+   * is exhausted: its trainer is taken for dead, the attempt ends LOST and the job fails, ms.
+   */
+  readonly staleAttemptMs: number;
 }
 
 /**
  * Reacts to the work queues' MAX_DELIVERIES advisories and sweeps for jobs stranded while the
  * service was down. Every path goes through the store's `failUnstartedJob`, which leaves a job a
- * trainer holds alone, so replicas may all react to the same advisory.
+ * heartbeating trainer holds alone, so replicas may all react to the same advisory.
  */
 export class StrandedJobs {
   constructor(
@@ -69,7 +74,8 @@ export class StrandedJobs {
   /**
    * One exhausted work message: its job fails unless a trainer holds it. The message (useless
    * now) and the captured advisory are removed, except while a trainer holds the job: the next
-   * sweep looks again, in case that attempt ends without the job.
+   * sweep looks again, in case that attempt ends without the job or its trainer stops
+   * heartbeating (it died on the last delivery: nothing else would ever end the job).
    */
   async onExhausted(message: ExhaustedWorkMessage): Promise<void> {
     const queued = await this.watch.workMessage(message.stream, message.streamSequence);
@@ -88,12 +94,14 @@ export class StrandedJobs {
   }
 
   private async fail(jobId: string, failure: JobFailure): Promise<'failed' | 'terminal' | 'held'> {
-    const ended = await this.deps.store.failUnstartedJob(jobId, failure);
+    const staleHeartbeatBefore = new Date(Date.now() - this.settings.staleAttemptMs);
+    const ended = await this.deps.store.failUnstartedJob(jobId, failure, staleHeartbeatBefore);
     if (ended.outcome === 'failed') {
       this.deps.log.warn('failed a job no worker could start', {
         jobId,
         reason: failure.reason,
         message: failure.message,
+        ...(ended.lostAttempt === undefined ? {} : { lostAttempt: ended.lostAttempt }),
       });
       await publishQuietly(this.deps, ended.events);
     }

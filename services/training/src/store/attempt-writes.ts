@@ -10,7 +10,7 @@ import {
   TrainingProgress,
 } from '@lathe/contracts/lathe/training/v1/job';
 import type { JobEvent } from '@lathe/contracts/lathe/training/v1/job_event';
-import type { SqlClient } from '@lathe/store';
+import type { SqlClient, SqlExecutor } from '@lathe/store';
 import {
   appendEvent,
   checkpointIn,
@@ -64,21 +64,8 @@ export async function beginAttempt(
     const previous = row.attempt;
     let lostAttempt: number | undefined;
     const events: JobEvent[] = [];
-    if (previous > 0) {
-      const lost = await tx.query(
-        `UPDATE attempts SET outcome = $3, end_time = $4,
-             failure_message = 'the worker stopped heartbeating; the job was redelivered'
-           WHERE job_id = $1 AND number = $2 AND outcome = $5`,
-        [
-          jobId,
-          previous,
-          AttemptOutcome.ATTEMPT_OUTCOME_LOST,
-          now,
-          AttemptOutcome.ATTEMPT_OUTCOME_RUNNING,
-        ],
-      );
-      if (lost.rowCount > 0) lostAttempt = previous;
-    }
+    if (previous > 0 && (await endLostAttempt(tx, jobId, previous, now, 'the job was redelivered')))
+      lostAttempt = previous;
     if (row.cancel_requested) {
       const why = row.cancel_reason === '' ? 'cancelled by a caller' : row.cancel_reason;
       events.push(await endJob(tx, row, 0, now, JobState.JOB_STATE_CANCELLED, why));
@@ -148,6 +135,34 @@ export async function beginAttempt(
     cancelRequested: false,
     events,
   };
+}
+
+/**
+ * Ends `attempt` of a locked job LOST at `now` if it is still RUNNING: its worker stopped
+ * heartbeating (killed, its node gone) without ending it. `consequence` says what became of the
+ * job and follows "the worker stopped heartbeating; " in the attempt's failure message. True when
+ * the attempt was running and is LOST now.
+ */
+export async function endLostAttempt(
+  tx: SqlExecutor,
+  jobId: string,
+  attempt: number,
+  now: Date,
+  consequence: string,
+): Promise<boolean> {
+  const lost = await tx.query(
+    `UPDATE attempts SET outcome = $3, end_time = $4, failure_message = $5
+       WHERE job_id = $1 AND number = $2 AND outcome = $6`,
+    [
+      jobId,
+      attempt,
+      AttemptOutcome.ATTEMPT_OUTCOME_LOST,
+      now,
+      `the worker stopped heartbeating; ${consequence}`,
+      AttemptOutcome.ATTEMPT_OUTCOME_RUNNING,
+    ],
+  );
+  return lost.rowCount > 0;
 }
 
 /** See {@link JobStore.heartbeat}. */

@@ -308,12 +308,17 @@ export class JobStore {
 
   /**
    * Ends as FAILED with `failure` a job no trainer could start (its work message is exhausted or
-   * gone): a QUEUED job, or one whose current attempt is no longer RUNNING. Leaves a terminal job
-   * (`terminal`) and one a trainer holds (`held`) unchanged, so calling it again, or from every
-   * replica, is harmless.
+   * gone): a QUEUED job, or one whose current attempt is no longer RUNNING, or RUNNING without a
+   * heartbeat since `staleHeartbeatBefore` (that attempt ends LOST in the same transaction).
+   * Leaves a terminal job (`terminal`) and one a heartbeating trainer holds (`held`) unchanged, so
+   * calling it again, or from every replica, is harmless.
    */
-  async failUnstartedJob(jobId: string, failure: JobFailure): Promise<UnstartedJobOutcome> {
-    return failUnstartedJob(this.sql, jobId, failure);
+  async failUnstartedJob(
+    jobId: string,
+    failure: JobFailure,
+    staleHeartbeatBefore: Date,
+  ): Promise<UnstartedJobOutcome> {
+    return failUnstartedJob(this.sql, jobId, failure, staleHeartbeatBefore);
   }
 
   /**

@@ -8,16 +8,18 @@ import {
 } from '@lathe/contracts/lathe/training/v1/job';
 import type { JobEvent } from '@lathe/contracts/lathe/training/v1/job_event';
 import type { SqlClient } from '@lathe/store';
+import { endLostAttempt } from './attempt-writes.js';
 import { endJob, lockJob } from './job-history.js';
 import { isTerminal, type JobRow, toJob } from './job-rows.js';
 
 /**
- * What {@link failUnstartedJob} did: `failed` (the job is FAILED now, `events` appended), or left
- * it alone because it already ended (`terminal`) or a trainer holds it (`held`: its current
- * attempt is RUNNING).
+ * What {@link failUnstartedJob} did: `failed` (the job is FAILED now, `events` appended; its
+ * `lostAttempt`, if any, was RUNNING without heartbeats and is LOST now), or left it alone because
+ * it already ended (`terminal`) or a trainer holds it (`held`: its current attempt is RUNNING and
+ * heartbeating).
  */
 export type UnstartedJobOutcome =
-  | { readonly outcome: 'failed'; readonly events: JobEvent[] }
+  | { readonly outcome: 'failed'; readonly events: JobEvent[]; readonly lostAttempt?: number }
   | { readonly outcome: 'terminal' | 'held'; readonly events: [] };
 
 /** See {@link JobStore.failUnstartedJob}. */
@@ -25,29 +27,42 @@ export async function failUnstartedJob(
   sql: SqlClient,
   jobId: string,
   failure: JobFailure,
+  staleHeartbeatBefore: Date,
 ): Promise<UnstartedJobOutcome> {
   return sql.transaction(async (tx): Promise<UnstartedJobOutcome> => {
     const row = await lockJob(tx, jobId);
     const state = row.state as JobState;
     if (isTerminal(state)) return { outcome: 'terminal', events: [] };
+    const now = new Date();
+    let lostAttempt: number | undefined;
     if (state !== JobState.JOB_STATE_QUEUED && row.attempt > 0) {
-      const current = await tx.query<{ outcome: number }>(
-        'SELECT outcome FROM attempts WHERE job_id = $1 AND number = $2',
+      const current = await tx.query<{ outcome: number; heartbeat_time: Date }>(
+        'SELECT outcome, heartbeat_time FROM attempts WHERE job_id = $1 AND number = $2',
         [jobId, row.attempt],
       );
-      if (current.rows[0]?.outcome === AttemptOutcome.ATTEMPT_OUTCOME_RUNNING)
-        return { outcome: 'held', events: [] };
+      const attempt = current.rows[0];
+      if (attempt?.outcome === AttemptOutcome.ATTEMPT_OUTCOME_RUNNING) {
+        // A live trainer heartbeats, and may still finish the job: leave it to that trainer.
+        if (attempt.heartbeat_time >= staleHeartbeatBefore) return { outcome: 'held', events: [] };
+        // Its trainer died on the last delivery: no other trainer will ever take the job over.
+        await endLostAttempt(tx, jobId, row.attempt, now, 'no delivery was left to retry the job');
+        lostAttempt = row.attempt;
+      }
     }
     const event = await endJob(
       tx,
       row,
       0,
-      new Date(),
+      now,
       JobState.JOB_STATE_FAILED,
       failure.message,
       failure,
     );
-    return { outcome: 'failed', events: [event] };
+    return {
+      outcome: 'failed',
+      events: [event],
+      ...(lostAttempt === undefined ? {} : { lostAttempt }),
+    };
   });
 }
 
