@@ -351,14 +351,22 @@ describe('other values', () => {
     expect(envValue(one, 'lathe-trainer', 'MALLOC_ARENA_MAX')).toBe('1');
   });
 
-  it("gives the training service its stranded-job sweep and lost-message threshold, the service's defaults unless set", () => {
+  it("gives the training service its stranded-job sweep, lost-message and stale-attempt thresholds, the service's defaults unless set", () => {
     expect(envValue(gpu, 'lathe-training', 'LATHE_TRAINING_STRANDED_SWEEP_MS')).toBe('60000');
     expect(envValue(gpu, 'lathe-training', 'LATHE_TRAINING_QUEUED_LOST_AFTER_MS')).toBe('600000');
+    expect(envValue(gpu, 'lathe-training', 'LATHE_TRAINING_STALE_ATTEMPT_MS')).toBe('120000');
     const tuned = render(
       mergeValues(base, {
-        services: { training: { strandedSweepMs: 15_000, queuedLostAfterMs: 1_800_000 } },
+        services: {
+          training: {
+            strandedSweepMs: 15_000,
+            queuedLostAfterMs: 1_800_000,
+            staleAttemptMs: 300_000,
+          },
+        },
       }),
     );
+    expect(envValue(tuned, 'lathe-training', 'LATHE_TRAINING_STALE_ATTEMPT_MS')).toBe('300000');
     expect(envValue(tuned, 'lathe-training', 'LATHE_TRAINING_STRANDED_SWEEP_MS')).toBe('15000');
     expect(envValue(tuned, 'lathe-training', 'LATHE_TRAINING_QUEUED_LOST_AFTER_MS')).toBe(
       '1800000',

@@ -274,6 +274,7 @@ describe('templates', () => {
       maxAttempts: 'training',
       strandedSweepMs: 'training',
       queuedLostAfterMs: 'training',
+      staleAttemptMs: 'training',
     };
     for (const path of svcPaths) {
       const owners = guarded[path.split('.')[0] ?? ''];
