@@ -123,6 +123,14 @@ export function createPostgresClient(options: PostgresClientOptions): SqlClient 
       const connection = await pool.connect();
       // Set when the connection is in an unknown state: it is then destroyed, not reused.
       let broken: Error | undefined;
+      // The pool listens for errors of idle connections only: one the server ends while it is
+      // checked out (idle_in_transaction_session_timeout, an administrator's kill, a failover)
+      // emits 'error' on it, which unheard would crash the process. The statement in flight (or
+      // the next one) fails on its own; the connection is destroyed at release.
+      const onConnectionError = (error: Error): void => {
+        broken ??= error;
+      };
+      connection.on('error', onConnectionError);
       const tx = new PgTransaction(connection);
       try {
         await runScript(connection, 'BEGIN').catch((error: Error) => {
@@ -141,6 +149,7 @@ export function createPostgresClient(options: PostgresClientOptions): SqlClient 
         }
       } finally {
         tx.finish();
+        connection.removeListener('error', onConnectionError);
         connection.release(broken);
       }
     },
