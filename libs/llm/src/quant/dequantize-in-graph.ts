@@ -25,7 +25,6 @@ export interface FourBitGraphWeight {
   readonly pairTable: Tensor;
   /** float32 [blocks]: the restored absmax of each block. */
   readonly absmax: Tensor;
-  readonly blocks: number;
   readonly blockSize: number;
   readonly shape: readonly number[];
   /**
@@ -89,7 +88,6 @@ export function declare4bitWeight(
       [blocks],
       store?.(`${name}.nf4_absmax`, absmax) ?? absmax.slice(),
     ),
-    blocks,
     blockSize: q.blockSize,
     shape: q.shape,
     matMulType:
